@@ -1,0 +1,64 @@
+"""The ``gpt2guard`` command line: thin click commands over the library.
+
+Every command module imports only click at import time, so ``gpt2guard --help`` is instant;
+torch and transformers load inside the commands that need a model.
+"""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from gpt2guard import __version__
+from gpt2guard.errors import GuardError
+
+
+class UserError(click.ClickException):
+    """A GuardError on its way out: one line on stderr, a non-zero exit, no traceback."""
+
+    def __init__(self, message: str, exit_code: int = 2):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class GuardGroup(click.Group):
+    """A click group that turns errors a user can cause into one line and an exit code."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except GuardError as exc:
+            raise UserError(str(exc), exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise UserError("interrupted: finished work is kept; run the same command again to resume", 130) from None
+        except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as exc:
+            raise UserError(f"{exc.strerror}: {exc.filename}") from None
+
+
+@click.group(cls=GuardGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="gpt2guard")
+@click.option("--cache-dir", type=click.Path(file_okay=False), envvar="GPT2GUARD_CACHE",
+              help="Where builtin families and hashes are cached [env GPT2GUARD_CACHE; default ~/.cache/gpt2guard].")
+@click.option("--weights-dir", type=click.Path(file_okay=False), envvar="GPT2GUARD_WEIGHTS",
+              help="Directory of local GPT-2 checkpoints in Hugging Face format, one subdirectory per size "
+                   "(gpt2, gpt2-medium, ... or small, medium, ...) [env GPT2GUARD_WEIGHTS].")
+def main(cache_dir, weights_dir):
+    """gpt2guard: release a GPT-2 family in stages and tell its text from human text.
+
+    Start with `gpt2guard family build nano` (the builtin family, a few minutes on a laptop),
+    then see `gpt2guard family list`.
+    """
+    if cache_dir:
+        os.environ["GPT2GUARD_CACHE"] = cache_dir
+    if weights_dir:
+        os.environ["GPT2GUARD_WEIGHTS"] = weights_dir
+
+
+def _register() -> None:
+    from gpt2guard.cli.family import family
+
+    main.add_command(family)
+
+
+_register()

@@ -1,0 +1,73 @@
+"""``gpt2guard family``: list, inspect and build model families."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+
+@click.group()
+def family():
+    """Model families: the real GPT-2 sizes, the builtin nano family, or a single model."""
+
+
+@family.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def list_cmd(as_json):
+    """List families, their sizes, parameter counts and whether each size is available locally."""
+    from gpt2guard.family.info import family_rows
+
+    rows = family_rows()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    click.echo(f"{'family':<7} {'size':<7} {'layers':>6} {'width':>6} {'params':>14}  available")
+    for r in rows:
+        click.echo(f"{r['family']:<7} {r['size']:<7} {r['n_layer']:>6} {r['n_embd']:>6} {r['params'] or 0:>14,}  "
+                   f"{r['available']}")
+
+
+@family.command("info")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def info_cmd(name, as_json):
+    """Show what is known of family NAME: sizes, where each is found, and for a builtin
+    family its build manifest (losses, tokens, corpus hash, seed, versions)."""
+    from gpt2guard.family.info import family_info
+
+    info = family_info(name)
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    click.echo(f"{info['name']} ({info['kind']}): {info['description']}")
+    for s in info["sizes"]:
+        loss = f"  val loss {s['val_loss']:.3f}" if s.get("val_loss") is not None else ""
+        click.echo(f"  {s['size']:<7} {s['params'] or 0:>14,} params  {s['available']}{loss}")
+    build = info.get("build")
+    if build:
+        c = build["corpus"]
+        click.echo(f"corpus: {c['documents']} documents, {c['train_tokens']:,} train / {c['valid_tokens']:,} valid "
+                   f"tokens, sha256 {c['hash'][:16]}")
+        click.echo(f"seed {build['seed']}, built with torch {build['versions']['torch']}, "
+                   f"transformers {build['versions']['transformers']}"
+                   + (f", {build['build_seconds']}s" if build.get("build_seconds") else ", incomplete"))
+
+
+@family.command("build")
+@click.argument("name", default="nano")
+@click.option("--seed", default=0, show_default=True, help="Seeds the corpus split, initialisation and batches.")
+@click.option("--force", is_flag=True, help="Discard an existing build and start over.")
+def build_cmd(name, seed, force):
+    """Train builtin family NAME (nano, or the micro test preset) and cache it.
+
+    A finished build is reused; an interrupted one resumes at its first unfinished size.
+    """
+    from gpt2guard.family.build import build_family, read_manifest
+
+    root = build_family(name, seed=seed, force=force, log=lambda m: click.echo(m, err=True))
+    manifest = read_manifest(name)
+    click.echo(f"{name}: {root}")
+    for size, s in manifest["sizes"].items():
+        click.echo(f"  {size:<7} {s['params']:>10,} params  val loss {s['val_loss']:.3f}  "
+                   f"train loss {s['train_loss']:.3f}  {s['train_tokens']:,} tokens  {s['seconds']:.0f}s")

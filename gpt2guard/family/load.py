@@ -1,0 +1,192 @@
+"""The one loading function every part uses: family + size -> model and tokenizer."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gpt2guard.errors import GuardError
+from gpt2guard.family.registry import get_family
+from gpt2guard.family.resolve import resolve_size
+from gpt2guard.paths import cache_dir, sha256_file, sha256_text, write_json
+
+_LOADED: dict[tuple, "LoadedModel"] = {}
+_MAX_LOADED = 4
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for inference, with what provenance needs to name it."""
+
+    model: Any
+    tokenizer: Any
+    family: str
+    size: str
+    path: Path
+    device: str
+    model_hash: str
+    tokenizer_hash: str
+
+    @property
+    def n_positions(self) -> int:
+        """The context window in tokens."""
+        cfg = self.model.config
+        return int(getattr(cfg, "n_positions", None) or getattr(cfg, "max_position_embeddings"))
+
+    @property
+    def n_params(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+
+def quiet_transformers() -> None:
+    """Silence transformers' advisory warnings and file-writing progress bars; our own
+    progress and errors say what a user needs."""
+    from transformers.utils import logging
+
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
+
+
+def pick_device(device: str | None = None) -> str:
+    """``device`` if given, else ``"cuda"`` when a GPU is present, else ``"cpu"``."""
+    import torch
+
+    if device:
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise GuardError(f"device {device!r} asked for, but no CUDA GPU is available")
+        return device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def set_threads() -> int:
+    """Use every CPU this process may run on, unless the user chose with OMP_NUM_THREADS."""
+    import torch
+
+    if not os.environ.get("OMP_NUM_THREADS"):
+        n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        torch.set_num_threads(max(1, n))
+    return torch.get_num_threads()
+
+
+def weights_hash(path: Path) -> str:
+    """SHA-256 naming the weights of a model directory.
+
+    Files in the Hugging Face cache are symlinks to blobs named by their own SHA-256, so
+    their digest costs nothing; other files are hashed once and remembered by path, size
+    and modification time.
+    """
+    memo_path = cache_dir() / "hashes.json"
+    try:
+        memo = json.loads(memo_path.read_text())
+    except (OSError, ValueError):
+        memo = {}
+    parts, dirty = [], False
+    for f in sorted(path.glob("*.safetensors")):
+        target = f.resolve()
+        if f.is_symlink() and re.fullmatch(r"[0-9a-f]{64}", target.name):
+            digest = target.name
+        else:
+            st = target.stat()
+            key = f"{target}:{st.st_size}:{st.st_mtime_ns}"
+            if key not in memo:
+                memo[key], dirty = sha256_file(target), True
+            digest = memo[key]
+        parts.append(f"{f.name}:{digest}")
+    if dirty:
+        try:
+            write_json(memo_path, memo)
+        except OSError:
+            pass  # a read-only cache only costs re-hashing next time
+    return sha256_text("\n".join(parts))
+
+
+def tokenizer_hash(path: Path) -> str:
+    """SHA-256 over the tokenizer files of a model directory."""
+    names = ["tokenizer.json"] if (path / "tokenizer.json").is_file() else ["vocab.json", "merges.txt"]
+    return sha256_text("\n".join(sha256_file(path / n) for n in names if (path / n).is_file()))
+
+
+def load_tokenizer(family: str = "nano", *, weights_dir=None, build_missing: bool = True):
+    """The tokenizer a family's sizes share, without loading any weights.
+
+    A builtin family is built first if needed (``build_missing``); a hub family's tokenizer
+    is read from the first size found locally.
+    """
+    from transformers import AutoTokenizer
+
+    quiet_transformers()
+    spec = get_family(family)
+    if spec.kind == "builtin" and build_missing:
+        from gpt2guard.family.build import build_family
+
+        build_family(spec.name)
+    path = resolve_size(spec, spec.sizes[0].name, weights_dir)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model(family: str = "nano", size: str | None = None, *, weights_dir=None, device: str | None = None,
+               dtype: str | None = None, build_missing: bool = True) -> LoadedModel:
+    """Load one size of a family for inference.
+
+    Parameters
+    ----------
+    family : str
+        ``"gpt2"``, ``"nano"``, ``"micro"``, a local model directory or a Hugging Face id.
+    size : str, optional
+        Size name; defaults to the family's smallest.
+    weights_dir : path, optional
+        Directory with local copies of hub sizes (see :func:`resolve_size`).
+    device : str, optional
+        ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; default CUDA when present, else CPU.
+    dtype : str, optional
+        ``"float32"`` (default), ``"bfloat16"`` or ``"float16"``.
+    build_missing : bool
+        Build a builtin family that is not built yet (deterministic, cached).
+
+    Returns
+    -------
+    LoadedModel
+        Model in eval mode on ``device``, tokenizer with a pad token, and hashes.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    quiet_transformers()
+    spec = get_family(family)
+    size = size or spec.sizes[0].name
+    spec.size(size)
+    if spec.kind == "builtin" and build_missing:
+        from gpt2guard.family.build import build_family
+
+        build_family(spec.name)
+    path = resolve_size(spec, size, weights_dir)
+    device = pick_device(device)
+    key = (str(path), device, dtype)
+    if key in _LOADED:
+        return _LOADED[key]
+    if device == "cpu":
+        set_threads()
+    torch_dtype = {"float32": torch.float32, None: torch.float32, "bfloat16": torch.bfloat16,
+                   "float16": torch.float16}.get(dtype)
+    if torch_dtype is None:
+        raise GuardError(f"unknown dtype {dtype!r}: use float32, bfloat16 or float16")
+    try:
+        model = AutoModelForCausalLM.from_pretrained(path, use_safetensors=True, dtype=torch_dtype)
+        tokenizer = AutoTokenizer.from_pretrained(path)
+    except (OSError, ValueError) as exc:
+        raise GuardError(f"cannot load the model in {path}: {str(exc).splitlines()[0]}") from exc
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model.to(device).eval()
+    loaded = LoadedModel(model, tokenizer, spec.name, size, path, device, weights_hash(path), tokenizer_hash(path))
+    if len(_LOADED) >= _MAX_LOADED:
+        _LOADED.pop(next(iter(_LOADED)))
+    _LOADED[key] = loaded
+    return loaded
