@@ -18,7 +18,7 @@ from gpt2guard.datasets.quality import add_flags
 from gpt2guard.datasets.readers import detect_format, doc_record, read_source, source_fingerprint
 from gpt2guard.datasets.records import LABELS, Record
 from gpt2guard.datasets.sets import set_files
-from gpt2guard.datasets.tokens import tokenizer_info, with_lengths
+from gpt2guard.datasets.tokens import resolve_tokenizer, tokenizer_info, with_lengths
 from gpt2guard.datasets.writer import SetWriter
 from gpt2guard.errors import GuardError
 
@@ -82,7 +82,7 @@ def write_records(records: Iterable[Record], writer: SetWriter, tokenizer, *, la
     return counts
 
 
-def import_set(src, out_dir, set_name: str, split: str, *, tokenizer, family: str | None = None, fmt: str = "auto",
+def import_set(src, out_dir, set_name: str, split: str, *, tokenizer=None, family: str = "nano", fmt: str = "auto",
                source_set: str | None = None, source_split: str | None = None, text_field: str = "text",
                id_field: str = "id", source_field: str = "source", label: str | None = None,
                on_error: str = "raise", keep_lengths: bool = False, flags: bool = True,
@@ -96,8 +96,10 @@ def import_set(src, out_dir, set_name: str, split: str, *, tokenizer, family: st
         (with ``source_set``), see :func:`~gpt2guard.datasets.readers.read_source`.
     out_dir, set_name, split
         Where the set goes.
-    tokenizer
-        Tokenizer that counts ``length``; ``family`` names it in the manifest.
+    tokenizer, family
+        ``length`` is counted with ``tokenizer``, by default the tokenizer of model
+        family ``family`` (``nano``, ``micro``, ``gpt2`` or a model directory); the
+        manifest names it.
     fmt, source_set, source_split, text_field, id_field, source_field
         How to read ``src``; ``source_split`` defaults to ``split``.
     label : {"human", "machine"}, optional
@@ -131,6 +133,7 @@ def import_set(src, out_dir, set_name: str, split: str, *, tokenizer, family: st
         fingerprint = source_fingerprint(src) if Path(src).exists() else None
         if fingerprint is None:
             raise GuardError(f"no such file or directory: {src}")
+    tokenizer = resolve_tokenizer(tokenizer, family)
     records = read_source(src, fmt, source_set=source_set, source_split=source_split, text_field=text_field,
                           id_field=id_field, source_field=source_field, on_error=on_error, stats=stats)
     counts: Counter = Counter()
@@ -159,7 +162,7 @@ def import_set(src, out_dir, set_name: str, split: str, *, tokenizer, family: st
             "flags": dict(flag_counts)}
 
 
-def build_builtin(out_dir, set_name: str = "builtin", *, tokenizer, family: str | None = None, seed: int = 0,
+def build_builtin(out_dir, set_name: str = "builtin", *, tokenizer=None, family: str = "nano", seed: int = 0,
                   packages: tuple[str, ...] | None = None, max_docs: int | None = None,
                   shard_size: int | None = None, progress: bool = False, card: bool = True) -> dict:
     """Write the builtin human corpus as a set with ``train``, ``valid`` and ``test`` splits.
@@ -176,6 +179,7 @@ def build_builtin(out_dir, set_name: str = "builtin", *, tokenizer, family: str 
     """
     from gpt2guard.datasets.builtin import DEFAULT_PACKAGES, SPLITS, builtin_corpus, corpus_hash
 
+    tokenizer = resolve_tokenizer(tokenizer, family)
     packages = DEFAULT_PACKAGES if packages is None else tuple(packages)
     docs = builtin_corpus(packages=packages, seed=seed)
     docs = docs[:max_docs] if max_docs else docs

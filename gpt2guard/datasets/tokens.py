@@ -24,6 +24,11 @@ def get_tokenizer(family: str = "nano"):
     return load_tokenizer(family)
 
 
+def resolve_tokenizer(tokenizer=None, family: str | None = "nano"):
+    """``tokenizer`` if given, else the tokenizer of ``family``."""
+    return tokenizer if tokenizer is not None else get_tokenizer(family or "nano")
+
+
 def _backend(tokenizer):
     """The ``tokenizers.Tokenizer`` behind a Hugging Face fast tokenizer (or itself)."""
     return getattr(tokenizer, "backend_tokenizer", tokenizer)
