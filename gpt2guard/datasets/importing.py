@@ -3,8 +3,10 @@
 Both count token lengths with a family tokenizer, flag degenerate text, write through
 :class:`~gpt2guard.datasets.writer.SetWriter` and finish with a dataset card. Both resume:
 run again after a kill and the records already written are skipped, never duplicated.
-Importing another source into an existing set appends to it, and then an id already in
-the set is a duplicate, an error (or, with ``on_error="skip"``, a counted skip).
+A source is known by its path (and, for OpenAI files, set and split): importing the same
+source again resumes it, importing another source into an existing set appends to it, and
+then an id already in the set is a duplicate, an error (or, with ``on_error="skip"``, a
+counted skip).
 """
 
 from __future__ import annotations
@@ -61,6 +63,12 @@ def _fresh(records: Iterable[Record], writer: SetWriter, resuming: bool, stats: 
             counts["already_written"] += 1
             continue
         yield rec
+
+
+def _same_source(a: dict, b: dict) -> bool:
+    """Whether two import fingerprints name the same source (path, and set and split for
+    OpenAI files): importing it again resumes; another source appends."""
+    return all(a.get(k) == b.get(k) for k in ("path", "set", "split"))
 
 
 def write_records(records: Iterable[Record], writer: SetWriter, tokenizer, *, label: str | None = None,
@@ -139,7 +147,7 @@ def import_set(src, out_dir, set_name: str, split: str, *, tokenizer=None, famil
     counts: Counter = Counter()
     with SetWriter(out_dir, set_name, split, shard_size=shard_size) as writer:
         imports = writer.meta.setdefault("imports", [])
-        resuming = any(i["source"] == fingerprint for i in imports)
+        resuming = any(_same_source(i["source"], fingerprint) for i in imports)
         _check_tokenizer(writer, tokenizer_info(tokenizer, family))
         fresh = _fresh(_progress(records, progress, f"import {set_name}.{split}"), writer, resuming, stats,
                        on_error, str(src), counts)
@@ -147,8 +155,8 @@ def import_set(src, out_dir, set_name: str, split: str, *, tokenizer=None, famil
         flag_counts = write_records(fresh, writer, tokenizer, label=label, keep_lengths=keep_lengths, flags=flags)
         entry = {"source": fingerprint, "format": fmt, "text_field": text_field, "read": stats.to_dict(),
                  "written": writer.written - before + sum(i.get("written", 0) for i in imports
-                                                          if i["source"] == fingerprint)}
-        writer.meta["imports"] = [i for i in imports if i["source"] != fingerprint] + [entry]
+                                                          if _same_source(i["source"], fingerprint))}
+        writer.meta["imports"] = [i for i in imports if not _same_source(i["source"], fingerprint)] + [entry]
         total: Counter = Counter()
         for i in writer.meta["imports"]:
             total.update(i["read"]["skipped"])

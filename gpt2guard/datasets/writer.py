@@ -26,12 +26,18 @@ from gpt2guard.paths import write_json
 
 
 def encode_record(record: Record) -> bytes:
-    """One JSONL line for ``record``: UTF-8 JSON, non-ASCII kept as is where it can be."""
-    obj = record.to_dict()
+    """One JSONL line for ``record``: UTF-8 JSON with non-ASCII characters written as is.
+
+    Raises GuardError for a string holding a lone surrogate, which is not text (no UTF-8
+    encodes it, and the readers refuse it).
+    """
     try:
-        return (json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate: \u-escapes keep it exactly
-        return (json.dumps(obj) + "\n").encode("ascii")
+        return (json.dumps(record.to_dict(), ensure_ascii=False) + "\n").encode("utf-8")
+    except UnicodeEncodeError:
+        raise GuardError(f"record {record.id!r} holds a lone surrogate (\\ud800-\\udfff): not valid Unicode "
+                         "text") from None
+    except (TypeError, ValueError) as exc:
+        raise GuardError(f"record {record.id!r} cannot be written as JSON: {exc}") from None
 
 
 def _fsync_dir(path: Path) -> None:
