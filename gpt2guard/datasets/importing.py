@@ -141,9 +141,9 @@ def import_set(src, out_dir, set_name: str, split: str, *, tokenizer=None, famil
         fingerprint = source_fingerprint(src) if Path(src).exists() else None
         if fingerprint is None:
             raise GuardError(f"no such file or directory: {src}")
-    tokenizer = resolve_tokenizer(tokenizer, family)
     records = read_source(src, fmt, source_set=source_set, source_split=source_split, text_field=text_field,
                           id_field=id_field, source_field=source_field, on_error=on_error, stats=stats)
+    tokenizer = resolve_tokenizer(tokenizer, family)  # after the input checks: a family may need building
     counts: Counter = Counter()
     with SetWriter(out_dir, set_name, split, shard_size=shard_size) as writer:
         imports = writer.meta.setdefault("imports", [])

@@ -72,7 +72,7 @@ def open_binary(path: str | Path):
 def _decode_line(raw: bytes) -> tuple[object, str | None, str | None]:
     """``(object, reason, detail)`` of one line; ``reason`` is None when it parsed."""
     try:
-        line = raw.decode("utf-8")
+        line = raw.rstrip(b"\r\n").decode("utf-8")
     except UnicodeDecodeError as exc:
         return None, "invalid_utf8", f"invalid UTF-8 at byte {exc.start}"
     try:

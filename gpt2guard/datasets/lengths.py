@@ -18,7 +18,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from gpt2guard.datasets.records import Record
-from gpt2guard.datasets.sets import derived_meta, open_set, set_meta
+from gpt2guard.datasets.sets import derived_meta, open_set, set_files, set_meta
 from gpt2guard.datasets.stats import summarize
 from gpt2guard.datasets.tokens import (batched, count_tokens, cut_at_tokens, resolve_tokenizer, tokenizer_info,
                                        with_lengths)
@@ -165,6 +165,8 @@ def match_lengths(directory, human_set: str, machine_set: str, split: str, out_d
         raise GuardError("the human and the machine set must be two different sets")
     if Path(out_dir).resolve() == Path(directory).resolve():
         raise GuardError("length-matched sets keep their names: write them to another directory")
+    for name in (human_set, machine_set):
+        set_files(directory, name, split)  # both exist, before a family is loaded (or built)
     tokenizer = resolve_tokenizer(tokenizer, family)
     info = tokenizer_info(tokenizer, family)
     human = _lengths(directory, human_set, split, tokenizer, info["sha256"])

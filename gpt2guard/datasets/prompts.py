@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from gpt2guard.datasets.records import Record
-from gpt2guard.datasets.sets import derived_meta, open_set
+from gpt2guard.datasets.sets import derived_meta, open_set, set_files
 from gpt2guard.datasets.tokens import batched, count_tokens, cut_at_tokens, resolve_tokenizer, tokenizer_info
 from gpt2guard.datasets.writer import SetWriter
 from gpt2guard.errors import GuardError
@@ -116,6 +116,7 @@ def prompts_set(directory, set_name: str, split: str = "test", out_dir=None, *, 
         raise GuardError("the prompt set, the continuation set and the input set need three different names")
     if n_tokens < 1:
         raise GuardError("a prompt needs at least one token")
+    set_files(directory, set_name, split)  # the input exists, before a family is loaded (or built)
     tokenizer = resolve_tokenizer(tokenizer, family)
     step = {"op": "prompts", "input": f"{set_name}.{split}", "prompt_tokens": n_tokens,
             "min_continuation": min_continuation, "limit": limit}
