@@ -21,7 +21,7 @@ import numpy as np
 
 from gpt2guard.datasets.records import Record
 from gpt2guard.datasets.sets import derived_meta, open_set
-from gpt2guard.datasets.writer import SetWriter
+from gpt2guard.datasets.writer import derived_writer
 from gpt2guard.errors import GuardError
 
 _PRIME = (1 << 31) - 1
@@ -140,14 +140,14 @@ def dedup_set(directory, set_name: str, split: str, out_dir, *, near: bool = Tru
     meta = derived_meta(directory, set_name, split, {"op": "dedup", "input": f"{set_name}.{split}", **params})
     report: dict = {}
     counts = Counter()
-    with SetWriter(out_dir, set_name, split, shard_size=shard_size, meta=meta) as writer:
+    with derived_writer(out_dir, set_name, split, meta, shard_size) as writer:
         for rec in dedup_records(open_set(directory, set_name, split), report, near=near, threshold=threshold,
                                  seed=seed):
             if rec.id in writer.existing_ids:
                 counts["already_written"] += 1
                 continue
             writer.write(rec)
-        writer.meta["steps"][-1].update({k: report[k] for k in ("kept", "exact", "near")})
+        writer.meta["steps"][-1]["result"] = {k: report[k] for k in ("kept", "exact", "near")}
     if card:
         from gpt2guard.datasets.card import write_card
 

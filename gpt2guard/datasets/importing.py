@@ -3,10 +3,11 @@
 Both count token lengths with a family tokenizer, flag degenerate text, write through
 :class:`~gpt2guard.datasets.writer.SetWriter` and finish with a dataset card. Both resume:
 run again after a kill and the records already written are skipped, never duplicated.
-A source is known by its path (and, for OpenAI files, set and split): importing the same
-source again resumes it, importing another source into an existing set appends to it, and
-then an id already in the set is a duplicate, an error (or, with ``on_error="skip"``, a
-counted skip).
+A record whose id and text are already in the set is skipped (an earlier run wrote it), so
+importing the same source again resumes it, and importing another source appends to the
+set; an id already in the set with another text, or repeated in the source, is a duplicate:
+an error, or with ``on_error="skip"`` a counted skip. The manifest keeps one entry per
+source (by path, and set and split for OpenAI files).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from gpt2guard.datasets.readers import detect_format, doc_record, read_source, s
 from gpt2guard.datasets.records import LABELS, Record
 from gpt2guard.datasets.sets import set_files
 from gpt2guard.datasets.tokens import resolve_tokenizer, tokenizer_info, with_lengths
-from gpt2guard.datasets.writer import SetWriter
+from gpt2guard.datasets.writer import SetWriter, text_digest
 from gpt2guard.errors import GuardError
 
 BUILTIN_MOTIVATION = (
@@ -46,20 +47,22 @@ def _check_tokenizer(writer: SetWriter, tok_info: dict) -> None:
     writer.meta["tokenizer"] = tok_info
 
 
-def _fresh(records: Iterable[Record], writer: SetWriter, resuming: bool, stats: ReadStats, on_error: str,
-           where: str, counts: Counter) -> Iterator[Record]:
-    """Drop records a previous run of this job wrote; a repeated id is a duplicate."""
+def _fresh(records: Iterable[Record], writer: SetWriter, stats: ReadStats, on_error: str, where: str,
+           counts: Counter) -> Iterator[Record]:
+    """Drop records the set already holds (same id, same text: an earlier run wrote them);
+    an id repeated in the source, or already in the set with another text, is a duplicate."""
+    digests = writer.text_digests() if writer.records else {}
     seen: set = set()
     for n, rec in enumerate(records):
         rid = rec.id
-        if rid in seen or (rid in writer.existing_ids and not resuming):
+        if rid in seen or (rid in digests and digests[rid] != text_digest(rec.text)):
             if on_error == "raise":
                 raise GuardError(f"{where}: record {n}: duplicate id {rid!r} (already in "
                                  f"{writer.set_name}.{writer.split}); --skip-bad skips and counts duplicates")
             stats.skip(where, n, "duplicate_id", f"id {rid!r}")
             continue
         seen.add(rid)
-        if rid in writer.existing_ids:
+        if rid in digests:
             counts["already_written"] += 1
             continue
         yield rec
@@ -146,21 +149,26 @@ def import_set(src, out_dir, set_name: str, split: str, *, tokenizer=None, famil
     tokenizer = resolve_tokenizer(tokenizer, family)  # after the input checks: a family may need building
     counts: Counter = Counter()
     with SetWriter(out_dir, set_name, split, shard_size=shard_size) as writer:
-        imports = writer.meta.setdefault("imports", [])
-        resuming = any(_same_source(i["source"], fingerprint) for i in imports)
         _check_tokenizer(writer, tokenizer_info(tokenizer, family))
-        fresh = _fresh(_progress(records, progress, f"import {set_name}.{split}"), writer, resuming, stats,
-                       on_error, str(src), counts)
-        before = writer.written
-        flag_counts = write_records(fresh, writer, tokenizer, label=label, keep_lengths=keep_lengths, flags=flags)
+        # the entry is in the manifest from the start, so an interrupted import resumes as one
+        imports = writer.meta.get("imports") or []
+        prior = [i for i in imports if _same_source(i["source"], fingerprint)]
         entry = {"source": fingerprint, "format": fmt, "text_field": text_field, "read": stats.to_dict(),
-                 "written": writer.written - before + sum(i.get("written", 0) for i in imports
-                                                          if _same_source(i["source"], fingerprint))}
-        writer.meta["imports"] = [i for i in imports if not _same_source(i["source"], fingerprint)] + [entry]
-        total: Counter = Counter()
-        for i in writer.meta["imports"]:
-            total.update(i["read"]["skipped"])
-        writer.skipped = dict(total)
+                 "written": sum(i.get("written", 0) for i in prior)}
+        writer.meta["imports"] = [i for i in imports if i not in prior] + [entry]
+        fresh = _fresh(_progress(records, progress, f"import {set_name}.{split}"), writer, stats, on_error, str(src),
+                       counts)
+        before = writer.written
+        try:
+            flag_counts = write_records(fresh, writer, tokenizer, label=label, keep_lengths=keep_lengths,
+                                        flags=flags)
+        finally:
+            entry["written"] += writer.written - before
+            entry["read"] = stats.to_dict()
+            total: Counter = Counter()
+            for i in writer.meta["imports"]:
+                total.update(i["read"]["skipped"])
+            writer.skipped = dict(total)
     if card:
         from gpt2guard.datasets.card import write_card
 

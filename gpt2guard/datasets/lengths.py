@@ -22,7 +22,7 @@ from gpt2guard.datasets.sets import derived_meta, open_set, set_files, set_meta
 from gpt2guard.datasets.stats import summarize
 from gpt2guard.datasets.tokens import (batched, count_tokens, cut_at_tokens, resolve_tokenizer, tokenizer_info,
                                        with_lengths)
-from gpt2guard.datasets.writer import SetWriter
+from gpt2guard.datasets.writer import derived_writer
 from gpt2guard.errors import GuardError
 
 METHODS = ("select", "truncate")
@@ -174,15 +174,16 @@ def match_lengths(directory, human_set: str, machine_set: str, split: str, out_d
     plan = plan_select(human, machine, bin_width, seed) if method == "select" else plan_truncate(human, machine, seed)
     ks_before = round(ks_distance(list(human.values()), list(machine.values())), 4)
     step = {"op": "match_lengths", "method": method, "seed": seed, "human": human_set, "machine": machine_set,
-            "split": split, **({"bin_width": bin_width} if method == "select" else {}), "ks_before": ks_before,
-            "ks_planned": round(ks_distance(list(plan[0].values()), list(plan[1].values())), 4)}
+            "split": split, **({"bin_width": bin_width} if method == "select" else {}),
+            "result": {"ks_before": ks_before,
+                       "ks_planned": round(ks_distance(list(plan[0].values()), list(plan[1].values())), 4)}}
     result = {"method": method, "seed": seed, "before": {}, "after": {}}
     after = {}
     for name, lengths, targets in ((human_set, human, plan[0]), (machine_set, machine, plan[1])):
         meta = derived_meta(directory, name, split, step)
         meta["tokenizer"] = info
         kept = []
-        with SetWriter(out_dir, name, split, shard_size=shard_size, meta=meta) as writer:
+        with derived_writer(out_dir, name, split, meta, shard_size) as writer:
             for rec in apply_plan(_measured(open_set(directory, name, split), lengths), targets, tokenizer):
                 kept.append(rec.length)
                 if rec.id not in writer.existing_ids:

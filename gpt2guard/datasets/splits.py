@@ -16,7 +16,7 @@ from typing import Iterable
 from gpt2guard.datasets.builtin import DEFAULT_FRACTIONS, SPLITS, split_of
 from gpt2guard.datasets.records import Record
 from gpt2guard.datasets.sets import derived_meta, open_set
-from gpt2guard.datasets.writer import SetWriter
+from gpt2guard.datasets.writer import derived_writer
 from gpt2guard.errors import GuardError
 
 
@@ -105,7 +105,14 @@ def split_set(directory, set_name: str, split: str = "all", out_dir=None, *, see
     step = {"op": "split", "input": f"{set_name}.{split}", "by": "source group", "seed": seed,
             "fractions": list(fractions)}
     meta = derived_meta(directory, set_name, split, step)
-    writers = {s: SetWriter(out_dir, set_name, s, shard_size=shard_size, meta=meta) for s in SPLITS}
+    writers = {}
+    try:
+        for s in SPLITS:
+            writers[s] = derived_writer(out_dir, set_name, s, meta, shard_size)
+    except GuardError:
+        for w in writers.values():
+            w.abort()
+        raise
     records, groups, no_source = Counter(), {s: set() for s in SPLITS}, 0
     try:
         for rec in open_set(directory, set_name, split):

@@ -80,7 +80,8 @@ def _check_file(path: Path, text_field: str, tokenizer, rep: _Report, stats: Rea
         n += 1
         where = f"{path}:{lineno}"
         _check_object(obj, text_field, where, rep)
-        if tokenizer is not None and isinstance(obj.get(text_field), str) and type(obj.get("length")) is int:
+        if tokenizer is not None and isinstance(obj.get(text_field), str) and type(obj.get("length")) is int \
+                and obj["length"] >= 0:
             todo.append((where, obj[text_field], obj["length"]))
             if len(todo) >= 256:
                 flush()

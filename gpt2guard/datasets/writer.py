@@ -40,6 +40,11 @@ def encode_record(record: Record) -> bytes:
         raise GuardError(f"record {record.id!r} cannot be written as JSON: {exc}") from None
 
 
+def text_digest(text: str) -> bytes:
+    """16-byte BLAKE2b digest of a text, for comparing records without keeping their text."""
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -226,6 +231,27 @@ class SetWriter:
         self._open_partial(partial, partial.read_bytes())
         self._n = entry["records"]
 
+    def text_digests(self) -> dict:
+        """``id -> 16-byte digest of the text`` of every record already in the set.
+
+        Lets a job tell a record it wrote before (same id, same text: skip it) from another
+        record reusing an id (a duplicate). Reads the set once.
+        """
+        if self._fh is not None:
+            self._fh.flush()
+        files = [self.dir / s["file"] for s in self._shards]
+        partial = self._partial_path(len(self._shards))
+        if partial.is_file() and not (self.shard_size is None and self._shards):
+            files.append(partial)
+        out = {}
+        for path in files:
+            with open(path, "rb") as f:
+                for raw in f:
+                    if raw.endswith(b"\n"):
+                        obj = json.loads(raw)
+                        out[obj["id"]] = text_digest(obj.get("text", ""))
+        return out
+
     # --- writing ------------------------------------------------------------------------
 
     @property
@@ -331,3 +357,25 @@ class SetWriter:
             self.close()
         else:
             self.abort()
+
+
+def derived_writer(out_dir, set_name: str, split: str, meta: dict, shard_size: int | None = None) -> SetWriter:
+    """A :class:`SetWriter` for a set derived from another by ``meta["steps"]``.
+
+    Resuming is allowed only when the existing set was made by the same steps (same
+    input and parameters; a step's ``result`` does not count); otherwise GuardError, so
+    that two different results never mix in one set.
+    """
+    writer = SetWriter(out_dir, set_name, split, shard_size=shard_size)
+    old = writer.meta.get("steps")
+    if writer.records and _params(old) != _params(meta.get("steps")):
+        writer.abort()
+        raise GuardError(f"{set_name}.{split} in {out_dir} was made by other steps or parameters "
+                         f"({json.dumps((old or [{}])[-1], sort_keys=True)}): use another output directory")
+    writer.meta.update(meta)
+    return writer
+
+
+
+def _params(steps) -> list:
+    return [{k: v for k, v in st.items() if k != "result"} for st in steps or []]
