@@ -10,8 +10,9 @@ about 200 MB by default, in /tmp), then times, each in its own process so that p
 ``gpt2guard copy``    ``open_set`` into a :class:`~gpt2guard.datasets.writer.SetWriter`
                       (unique-id check, SHA-256, flush per record, manifest)
 
-and prints records per second, MB per second, peak resident memory and the ratio of each
-gpt2guard variant to its plain counterpart. Usage::
+and prints records per second, MB per second, the time of each gpt2guard variant relative to
+its plain counterpart, peak resident memory of the process, and the peak of Python
+allocations during the loop (``tracemalloc``, measured in a second, untimed run). Usage::
 
     python bench/bench_jsonl.py                 # ~200 MB
     python bench/bench_jsonl.py --size-mb 20    # quick
@@ -54,12 +55,16 @@ def generate(path: Path, size_mb: float, seed: int = 0) -> int:
     return n
 
 
-def child(variant: str, src: Path, out: Path) -> dict:
-    """Run one variant in this process; return its counts and time."""
+def child(variant: str, src: Path, out: Path, trace: bool) -> dict:
+    """Run one variant in this process; return its counts, time and peak memory."""
     sys.path.insert(0, str(ROOT))
+    import tracemalloc
+
     from gpt2guard.datasets.sets import open_set
     from gpt2guard.datasets.writer import SetWriter
 
+    if trace:
+        tracemalloc.start()
     t0 = time.perf_counter()
     n = 0
     if variant == "plain read":
@@ -84,13 +89,13 @@ def child(variant: str, src: Path, out: Path) -> dict:
         raise SystemExit(f"unknown variant {variant}")
     seconds = time.perf_counter() - t0
     return {"variant": variant, "records": n, "seconds": seconds,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "peak_traced_mb": tracemalloc.get_traced_memory()[1] / 1e6 if trace else None}
 
 
-def run_variant(variant: str, src: Path, out: Path) -> dict:
-    proc = subprocess.run([sys.executable, __file__, "--child", variant, str(src), str(out)], capture_output=True,
-                          text=True, check=True)
-    return json.loads(proc.stdout)
+def run_variant(variant: str, src: Path, out: Path, trace: bool = False) -> dict:
+    cmd = [sys.executable, __file__, "--child", variant, str(src), str(out)] + (["--trace"] if trace else [])
+    return json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
 
 
 def main() -> None:
@@ -99,9 +104,10 @@ def main() -> None:
     ap.add_argument("--dir", default="/tmp/gpt2guard-bench-jsonl", help="working directory (deleted afterwards)")
     ap.add_argument("--keep", action="store_true", help="keep the generated files")
     ap.add_argument("--child", nargs=3, metavar=("VARIANT", "SRC", "OUT"), help=argparse.SUPPRESS)
+    ap.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(child(args.child[0], Path(args.child[1]), Path(args.child[2]))))
+        print(json.dumps(child(args.child[0], Path(args.child[1]), Path(args.child[2]), args.trace)))
         return
 
     work = Path(args.dir)
@@ -114,16 +120,18 @@ def main() -> None:
     print(f"generated {src}: {n:,} records, {mb:.1f} MB in {time.perf_counter() - t0:.1f}s "
           f"(python {sys.version.split()[0]}, {os.cpu_count()} CPUs)")
     base = run_variant("baseline", src, work / "out")
-    print(f"interpreter + imports alone: {base['peak_rss_mb']:.0f} MB peak RSS\n")
-    print(f"{'variant':<16} {'seconds':>8} {'records/s':>11} {'MB/s':>7} {'peak RSS MB':>12} {'vs plain':>9}")
+    print(f"interpreter + imports alone: {base['peak_rss_mb']:.1f} MB peak RSS\n")
+    print(f"{'variant':<16} {'seconds':>8} {'records/s':>11} {'MB/s':>7} {'time vs plain':>14} {'peak RSS MB':>12} "
+          f"{'peak Python heap MB':>20}")
     results = {}
     for variant in ("plain read", "gpt2guard read", "plain copy", "gpt2guard copy"):
         r = results[variant] = run_variant(variant, src, work / "out")
+        r["peak_traced_mb"] = run_variant(variant, src, work / "out", trace=True)["peak_traced_mb"]
         assert r["records"] == n, r
         plain = results.get(variant.replace("gpt2guard", "plain"))
         ratio = f"{r['seconds'] / plain['seconds']:.2f}x" if plain is not r else ""
-        print(f"{variant:<16} {r['seconds']:>8.2f} {n / r['seconds']:>11,.0f} {mb / r['seconds']:>7.1f} "
-              f"{r['peak_rss_mb']:>12.0f} {ratio:>9}")
+        print(f"{variant:<16} {r['seconds']:>8.2f} {n / r['seconds']:>11,.0f} {mb / r['seconds']:>7.1f} {ratio:>14} "
+              f"{r['peak_rss_mb']:>12.1f} {r['peak_traced_mb']:>20.2f}")
     manifest = json.loads((work / "out" / "copy.train.manifest.json").read_text())
     assert manifest["records"] == n and manifest["complete"]
     print(f"\ncopy verified: {manifest['records']:,} records, sha256 {manifest['shards'][0]['sha256'][:16]}")

@@ -248,7 +248,7 @@ def stats_cmd(directory, set_name, splits, as_json):
                    f"{ln.get('mean', 0):.0f}, median {ln.get('median', 0):.0f}, max {ln.get('max', 0):.0f}")
             yield (f"           sources {st['sources']['distinct']}  flags: {_counts(st['flags'])}  "
                    f"skipped lines: {_counts(st['skipped'])}" + ("" if st["complete"] else "  (incomplete)"))
-        yield f"  source groups in more than one split: {r['leakage']['shared_groups']}"
+        yield f"  source groups in more than one of train, valid, test: {r['leakage']['shared_groups']}"
 
     _show(result, as_json, lines)
 

@@ -110,8 +110,9 @@ def render_card(stats: dict, manifests: dict, config: dict | None = None, motiva
         state = "" if st["complete"] else " (incomplete)"
         lines.append(f"| {split}{state} | {st['records']} | {files} | {digests} |")
     leak = stats["leakage"]
-    lines += ["", ("No source group appears in more than one split." if not leak["shared_groups"] else
-                   f"**{leak['shared_groups']} source groups appear in more than one split** (leakage), e.g. "
+    lines += ["", ("No source group appears in more than one of train, valid and test." if not leak["shared_groups"]
+                   else f"**{leak['shared_groups']} source groups appear in more than one of train, valid and test** "
+                   "(leakage), e.g. "
                    + ", ".join(f"`{e['group']}` in {'/'.join(e['splits'])}" for e in leak["examples"][:3]) + "."),
               ""]
     return "\n".join(lines)

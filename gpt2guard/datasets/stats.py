@@ -7,6 +7,7 @@ from typing import Iterable
 
 import numpy as np
 
+from gpt2guard.datasets.names import OPENAI_SPLITS
 from gpt2guard.datasets.records import Record
 from gpt2guard.datasets.sets import list_sets, open_set, read_manifest
 from gpt2guard.datasets.splits import group_key
@@ -58,7 +59,8 @@ def record_stats(records: Iterable[Record], top_sources: int = 10) -> dict:
 
 def set_stats(directory, set_name: str, splits: list[str] | None = None, top_sources: int = 10) -> dict:
     """Statistics of each split of a set, the skipped-line counts from its manifests, and
-    whether any source group appears in more than one split.
+    whether any source group appears in more than one of ``train``, ``valid`` and ``test``
+    (other splits, such as an ``all`` split they were made from, are not compared).
 
     Parameters
     ----------
@@ -90,8 +92,9 @@ def set_stats(directory, set_name: str, splits: list[str] | None = None, top_sou
         st["skipped"] = dict((manifest or {}).get("skipped") or {})
         st["complete"] = bool(manifest["complete"]) if manifest else True
         out[split] = st
-        for k in keys:
-            where.setdefault(k, []).append(split)
+        if split in OPENAI_SPLITS:  # another split ("all") may well be their union
+            for k in keys:
+                where.setdefault(k, []).append(split)
     shared = {k: v for k, v in where.items() if len(v) > 1}
     return {"set": set_name, "dir": str(directory), "splits": out,
             "leakage": {"shared_groups": len(shared),

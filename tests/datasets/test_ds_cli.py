@@ -44,6 +44,18 @@ def test_builtin_set_resumes_validates_and_has_a_card(tmp_path, micro_tokenizer)
     assert f"| test | {splits['test']['records']} |" in card and "`micro` tokenizer" in card
 
 
+def test_read_builtin_maps_corpus_documents(monkeypatch):
+    from gpt2guard.datasets import builtin, read_builtin
+
+    docs = [builtin.CorpusDoc(f"pydoc:t{i}#0", f"pydoc:t{i}", ("train", "test")[i % 2], f"Text {i}.") for i in range(6)]
+    monkeypatch.setattr(builtin, "builtin_corpus", lambda packages, seed: docs)
+    recs = list(read_builtin("test", max_docs=4))
+    assert [(r.id, r.source, r.text, r.label, r.ended) for r in recs] == [
+        ("pydoc:t1#0", "pydoc:t1", "Text 1.", "human", True), ("pydoc:t3#0", "pydoc:t3", "Text 3.", "human", True)]
+    with pytest.raises(GuardError, match="splits train, valid, test"):
+        list(read_builtin("dev"))
+
+
 def test_import_txt_directory(tmp_path, micro_tokenizer):
     src = tmp_path / "txt"
     (src / "sub").mkdir(parents=True)

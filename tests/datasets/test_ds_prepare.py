@@ -77,6 +77,9 @@ def test_split_is_deterministic_from_seed(tmp_path):
     with pytest.raises(GuardError, match="made by other steps or parameters"):  # never mixes two splits
         split_set(tmp_path / "in", "h", "all", tmp_path / "a", seed=6)
     split_set(tmp_path / "in", "h", "all", tmp_path / "a", seed=5, card=False)  # the same split resumes
+    split_set(tmp_path / "in", "h", "all", seed=5)  # next to its input: "all" is not counted as leakage
+    assert set_stats(tmp_path / "in", "h")["leakage"]["shared_groups"] == 0
+    assert "No source group appears in more than one of train, valid and test." in (tmp_path / "in" / "h.card.md").read_text()
     with pytest.raises(GuardError, match="fractions must be three"):
         split_set(tmp_path / "in", "h", "all", tmp_path / "d", fractions=(0.5, 0.5))
 
