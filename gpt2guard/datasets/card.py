@@ -70,8 +70,11 @@ def render_card(stats: dict, manifests: dict, config: dict | None = None, motiva
     for split, meta in metas.items():
         tok = meta.get("tokenizer")
         if tok:
+            kept = " where the source had none (other lengths kept from the source)" \
+                if tok.get("kept_source_lengths") else ""
             facts.setdefault(f"lengths counted with the `{tok.get('family')}` tokenizer (vocabulary "
-                             f"{tok.get('vocab_size')}, sha256 `{tok.get('sha256', '')[:16]}`).", []).append(split)
+                             f"{tok.get('vocab_size')}, sha256 `{tok.get('sha256', '')[:16]}`){kept}.",
+                             []).append(split)
         if meta.get("source"):
             facts.setdefault(f"source `{json.dumps(meta['source'], sort_keys=True)}`.", []).append(split)
         for imp in meta.get("imports") or []:

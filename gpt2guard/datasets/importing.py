@@ -39,8 +39,16 @@ def _progress(records: Iterable, show: bool, desc: str) -> Iterable:
     return tqdm(records, desc=desc, unit=" rec", disable=None, mininterval=1.0)
 
 
-def _check_tokenizer(writer: SetWriter, tok_info: dict) -> None:
+def _check_tokenizer(writer: SetWriter, tok_info: dict, kept_source_lengths: bool = False) -> None:
+    """Name the tokenizer of the set's lengths in its meta; refuse to mix two tokenizers.
+
+    With ``kept_source_lengths`` some lengths came with the source (counted by whatever
+    tokenizer made it), and the meta says so, so that no one takes them for this
+    tokenizer's counts.
+    """
     old = writer.meta.get("tokenizer")
+    if kept_source_lengths or (old or {}).get("kept_source_lengths"):
+        tok_info = dict(tok_info, kept_source_lengths=True)
     if old and old.get("sha256") != tok_info["sha256"]:
         raise GuardError(f"{writer.set_name}.{writer.split} has lengths counted with tokenizer {old.get('family')} "
                          f"({old['sha256'][:12]}), not {tok_info['family']}: use the same --family")
@@ -118,7 +126,9 @@ def import_set(src, out_dir, set_name: str, split: str, *, tokenizer=None, famil
     on_error : {"raise", "skip"}
         Bad lines and duplicate ids stop the import, or are skipped and counted.
     keep_lengths : bool
-        Keep lengths the source already has instead of counting them again.
+        Keep lengths the source already has instead of counting them again (OpenAI's
+        GPT-2 counts, say); the manifest then marks its tokenizer entry
+        ``kept_source_lengths``.
     flags : bool
         Add degeneracy flags (``empty``, ``repetition``).
     shard_size : int, optional
@@ -149,11 +159,12 @@ def import_set(src, out_dir, set_name: str, split: str, *, tokenizer=None, famil
     tokenizer = resolve_tokenizer(tokenizer, family)  # after the input checks: a family may need building
     counts: Counter = Counter()
     with SetWriter(out_dir, set_name, split, shard_size=shard_size) as writer:
-        _check_tokenizer(writer, tokenizer_info(tokenizer, family))
+        _check_tokenizer(writer, tokenizer_info(tokenizer, family), keep_lengths)
         # the entry is in the manifest from the start, so an interrupted import resumes as one
         imports = writer.meta.get("imports") or []
         prior = [i for i in imports if _same_source(i["source"], fingerprint)]
-        entry = {"source": fingerprint, "format": fmt, "text_field": text_field, "read": stats.to_dict(),
+        entry = {"source": fingerprint, "format": fmt, "text_field": text_field, "kept_lengths": keep_lengths,
+                 "read": stats.to_dict(),
                  "written": sum(i.get("written", 0) for i in prior)}
         writer.meta["imports"] = [i for i in imports if i not in prior] + [entry]
         fresh = _fresh(_progress(records, progress, f"import {set_name}.{split}"), writer, stats, on_error, str(src),

@@ -117,7 +117,8 @@ def apply_plan(records: Iterable[Record], targets: dict, tokenizer, batch_size: 
 
 def _lengths(directory, set_name: str, split: str, tokenizer, tok_sha: str) -> dict:
     """``id -> length`` of a set, counting again unless its lengths came from this tokenizer."""
-    keep = (set_meta(directory, set_name, split).get("tokenizer") or {}).get("sha256") == tok_sha
+    tok = set_meta(directory, set_name, split).get("tokenizer") or {}
+    keep = tok.get("sha256") == tok_sha and not tok.get("kept_source_lengths")
     out = {}
     for rec in with_lengths(open_set(directory, set_name, split), tokenizer, keep_existing=keep):
         if rec.id in out:

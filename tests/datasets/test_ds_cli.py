@@ -86,6 +86,8 @@ def test_import_openai_files_then_split_match_and_card(tmp_path, openai_dir, mic
                "--family", "micro", "--keep-lengths")
     assert "12 records" in kept.output
     assert [r.length for r in open_set(tmp_path / "kept", "webtext", "test")] == [42] * 12
+    assert read_manifest(tmp_path / "kept", "webtext", "test")["meta"]["tokenizer"]["kept_source_lengths"] is True
+    assert "other lengths kept from the source" in (tmp_path / "kept" / "webtext.card.md").read_text()
     res = json.loads(run("match", out, "--human", "webtext", "--machine", "small-117M-k40", "--out",
                          tmp_path / "matched", "--method", "truncate", "--family", "micro", "--json").output)
     assert res["ks_after"] < res["ks_before"]
