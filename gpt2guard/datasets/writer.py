@@ -168,10 +168,11 @@ class SetWriter:
             self._shards.append({"file": path.name, "records": count, "bytes": size, "sha256": digest})
         self._recover_partial()
 
-    def _scan_lines(self, data: bytes, path: Path) -> int:
-        """Add the ids of complete JSON lines in ``data`` to existing_ids; return the count."""
+    def _scan_lines(self, data: bytes, path: Path, first_line: int = 1) -> int:
+        """Add the ids of the complete JSON lines in ``data`` (the first being line
+        ``first_line`` of ``path``) to existing_ids; return how many records there were."""
         count = 0
-        for lineno, raw in enumerate(data.split(b"\n"), 1):
+        for lineno, raw in enumerate(data.split(b"\n"), first_line):
             if not raw.strip():
                 continue
             try:
@@ -186,16 +187,17 @@ class SetWriter:
 
     def _scan_finished(self, path: Path) -> tuple[int, str, int]:
         """Records, SHA-256 and size of a finished file, collecting its ids."""
-        h, count, size, tail = hashlib.sha256(), 0, 0, b""
+        h, count, size, tail, line = hashlib.sha256(), 0, 0, b"", 1
         with open(path, "rb") as f:
             while block := f.read(1 << 22):
                 h.update(block)
                 size += len(block)
                 block = tail + block
                 cut = block.rfind(b"\n") + 1
-                count += self._scan_lines(block[:cut], path)
+                count += self._scan_lines(block[:cut], path, line)
+                line += block.count(b"\n", 0, cut)
                 tail = block[cut:]
-        count += self._scan_lines(tail, path)
+        count += self._scan_lines(tail, path, line)
         return count, h.hexdigest(), size
 
     def _recover_partial(self) -> None:
