@@ -25,6 +25,9 @@ from gpt2guard.errors import GuardError
 from gpt2guard.paths import write_json
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False)
+
+
 def encode_record(record: Record) -> bytes:
     """One JSONL line for ``record``: UTF-8 JSON with non-ASCII characters written as is.
 
@@ -32,7 +35,7 @@ def encode_record(record: Record) -> bytes:
     encodes it, and the readers refuse it).
     """
     try:
-        return (json.dumps(record.to_dict(), ensure_ascii=False) + "\n").encode("utf-8")
+        return (_ENCODER.encode(record.to_dict()) + "\n").encode("utf-8")
     except UnicodeEncodeError:
         raise GuardError(f"record {record.id!r} holds a lone surrogate (\\ud800-\\udfff): not valid Unicode "
                          "text") from None
