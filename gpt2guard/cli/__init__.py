@@ -56,9 +56,11 @@ def main(cache_dir, weights_dir):
 
 
 def _register() -> None:
+    from gpt2guard.cli.datasets import datasets
     from gpt2guard.cli.family import family
 
     main.add_command(family)
+    main.add_command(datasets)
 
 
 _register()
