@@ -32,7 +32,7 @@ NANO = FamilySpec(
         SizeSpec("small", 1, 96, 12, lr=3e-3, train_tokens=250_000),
         SizeSpec("medium", 2, 128, 16, lr=2.5e-3, train_tokens=300_000),
         SizeSpec("large", 3, 160, 20, lr=2e-3, train_tokens=350_000),
-        SizeSpec("xl", 4, 200, 25, lr=1.5e-3, train_tokens=400_000),
+        SizeSpec("xl", 4, 200, 25, lr=2e-3, train_tokens=500_000),
     ),
 )
 
