@@ -33,9 +33,42 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from gpt2guard.errors import GuardError
-from gpt2guard.generator.sampling import SamplingConfig, filter_logits, sample_inverse_cdf
+from gpt2guard.generator.sampling import SamplingConfig
 
 STOP_REASONS = ("eos", "length")
+
+
+def last_logits_fn(model):
+    """A function computing the next-token logits of every row: ``(input_ids,
+    attention_mask, position_ids, cache) -> (b, V)`` float32, last position only.
+
+    For GPT-2 it runs the model's transformer body, then the (tied) output embedding as
+    ``W @ h.T``: the same product as ``model.lm_head(h)``, in the layout CPU BLAS runs
+    fastest for a few rows against 50257 (about 20% faster than ``h @ W.T`` at batch 8 on
+    the 124M model, the largest single matrix of a step). Other models go through their
+    own forward with ``logits_to_keep=1``.
+    """
+    import torch
+
+    head = model.get_output_embeddings()
+    body = getattr(model, model.base_model_prefix, None)
+    if (model.config.model_type == "gpt2" and isinstance(head, torch.nn.Linear) and head.bias is None
+            and body is not None):
+        weight = head.weight                                                    # (V, d)
+
+        def gpt2_logits(input_ids, attention_mask, position_ids, cache):
+            h = body(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                     past_key_values=cache, use_cache=True).last_hidden_state[:, -1]  # (b, d)
+            return torch.mm(weight, h.T).T.float().contiguous()                 # (b, V)
+
+        return gpt2_logits
+
+    def generic_logits(input_ids, attention_mask, position_ids, cache):
+        out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                    past_key_values=cache, use_cache=True, logits_to_keep=1)
+        return out.logits[:, -1].float()                                        # (b, V)
+
+    return generic_logits
 
 
 @dataclass
@@ -133,6 +166,7 @@ def sample_batch(model, prompts: Sequence[Sequence[int]], max_new_tokens: Sequen
     import numpy as np
     import torch
 
+    from gpt2guard.generator.draw import draw_tokens
     from gpt2guard.generator.kvcache import preallocated_cache, select_rows
     from gpt2guard.generator.seeding import uniforms
 
@@ -177,15 +211,14 @@ def sample_batch(model, prompts: Sequence[Sequence[int]], max_new_tokens: Sequen
     else:
         raise ValueError(f"unknown cache {cache!r}")
 
+    next_logits = last_logits_fn(model)
+
     with torch.inference_mode():
         # Prefill: the whole prompt at once; only the last position's logits are needed.
-        out = model(input_ids=ids, attention_mask=mask[:, :T0] if padded else None, position_ids=positions,
-                    past_key_values=kv, use_cache=True, logits_to_keep=1)
-        logits = out.logits[:, -1].float()                                       # (b, V)
+        logits = next_logits(ids, mask[:, :T0] if padded else None, positions, kv)  # (b, V)
         for t in range(N):
             # Draw each live row's token t from its own uniform number.
-            allowed = filter_logits(logits, cfg, None if p_rows is None else p_rows[rows])  # (b, V)
-            nxt = sample_inverse_cdf(allowed, u[rows, t])                        # (b,)
+            nxt = draw_tokens(logits, cfg, u[rows, t], None if p_rows is None else p_rows[rows])  # (b,)
             tokens[rows, t] = nxt
             if logps is not None:
                 # Scored under the raw model: temperature 1, no truncation.
@@ -213,9 +246,8 @@ def sample_batch(model, prompts: Sequence[Sequence[int]], max_new_tokens: Sequen
                 padded = bool((pad[rows] > 0).any())
 
             # Feed token t: it sits in column T0 + t, at position (prompt length + t) of its row.
-            out = model(input_ids=nxt[:, None], attention_mask=mask[rows, :T0 + t + 1] if padded else None,
-                        position_ids=(lengths[rows] + t)[:, None], past_key_values=kv, use_cache=True)
-            logits = out.logits[:, -1].float()                                   # (b, V)
+            logits = next_logits(nxt[:, None], mask[rows, :T0 + t + 1] if padded else None,
+                                 (lengths[rows] + t)[:, None], kv)               # (b, V)
 
     tokens = tokens.cpu()
     results = []
