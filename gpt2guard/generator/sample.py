@@ -219,6 +219,9 @@ def sample_batch(model, prompts: Sequence[Sequence[int]], max_new_tokens: Sequen
         for t in range(N):
             # Draw each live row's token t from its own uniform number.
             nxt = draw_tokens(logits, cfg, u[rows, t], None if p_rows is None else p_rows[rows])  # (b,)
+            if bool((nxt >= logits.shape[-1]).any()):
+                # only NaN logits make the inverse CDF run off the vocabulary
+                raise GuardError("the model produced NaN logits; half precision may overflow, try float32")
             tokens[rows, t] = nxt
             if logps is not None:
                 # Scored under the raw model: temperature 1, no truncation.

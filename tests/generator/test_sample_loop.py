@@ -93,12 +93,22 @@ def test_mixed_configs_keep_input_order_and_provenance(micro, prompts):
 
 def test_preallocated_cache_computes_what_dynamic_cache_does(micro, prompts):
     eos = micro.tokenizer.eos_token_id
-    kw = dict(eos_id=eos, stop_at_eos=False, return_logprobs=True)
-    ours = sample_batch(micro.model, prompts[:6], [30] * 6, CONFIGS[1], list(range(6)), **kw)
-    lib = sample_batch(micro.model, prompts[:6], [30] * 6, CONFIGS[1], list(range(6)), cache="dynamic", **kw)
+    kw = dict(eos_id=eos, stop_at_eos=True, return_logprobs=True)
+    limits = [30, 10, 30, 5, 20, 30]                    # rows leave both caches at different steps
+    ours = sample_batch(micro.model, prompts[:6], limits, CONFIGS[1], list(range(6)), **kw)
+    lib = sample_batch(micro.model, prompts[:6], limits, CONFIGS[1], list(range(6)), cache="dynamic", **kw)
+    assert len({len(o["token_ids"]) for o in ours}) >= 3    # rows did leave at different steps
     assert [o["token_ids"] for o in ours] == [o["token_ids"] for o in lib]
     for o, d in zip(ours, lib):
         assert torch.allclose(torch.tensor(o["logprobs"]), torch.tensor(d["logprobs"]), atol=1e-5)
+
+
+def test_nan_logits_are_reported(micro_tokenizer):
+    model = eos_model(eos_logit=1.0)
+    with torch.no_grad():
+        model.lm_head.weight[3] = float("nan")
+    with pytest.raises(GuardError, match="NaN logits"):
+        generate_tokens(wrap(model, micro_tokenizer), [[1]], 4, CONFIGS[0], [0])
 
 
 def test_plan_batches_groups_by_config_and_length():
