@@ -1,107 +1,79 @@
-"""A key/value cache preallocated to the length a batch will reach.
+"""Key/value cache: one preallocated buffer per layer, in which every row fills its own columns.
 
 transformers' ``DynamicCache`` grows by ``torch.cat`` at every step, copying each layer's
 whole cache once per generated token: O(T^2) memory traffic over a sequence, which at
-1024 tokens costs more than the attention itself. This cache allocates each layer's
-``(B, H, capacity, D)`` buffers once, writes each step's keys and values in place and
-hands attention a view of the filled prefix, so a step costs what its new tokens cost.
-It plugs into a model's forward through transformers' ``Cache`` container, exactly where
-a ``DynamicCache`` would go (``past_key_values=``).
+1024 tokens costs more than the attention itself. Here each layer's keys and values live
+in ``(B, H, capacity, D)`` buffers allocated once per batch; a step writes its new
+columns in place and attention reads views of the filled columns.
+
+No row is padded on the left: row ``b`` keeps its prompt in columns ``[0, L_b)`` and
+writes its t-th new token to column ``L_b + t``, so its cache holds, column for column,
+what it would hold alone, whatever the lengths of its neighbours (see
+:mod:`gpt2guard.generator.forward`).
 """
 
 from __future__ import annotations
 
 
-def preallocated_cache(n_layers: int, capacity: int):
-    """A transformers ``Cache`` whose layers are :class:`PreallocatedLayer`.
+class RowCache:
+    """Keys and values of every layer of a batch.
 
     Parameters
     ----------
-    n_layers : int
-        Attention layers of the model.
+    n_layers, batch, heads, head_dim : int
+        Shapes of the model and batch.
     capacity : int
-        Most tokens any row will hold (prompt width plus new tokens).
-
-    Returns
-    -------
-    transformers.Cache
+        Columns per row: the longest prompt plus the most new tokens.
+    dtype, device
+        Of the model's activations.
     """
-    from transformers.cache_utils import Cache
 
-    return Cache(layers=[_layer_class()(capacity) for _ in range(n_layers)])
+    def __init__(self, n_layers: int, batch: int, heads: int, head_dim: int, capacity: int, dtype, device):
+        import torch
 
+        shape = (batch, heads, capacity, head_dim)
+        # never read before written: each row attends only to its own filled columns
+        self.keys = [torch.empty(shape, dtype=dtype, device=device) for _ in range(n_layers)]
+        self.values = [torch.empty(shape, dtype=dtype, device=device) for _ in range(n_layers)]
+        self.capacity = capacity
 
-def select_rows(cache, rows) -> None:
-    """Keep only ``rows`` (int64 indices) of every layer of ``cache``, in that order."""
-    for layer in cache.layers:
-        layer.select_rows(rows)
+    def write(self, layer: int, k, v, columns=None):
+        """Store new keys and values, return the layer's whole buffers.
 
+        Parameters
+        ----------
+        layer : int
+        k, v : torch.Tensor
+            ``(B, H, T, D)`` for T new tokens per row.
+        columns : torch.Tensor, optional
+            ``(B,)`` column of each row's new token (T must be 1); None writes columns
+            ``[0, T)`` of every row (a prompt).
 
-_CLASS = None
+        Returns
+        -------
+        tuple of torch.Tensor
+            The layer's key and value buffers, ``(B, H, capacity, D)``.
+        """
+        import torch
 
+        K, V = self.keys[layer], self.values[layer]
+        if columns is None:
+            T = k.shape[2]
+            K[:, :, :T] = k
+            V[:, :, :T] = v
+        else:
+            rows = torch.arange(k.shape[0], device=k.device)
+            K[rows, :, columns] = k[:, :, 0]                  # (B, H, D) into each row's own column
+            V[rows, :, columns] = v[:, :, 0]
+        return K, V
 
-def _layer_class():
-    """The layer class, defined on first use so that importing this module stays free of torch."""
-    global _CLASS
-    if _CLASS is not None:
-        return _CLASS
-    import torch
-    from transformers.cache_utils import CacheLayerMixin
+    def select_rows(self, rows, used: int) -> None:
+        """Keep only batch rows ``rows`` (int64 indices, in that order); copy the first
+        ``used`` columns, the only ones any kept row has written."""
+        import torch
 
-    class PreallocatedLayer(CacheLayerMixin):
-        """One layer's keys and values in buffers of fixed capacity, filled left to right."""
-
-        is_sliding = False
-        is_compileable = False
-
-        def __init__(self, capacity: int):
-            super().__init__()
-            self.capacity = capacity
-            self.length = 0
-
-        def lazy_initialization(self, key_states, value_states) -> None:
-            B, H, _, D = key_states.shape
-            self.dtype, self.device = key_states.dtype, key_states.device
-            self.keys = torch.empty((B, H, self.capacity, D), dtype=self.dtype, device=self.device)
-            self.values = torch.empty((B, H, self.capacity, value_states.shape[-1]), dtype=self.dtype,
-                                      device=self.device)
-            self.is_initialized = True
-
-        def update(self, key_states, value_states, *args, **kwargs):
-            if not self.is_initialized:
-                self.lazy_initialization(key_states, value_states)
-            end = self.length + key_states.shape[-2]
-            if end > self.capacity:
-                raise RuntimeError(f"KV cache capacity {self.capacity} exceeded ({end} tokens)")
-            self.keys[:, :, self.length:end] = key_states          # (B, H, n, D) written in place
-            self.values[:, :, self.length:end] = value_states
-            self.length = end
-            return self.keys[:, :, :end], self.values[:, :, :end]  # views of the filled prefix, no copy
-
-        def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
-            return self.length + query_length, 0
-
-        def get_seq_length(self) -> int:
-            return self.length
-
-        def get_max_length(self) -> int:
-            return self.capacity
-
-        def reset(self) -> None:
-            self.length = 0
-
-        def select_rows(self, rows) -> None:
-            if not self.is_initialized:
-                return
-            n = self.length
-            for name in ("keys", "values"):
-                old = getattr(self, name)
+        for buffers in (self.keys, self.values):
+            for i, old in enumerate(buffers):
                 new = torch.empty((len(rows),) + tuple(old.shape[1:]), dtype=old.dtype, device=old.device)
-                new[:, :, :n] = old[:, :, :n].index_select(0, rows)  # copy only the filled prefix
-                setattr(self, name, new)
-
-        def reorder_cache(self, beam_idx) -> None:
-            self.select_rows(beam_idx.to(self.device))
-
-    _CLASS = PreallocatedLayer
-    return _CLASS
+                new[:, :, :used] = old[:, :, :used].index_select(0, rows)
+                buffers[i] = new

@@ -1,30 +1,29 @@
-"""The batched sampling loop: a model's forward pass, its key/value cache, one token a step.
+"""The batched sampling loop: GPT-2's forward pass, its key/value cache, one token a step.
 
 :func:`generate_tokens` is the entry point: it checks its input, groups records into
-batches (by sampling method, then by prompt length so that little padding is needed),
-runs :func:`sample_batch` on each and returns one :class:`GenerationResult` per record,
-in input order.
+batches (by sampling method, then by prompt length), runs :func:`sample_batch` on each
+and returns one :class:`GenerationResult` per record, in input order.
 
-Reproducibility. A record is a function of its provenance: the model, its prompt ids, its
-length limit, its sampling config and its seed. The seed drives a counter-based stream
-of uniform numbers (:mod:`gpt2guard.generator.seeding`), one per step, and each token is
-drawn by inverse-CDF over token ids (:func:`~gpt2guard.generator.sampling.sample_inverse_cdf`),
-so a row never reads another row's random numbers and batch composition cannot shift
-them. What batch composition can change is the float arithmetic: on CPU in float32 the
-logits of a row differ by about 1e-6 between batch sizes and paddings (matrix-multiply
-blocking depends on the batch shape). A token then changes only if the row's uniform
-falls within that distance of a boundary of its CDF (or a top-k / nucleus cut falls
-between two logits closer than that), roughly a 1e-6 chance per token: a 1000-token
-record regenerated in another batch matches token for token with probability about
-0.999, and from the first differing token on it is a different (equally valid) sample.
-The tests assert token identity between a batch of 8 and each record alone.
+Reproducibility. A record is a function of its provenance: the model, its prompt ids,
+its length limit, its sampling config and its seed, whatever batch it was generated in.
+Two things make that so:
 
-Length and positions. Prompts are left-padded to the longest in the batch, so every
-row's next token sits in the same column; the attention mask hides the padding and
-position ids count from each row's first real token, so a padded row computes what it
-would alone. Rows stop at ``<|endoftext|>`` (unless told to continue) or at their own
-``max_new_tokens``; finished rows leave the batch (their cache rows are dropped), so a
-batch's cost follows its live rows.
+- Random numbers. The seed drives a counter-based stream of uniform numbers
+  (:mod:`gpt2guard.generator.seeding`), one per step, and each token is drawn from the
+  row's own number by inverse-CDF over token ids
+  (:func:`~gpt2guard.generator.sampling.sample_inverse_cdf`): no row reads another
+  row's random numbers, however many rows there are or when they stop.
+- Arithmetic. A row's logits are computed with the same bits in any batch
+  (:mod:`gpt2guard.generator.forward`: no left padding, attention over each row's own
+  cache columns, at least four rows in every matrix product). The tests check a batch of
+  8 against each record alone, bit for bit.
+
+Length and positions. Row ``b`` holds its prompt of ``L_b`` tokens in cache columns
+``[0, L_b)``; its t-th new token goes to column and position ``L_b + t``. Rows stop at
+``<|endoftext|>`` (unless told to continue) or at their own ``max_new_tokens``;
+finished rows leave the batch (their cache rows are dropped) once at least
+:data:`~gpt2guard.generator.forward.MIN_ROWS` others remain, so a batch's cost follows
+its live rows.
 """
 
 from __future__ import annotations
@@ -36,39 +35,6 @@ from gpt2guard.errors import GuardError
 from gpt2guard.generator.sampling import SamplingConfig
 
 STOP_REASONS = ("eos", "length")
-
-
-def last_logits_fn(model):
-    """A function computing the next-token logits of every row: ``(input_ids,
-    attention_mask, position_ids, cache) -> (b, V)`` float32, last position only.
-
-    For GPT-2 it runs the model's transformer body, then the (tied) output embedding as
-    ``W @ h.T``: the same product as ``model.lm_head(h)``, in the layout CPU BLAS runs
-    fastest for a few rows against 50257 (about 20% faster than ``h @ W.T`` at batch 8 on
-    the 124M model, the largest single matrix of a step). Other models go through their
-    own forward with ``logits_to_keep=1``.
-    """
-    import torch
-
-    head = model.get_output_embeddings()
-    body = getattr(model, model.base_model_prefix, None)
-    if (model.config.model_type == "gpt2" and isinstance(head, torch.nn.Linear) and head.bias is None
-            and body is not None):
-        weight = head.weight                                                    # (V, d)
-
-        def gpt2_logits(input_ids, attention_mask, position_ids, cache):
-            h = body(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                     past_key_values=cache, use_cache=True).last_hidden_state[:, -1]  # (b, d)
-            return torch.mm(weight, h.T).T.float().contiguous()                 # (b, V)
-
-        return gpt2_logits
-
-    def generic_logits(input_ids, attention_mask, position_ids, cache):
-        out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                    past_key_values=cache, use_cache=True, logits_to_keep=1)
-        return out.logits[:, -1].float()                                        # (b, V)
-
-    return generic_logits
 
 
 @dataclass
@@ -131,13 +97,13 @@ class GenerationResult:
 
 def sample_batch(model, prompts: Sequence[Sequence[int]], max_new_tokens: Sequence[int], cfg: SamplingConfig,
                  seeds: Sequence[int], *, eos_id: int, stop_at_eos: bool = True, return_logprobs: bool = False,
-                 top_p: Sequence[float] | None = None, cache: str = "preallocated") -> list[dict]:
+                 top_p: Sequence[float] | None = None, min_rows: int | None = None) -> list[dict]:
     """Sample continuations of one batch of prompts with one sampling method.
 
     Parameters
     ----------
-    model : transformers.PreTrainedModel
-        A causal LM taking ``input_ids, attention_mask, position_ids, past_key_values``.
+    model : transformers.GPT2LMHeadModel
+        In eval mode.
     prompts : sequence of sequence of int
         Non-empty prompts; they may differ in length.
     max_new_tokens : sequence of int
@@ -154,9 +120,11 @@ def sample_batch(model, prompts: Sequence[Sequence[int]], max_new_tokens: Sequen
         Also return per-token log-probabilities (see :class:`GenerationResult`).
     top_p : sequence of float, optional
         Per-row nucleus p; defaults to ``cfg.top_p``.
-    cache : str
-        ``"preallocated"`` (:mod:`~gpt2guard.generator.kvcache`) or ``"dynamic"``
-        (transformers' ``DynamicCache``, kept to measure against).
+    min_rows : int, optional
+        Fewest rows in a forward pass (dummy rows fill up); default
+        :data:`~gpt2guard.generator.forward.MIN_ROWS`, which makes results independent
+        of the batch. 1 computes only live rows: faster below 4 rows, but a record may
+        then differ from the same record generated in a batch.
 
     Returns
     -------
@@ -167,99 +135,95 @@ def sample_batch(model, prompts: Sequence[Sequence[int]], max_new_tokens: Sequen
     import torch
 
     from gpt2guard.generator.draw import draw_tokens
-    from gpt2guard.generator.kvcache import preallocated_cache, select_rows
+    from gpt2guard.generator.forward import MIN_ROWS, check_gpt2, forward_hidden
+    from gpt2guard.generator.kvcache import RowCache
     from gpt2guard.generator.seeding import uniforms
 
+    check_gpt2(model)
+    min_rows = MIN_ROWS if min_rows is None else max(1, int(min_rows))
+    n = len(prompts)
+    # Dummy rows (copies of row 0, never reported) bring the batch up to min_rows.
+    prompts = list(prompts) + [prompts[0]] * max(0, min_rows - n)
     B = len(prompts)
-    device = model.device
-    lengths = torch.tensor([len(p) for p in prompts], device=device)             # (B,) prompt lengths
-    limits = torch.tensor(list(max_new_tokens), device=device)                   # (B,) new tokens allowed
-    T0, N = int(lengths.max()), int(limits.max())
-    pad = T0 - lengths                                                           # (B,) left padding per row
+    device, window = model.device, model.config.n_positions
+    lengths = torch.tensor([len(p) for p in prompts], device=device)             # (B,) prompt lengths L_b
+    T0, N = int(lengths.max()), max(max_new_tokens)
 
-    # Left-pad the prompts: every row's last prompt token sits in column T0 - 1.
+    # Prompts start at column 0; shorter ones are padded on the right (padding is never read).
     ids = torch.full((B, T0), eos_id, dtype=torch.long)                          # (B, T0)
     for i, p in enumerate(prompts):
-        ids[i, T0 - len(p):] = torch.as_tensor(list(p), dtype=torch.long)
+        ids[i, :len(p)] = torch.as_tensor(list(p), dtype=torch.long)
     ids = ids.to(device)
-    # One mask for the whole run, sliced each step: False on padding, True on every real
-    # and every future token. None when no row is padded (attention needs no mask then).
-    mask = torch.arange(T0 + N, device=device)[None, :] >= pad[:, None]         # (B, T0 + N)
-    padded = bool((pad > 0).any())
-    # Positions count from each row's first real token; padding gets 0 (it is masked).
-    positions = (torch.arange(T0, device=device)[None, :] - pad[:, None]).clamp(min=0)  # (B, T0)
+    positions = torch.arange(T0, device=device).expand(B, T0)                    # (B, T0)
 
-    # Each row's uniform numbers, one per step, from its own seed only.
-    u = torch.from_numpy(np.stack([np.pad(uniforms(s, int(n)), (0, N - int(n)))
-                                   for s, n in zip(seeds, max_new_tokens)])).to(device)  # (B, N) float64
+    # Each row's uniform numbers, one per step, from its own seed only (dummies: zeros).
+    u = np.zeros((B, N))
+    for i, (s, m) in enumerate(zip(seeds, max_new_tokens)):
+        u[i, :m] = uniforms(s, int(m))
+    u = torch.from_numpy(u).to(device)                                           # (B, N) float64
     p_rows = None
     if cfg.method == "nucleus":
-        p_rows = torch.tensor([cfg.top_p if top_p is None else top_p[i] for i in range(B)],
-                              dtype=torch.float64, device=device)                # (B,)
+        ps = [cfg.top_p if top_p is None else top_p[i] for i in range(n)]
+        p_rows = torch.tensor(ps + [ps[0]] * (B - n), dtype=torch.float64, device=device)  # (B,)
 
-    tokens = torch.full((B, N), -1, dtype=torch.long, device=device)             # (B, N) generated ids
-    logps = torch.zeros((B, N), dtype=torch.float32, device=device) if return_logprobs else None
-    n_kept = [0] * B                                                             # tokens each row keeps
-    stop = [""] * B
-    rows = torch.arange(B, device=device)     # original index of each live row, in batch order
-    if cache == "preallocated":
-        kv = preallocated_cache(model.config.num_hidden_layers, T0 + N)
-    elif cache == "dynamic":
-        from transformers import DynamicCache
-
-        kv = DynamicCache()
-    else:
-        raise ValueError(f"unknown cache {cache!r}")
-
-    next_logits = last_logits_fn(model)
+    tokens: list[list[int]] = [[] for _ in range(n)]                              # generated ids per row
+    logps: list[list[float]] | None = [[] for _ in range(n)] if return_logprobs else None
+    stop = [""] * n
+    running = [True] * n + [False] * (B - n)  # by original row: still generating (dummies never are)
+    rows = torch.arange(B, device=device)     # original row of each batch position
+    blk = model.transformer.h[0].attn
+    cache = RowCache(len(model.transformer.h), B, blk.num_heads, blk.head_dim, T0 + N,
+                     model.transformer.wte.weight.dtype, device)
 
     with torch.inference_mode():
-        # Prefill: the whole prompt at once; only the last position's logits are needed.
-        logits = next_logits(ids, mask[:, :T0] if padded else None, positions, kv)  # (b, V)
+        # Prompts: all positions at once; each row's logits come from its last real token.
+        hidden = forward_hidden(model, ids, positions, cache, None, lengths.tolist())      # (B, T0, d)
+        logits = model.lm_head(hidden[torch.arange(B, device=device), lengths - 1]).float()  # (B, V)
         for t in range(N):
-            # Draw each live row's token t from its own uniform number.
+            # Every row draws token t from its own uniform number.
             nxt = draw_tokens(logits, cfg, u[rows, t], None if p_rows is None else p_rows[rows])  # (b,)
             if bool((nxt >= logits.shape[-1]).any()):
                 # only NaN logits make the inverse CDF run off the vocabulary
                 raise GuardError("the model produced NaN logits; half precision may overflow, try float32")
-            tokens[rows, t] = nxt
+            scores = None
             if logps is not None:
-                # Scored under the raw model: temperature 1, no truncation.
-                logps[rows, t] = torch.log_softmax(logits, dim=-1).gather(-1, nxt[:, None]).squeeze(-1)
+                # scored by the raw model: log-softmax of the unfiltered, temperature-1 logits
+                scores = torch.log_softmax(logits, dim=-1).gather(-1, nxt[:, None]).squeeze(-1).tolist()
 
-            # Rows stop at <|endoftext|> (if asked) or at their own length limit.
-            at_eos = nxt == eos_id                                               # (b,)
-            done = t + 1 >= limits[rows]
-            if stop_at_eos:
-                done = done | at_eos
-            if bool(done.any()):
-                for r, e in zip(rows[done].tolist(), at_eos[done].tolist()):
-                    eos_stop = stop_at_eos and e
-                    stop[r] = "eos" if eos_stop else "length"
-                    n_kept[r] = t if eos_stop else t + 1
-                live = (~done).nonzero().squeeze(-1)                             # (b',) batch positions kept
-                if live.numel() == 0:
-                    break
-                # Finished rows leave the batch: fewer rows through every later step.
-                rows, nxt = rows[live], nxt[live]
-                if cache == "preallocated":
-                    select_rows(kv, live)
+            # Record the running rows' tokens; they stop at <|endoftext|> (if asked) or at their limit.
+            live = []
+            for j, (r, tok) in enumerate(zip(rows.tolist(), nxt.tolist())):
+                if not running[r]:
+                    continue
+                if stop_at_eos and tok == eos_id:
+                    running[r], stop[r] = False, "eos"                # the stopping eos is not kept
+                    continue
+                tokens[r].append(tok)
+                if scores is not None:
+                    logps[r].append(scores[j])
+                if len(tokens[r]) >= max_new_tokens[r]:
+                    running[r], stop[r] = False, "length"
                 else:
-                    kv.batch_select_indices(live)
-                padded = bool((pad[rows] > 0).any())
+                    live.append(j)
+            if not live:
+                break
+            # Finished rows leave the batch, but the batch keeps at least min_rows rows.
+            if len(rows) > max(len(live), min_rows):
+                idle = [j for j in range(len(rows)) if j not in live]
+                keep = torch.tensor(sorted(live + idle[:max(0, min_rows - len(live))]), device=device)
+                rows, nxt = rows[keep], nxt[keep]
+                cache.select_rows(keep, T0 + t)
 
-            # Feed token t: it sits in column T0 + t, at position (prompt length + t) of its row.
-            logits = next_logits(nxt[:, None], mask[rows, :T0 + t + 1] if padded else None,
-                                 (lengths[rows] + t)[:, None], kv)               # (b, V)
+            # Feed token t: column and position L_b + t of its row (positions of finished
+            # filler rows are clamped to stay inside the position table).
+            columns = lengths[rows] + t                                                  # (b,)
+            hidden = forward_hidden(model, nxt[:, None], columns.clamp(max=window - 1)[:, None], cache,
+                                    columns, (columns + 1).tolist())                     # (b, 1, d)
+            logits = model.lm_head(hidden[:, -1]).float()                               # (b, V)
 
-    tokens = tokens.cpu()
-    results = []
-    for i in range(B):
-        row = tokens[i, :n_kept[i]].tolist()
-        ended = stop[i] == "eos" if stop_at_eos else bool((tokens[i, :n_kept[i]] == eos_id).any())
-        results.append({"token_ids": row, "stop_reason": stop[i], "ended": ended,
-                        "logprobs": logps[i, :n_kept[i]].tolist() if logps is not None else None})
-    return results
+    return [{"token_ids": tokens[i], "stop_reason": stop[i],
+             "ended": stop[i] == "eos" if stop_at_eos else eos_id in tokens[i],
+             "logprobs": logps[i] if logps is not None else None} for i in range(n)]
 
 
 def _as_list(value, n: int, what: str) -> list:
@@ -287,7 +251,8 @@ def plan_batches(prompts: Sequence[Sequence[int]], configs: Sequence[SamplingCon
 def generate_tokens(loaded, prompts: Sequence[Sequence[int]], max_new_tokens: int | Sequence[int],
                     configs: SamplingConfig | Sequence[SamplingConfig], seeds: Sequence[int], *,
                     stop_at_eos: bool = True, return_logprobs: bool = False, batch_size: int = 8,
-                    progress: Callable[[int], None] | None = None) -> list[GenerationResult]:
+                    progress: Callable[[int], None] | None = None,
+                    min_rows: int | None = None) -> list[GenerationResult]:
     """Generate one continuation per prompt, batched, each reproducible from its seed.
 
     Parameters
@@ -312,6 +277,8 @@ def generate_tokens(loaded, prompts: Sequence[Sequence[int]], max_new_tokens: in
         Records per forward pass.
     progress : callable, optional
         Called with the number of records finished after each batch.
+    min_rows : int, optional
+        See :func:`sample_batch`; the default keeps records independent of batching.
 
     Returns
     -------
@@ -326,7 +293,10 @@ def generate_tokens(loaded, prompts: Sequence[Sequence[int]], max_new_tokens: in
     """
     from gpt2guard.generator.seeding import check_seed
 
+    from gpt2guard.generator.forward import check_gpt2
+
     model, tokenizer = loaded.model, loaded.tokenizer
+    check_gpt2(model)
     eos_id = tokenizer.eos_token_id
     if eos_id is None:
         raise GuardError("the tokenizer has no <|endoftext|> token (eos_token_id is None)")
@@ -362,7 +332,7 @@ def generate_tokens(loaded, prompts: Sequence[Sequence[int]], max_new_tokens: in
         cfg = configs[batch[0]]
         outs = sample_batch(model, [rows[i] for i in batch], [limits[i] for i in batch], cfg,
                             [seeds[i] for i in batch], eos_id=eos_id, stop_at_eos=stop_at_eos,
-                            return_logprobs=return_logprobs,
+                            return_logprobs=return_logprobs, min_rows=min_rows,
                             top_p=[top_ps[i] for i in batch] if cfg.method == "nucleus" else None)
         for i, o in zip(batch, outs):
             text = tokenizer.decode(o["token_ids"], skip_special_tokens=False, clean_up_tokenization_spaces=False)

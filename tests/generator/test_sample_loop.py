@@ -8,7 +8,7 @@ import torch
 
 from gpt2guard.errors import GuardError
 from gpt2guard.family import LoadedModel
-from gpt2guard.generator import GenerationResult, generate_tokens, parse_sampling, plan_batches, sample_batch
+from gpt2guard.generator import GenerationResult, generate_tokens, parse_sampling, plan_batches
 
 CONFIGS = parse_sampling("pure,top-k=40,nucleus=0.8-1.0,nucleus-openai=0.9:temperature=0.8")
 
@@ -55,14 +55,18 @@ def wrap(model, tokenizer) -> LoadedModel:
 def test_a_record_in_a_batch_of_8_equals_the_record_alone(micro, prompts, cfg):
     limits = [40, 25, 40, 33, 40, 12, 40, 40]      # rows leave the batch at different steps
     seeds = [11, 12, 13, 14, 15, 16, 17, 18]
-    batched = generate_tokens(micro, prompts, limits, cfg, seeds, stop_at_eos=True, batch_size=8)
+    kw = dict(stop_at_eos=True, return_logprobs=True)
+    batched = generate_tokens(micro, prompts, limits, cfg, seeds, batch_size=8, **kw)
     for i in range(8):
-        alone = generate_tokens(micro, [prompts[i]], limits[i], cfg, [seeds[i]], batch_size=1)[0]
+        alone = generate_tokens(micro, [prompts[i]], limits[i], cfg, [seeds[i]], batch_size=1, **kw)[0]
         assert alone.token_ids == batched[i].token_ids, f"record {i}"
         assert alone.stop_reason == batched[i].stop_reason and alone.top_p == batched[i].top_p
+        # not only the same tokens: the same logits, bit for bit
+        assert alone.logprobs == batched[i].logprobs, f"record {i}"
     # and in batches of 3 (other neighbours, other padding)
-    threes = generate_tokens(micro, prompts, limits, cfg, seeds, batch_size=3)
+    threes = generate_tokens(micro, prompts, limits, cfg, seeds, batch_size=3, **kw)
     assert [r.token_ids for r in threes] == [r.token_ids for r in batched]
+    assert [r.logprobs for r in threes] == [r.logprobs for r in batched]
 
 
 def test_same_seed_same_text_other_seed_other_text(micro, prompts):
@@ -91,16 +95,28 @@ def test_mixed_configs_keep_input_order_and_provenance(micro, prompts):
         assert alone.token_ids == res[i].token_ids
 
 
-def test_preallocated_cache_computes_what_dynamic_cache_does(micro, prompts):
-    eos = micro.tokenizer.eos_token_id
-    kw = dict(eos_id=eos, stop_at_eos=True, return_logprobs=True)
-    limits = [30, 10, 30, 5, 20, 30]                    # rows leave both caches at different steps
-    ours = sample_batch(micro.model, prompts[:6], limits, CONFIGS[1], list(range(6)), **kw)
-    lib = sample_batch(micro.model, prompts[:6], limits, CONFIGS[1], list(range(6)), cache="dynamic", **kw)
-    assert len({len(o["token_ids"]) for o in ours}) >= 3    # rows did leave at different steps
-    assert [o["token_ids"] for o in ours] == [o["token_ids"] for o in lib]
-    for o, d in zip(ours, lib):
-        assert torch.allclose(torch.tensor(o["logprobs"]), torch.tensor(d["logprobs"]), atol=1e-5)
+def test_forward_matches_the_model_on_prompts_of_different_lengths(micro, prompts):
+    """Our cache, right padding and row-wise attention compute the model's own logits."""
+    from gpt2guard.generator.forward import forward_hidden
+    from gpt2guard.generator.kvcache import RowCache
+
+    model = micro.model
+    rows = [p or [micro.tokenizer.eos_token_id] for p in prompts[:6]]
+    lengths = [len(p) for p in rows]
+    T0, B = max(lengths), len(rows)
+    ids = torch.tensor([p + [0] * (T0 - len(p)) for p in rows])
+    attn = model.transformer.h[0].attn
+    cache = RowCache(len(model.transformer.h), B, attn.num_heads, attn.head_dim, T0 + 1, torch.float32, "cpu")
+    with torch.inference_mode():
+        hidden = forward_hidden(model, ids, torch.arange(T0).expand(B, T0), cache, None, lengths)
+        ours = model.lm_head(hidden)                                           # (B, T0, V)
+        nxt = torch.tensor([[7]] * B)
+        cols = torch.tensor(lengths)
+        step = model.lm_head(forward_hidden(model, nxt, cols[:, None], cache, cols, (cols + 1).tolist()))
+        for b, p in enumerate(rows):
+            ref = model(torch.tensor([p + [7]])).logits[0]                     # (L + 1, V)
+            assert torch.allclose(ours[b, :len(p)], ref[:-1], atol=1e-4)
+            assert torch.allclose(step[b, 0], ref[-1], atol=1e-4)
 
 
 def test_nan_logits_are_reported(micro_tokenizer):
@@ -150,9 +166,11 @@ def test_eos_on_the_first_token_gives_an_empty_ended_record(micro_tokenizer):
     assert (r.token_ids, r.text, r.stop_reason, r.ended, r.logprobs) == ([], "", "eos", True, [])
 
 
-def test_per_row_lengths_are_honoured(micro, prompts):
+@pytest.mark.parametrize("min_rows", [None, 1])
+def test_per_row_lengths_are_honoured(micro, prompts, min_rows):
     limits = [1, 5, 17, 2, 30, 8, 3, 11]
-    res = generate_tokens(micro, prompts, limits, CONFIGS[1], list(range(8)), stop_at_eos=False)
+    res = generate_tokens(micro, prompts, limits, CONFIGS[1], list(range(8)), stop_at_eos=False,
+                          min_rows=min_rows, batch_size=3)
     assert [r.length for r in res] == limits
     assert all(r.stop_reason == "length" for r in res)
 
