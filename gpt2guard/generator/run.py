@@ -102,14 +102,19 @@ def _context_window(spec, size: str) -> int | None:
 
 
 def gen_set_name(spec, size: str, cfg) -> str:
-    """``nano-small-k40``; for the real GPT-2 family OpenAI's ``small-117M-k40``."""
+    """``nano-small-k40``; for the real GPT-2 family OpenAI's ``small-117M-k40``.
+
+    Set names hold no dots (a file name must parse one way), so ``nucleus0.9`` becomes
+    ``nucleus0_9``.
+    """
     from gpt2guard.datasets.names import OPENAI_SIZES, check_name, set_name
 
+    method = cfg.name.replace(".", "_")
     if spec.kind == "hub" and spec.name == "gpt2":
         base = OPENAI_SIZES[spec.size_names.index(size)]
-        return check_name(f"{base}-{cfg.name}" if cfg.name else base)
+        return check_name(f"{base}-{method}" if method else base)
     family = spec.name if spec.kind != "single" else Path(spec.name).name.replace(".", "_") or "model"
-    return set_name(family, size, cfg.name or None)
+    return set_name(family, size, method or None)
 
 
 def _check_writable(out: Path) -> None:
