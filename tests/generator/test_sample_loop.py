@@ -192,6 +192,8 @@ def test_context_window_is_checked_before_generating(micro):
     (dict(seeds=[1, 2]), "one seed per prompt"),
     (dict(seeds=[1, 2, -5]), "seed must be in"),
     (dict(prompts=[[1], [2], [99999]]), "outside the vocabulary"),
+    (dict(prompts=[[1], [2.5], [3]]), "must be integers"),
+    (dict(max_new_tokens=2.0), "max_new_tokens must be an integer"),
     (dict(configs="top-k=40"), "must be a SamplingConfig"),
     (dict(batch_size=0), "batch size"),
 ])
