@@ -18,7 +18,7 @@ is removed here:
    machine (AVX-512): the same row comes out of the output layer (``lm_head``) with
    different bits for M = 1, for M = 2-3 and for M >= 4, and out of the other layers
    for M <= 3 and for M >= 4; every M >= 4 gives the same bits (tested up to 80, for
-   every weight shape of GPT-2 small and of the builtin families). So every product runs
+   the weight shapes of GPT-2 small and of the micro and nano families' smallest sizes). So every product runs
    with at least :data:`MIN_ROWS` rows: a batch with fewer live rows carries dummy rows
    (at batch size 1 this costs about 1.8x per step on the 124M model on CPU; pass
    ``min_rows=1`` to skip them and give up the guarantee).
