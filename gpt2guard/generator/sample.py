@@ -180,11 +180,11 @@ def sample_batch(model, prompts: Sequence[Sequence[int]], max_new_tokens: Sequen
         hidden = forward_hidden(model, ids, positions, cache, None, lengths.tolist())      # (B, T0, d)
         logits = model.lm_head(hidden[torch.arange(B, device=device), lengths - 1]).float()  # (B, V)
         for t in range(N):
+            if not bool(torch.isfinite(logits.max())):    # max propagates NaN; +inf is overflow
+                raise GuardError("the model produced NaN or infinite logits; half precision may overflow, "
+                                 "try float32")
             # Every row draws token t from its own uniform number.
             nxt = draw_tokens(logits, cfg, u[rows, t], None if p_rows is None else p_rows[rows])  # (b,)
-            if bool((nxt >= logits.shape[-1]).any()):
-                # only NaN logits make the inverse CDF run off the vocabulary
-                raise GuardError("the model produced NaN logits; half precision may overflow, try float32")
             scores = None
             if logps is not None:
                 # scored by the raw model: log-softmax of the unfiltered, temperature-1 logits
