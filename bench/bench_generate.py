@@ -90,10 +90,17 @@ def run_generate(model, eos: int, batch: int, tokens: int, spec: str, min_rows=N
                            top_k=cfg.top_k, top_p=cfg.top_p if cfg.method == "nucleus" else None,
                            eos_token_id=None, pad_token_id=eos)
     ids = torch.full((batch, 1), eos, dtype=torch.long)
-    t0 = time.perf_counter()
-    with torch.inference_mode():
-        out = model.generate(ids, attention_mask=torch.ones_like(ids), generation_config=gen)
-    elapsed = time.perf_counter() - t0
+    # eos_token_id=None above only means "not given": the model's own generation config
+    # would still stop rows at <|endoftext|>, so take it out for the run
+    saved = model.generation_config.eos_token_id
+    model.generation_config.eos_token_id = None
+    try:
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            out = model.generate(ids, attention_mask=torch.ones_like(ids), generation_config=gen)
+        elapsed = time.perf_counter() - t0
+    finally:
+        model.generation_config.eos_token_id = saved
     assert out.shape == (batch, 1 + tokens), out.shape
     return elapsed
 

@@ -4,11 +4,12 @@
 (the tests check it token for token), without touching the whole vocabulary more than
 needed:
 
-- top-k works on the k candidates of ``torch.topk`` (a full-vocabulary mask, cumulative
-  sum and ``exp`` cost more than the model's last layer at batch 8);
+- top-k works on the k candidates of ``torch.topk`` (masking, ``exp`` and a cumulative
+  sum over all 50257 tokens cost about 7 ms a step at batch 8 on one CPU core; the
+  candidates, under 1 ms);
 - nucleus sorts only the ``torch.topk`` candidates when the nucleus lies inside them
-  (64, then 1024 candidates), instead of sorting all 50257 probabilities every step,
-  which takes longer than a forward pass of the 124M model on one CPU core;
+  (64, then 1024 candidates), instead of sorting all 50257 probabilities every step
+  (about 50 ms at batch 8 on one CPU core, half a forward pass of the 124M model);
 - when ties at the cut reach outside the candidates, or the nucleus is wider than the
   largest candidate set, it falls back to the definitions.
 

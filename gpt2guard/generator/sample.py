@@ -180,11 +180,11 @@ def sample_batch(model, prompts: Sequence[Sequence[int]], max_new_tokens: Sequen
         hidden = forward_hidden(model, ids, positions, cache, None, lengths.tolist())      # (B, T0, d)
         logits = model.lm_head(hidden[torch.arange(B, device=device), lengths - 1]).float()  # (B, V)
         for t in range(N):
+            if not bool(torch.isfinite(logits.max())):    # max propagates NaN; +inf is overflow
+                raise GuardError("the model produced NaN or infinite logits; half precision may overflow, "
+                                 "try float32")
             # Every row draws token t from its own uniform number.
             nxt = draw_tokens(logits, cfg, u[rows, t], None if p_rows is None else p_rows[rows])  # (b,)
-            if bool((nxt >= logits.shape[-1]).any()):
-                # only NaN logits make the inverse CDF run off the vocabulary
-                raise GuardError("the model produced NaN logits; half precision may overflow, try float32")
             scores = None
             if logps is not None:
                 # scored by the raw model: log-softmax of the unfiltered, temperature-1 logits
@@ -224,6 +224,18 @@ def sample_batch(model, prompts: Sequence[Sequence[int]], max_new_tokens: Sequen
     return [{"token_ids": tokens[i], "stop_reason": stop[i],
              "ended": stop[i] == "eos" if stop_at_eos else eos_id in tokens[i],
              "logprobs": logps[i] if logps is not None else None} for i in range(n)]
+
+
+def _as_int(value) -> int | None:
+    """``value`` as an int if it is an integer (Python, numpy or torch), else None."""
+    import operator
+
+    if isinstance(value, bool):
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
 
 
 def _as_list(value, n: int, what: str) -> list:
@@ -291,9 +303,8 @@ def generate_tokens(loaded, prompts: Sequence[Sequence[int]], max_new_tokens: in
         For mismatched list lengths, a limit < 1, a prompt plus limit longer than the
         context window, a token id outside the vocabulary, or a bad seed.
     """
-    from gpt2guard.generator.seeding import check_seed
-
     from gpt2guard.generator.forward import check_gpt2
+    from gpt2guard.generator.seeding import check_seed
 
     model, tokenizer = loaded.model, loaded.tokenizer
     check_gpt2(model)
@@ -315,9 +326,13 @@ def generate_tokens(loaded, prompts: Sequence[Sequence[int]], max_new_tokens: in
     for i, (prompt, limit, cfg) in enumerate(zip(prompts, limits, configs)):
         if not isinstance(cfg, SamplingConfig):
             raise GuardError(f"record {i}: sampling config must be a SamplingConfig, not {type(cfg).__name__}")
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise GuardError(f"record {i}: max_new_tokens must be an integer >= 1, not {limit!r}")
-        prompt = [int(t) for t in prompt] or [eos_id]
+        limit = _as_int(limit)
+        if limit is None or limit < 1:
+            raise GuardError(f"record {i}: max_new_tokens must be an integer >= 1, not {limits[i]!r}")
+        limits[i] = limit
+        prompt = [_as_int(t) for t in prompt] or [eos_id]
+        if None in prompt:
+            raise GuardError(f"record {i}: prompt token ids must be integers")
         bad = [t for t in prompt if not 0 <= t < vocab]
         if bad:
             raise GuardError(f"record {i}: token id {bad[0]} is outside the vocabulary of {vocab} tokens")

@@ -119,12 +119,13 @@ def test_forward_matches_the_model_on_prompts_of_different_lengths(micro, prompt
             assert torch.allclose(step[b, 0], ref[-1], atol=1e-4)
 
 
-def test_nan_logits_are_reported(micro_tokenizer):
+@pytest.mark.parametrize("cfg", CONFIGS[:3], ids=lambda c: c.name or "pure")
+def test_nan_logits_are_reported(micro_tokenizer, cfg):
     model = eos_model(eos_logit=1.0)
     with torch.no_grad():
         model.lm_head.weight[3] = float("nan")
-    with pytest.raises(GuardError, match="NaN logits"):
-        generate_tokens(wrap(model, micro_tokenizer), [[1]], 4, CONFIGS[0], [0])
+    with pytest.raises(GuardError, match="NaN or infinite logits"):
+        generate_tokens(wrap(model, micro_tokenizer), [[1]], 4, cfg, [0])
 
 
 def test_plan_batches_groups_by_config_and_length():
@@ -192,6 +193,8 @@ def test_context_window_is_checked_before_generating(micro):
     (dict(seeds=[1, 2]), "one seed per prompt"),
     (dict(seeds=[1, 2, -5]), "seed must be in"),
     (dict(prompts=[[1], [2], [99999]]), "outside the vocabulary"),
+    (dict(prompts=[[1], [2.5], [3]]), "must be integers"),
+    (dict(max_new_tokens=2.0), "max_new_tokens must be an integer"),
     (dict(configs="top-k=40"), "must be a SamplingConfig"),
     (dict(batch_size=0), "batch size"),
 ])
