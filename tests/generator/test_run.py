@@ -79,6 +79,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(micro_family, tmp_path, 
     resumed = read(tmp_path / "killed", "micro-small-k40")
     clean = read(tmp_path / "clean", "micro-small-k40")
     assert [r.to_dict() for r in resumed] == [r.to_dict() for r in clean]
+    assert all(r.provenance["min_rows"] == 1 and regenerate(r) == r.text for r in resumed[:3])
 
 
 def test_continue_past_eos_fills_the_length(micro_family, tmp_path):
