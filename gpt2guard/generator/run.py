@@ -195,18 +195,6 @@ def _prompt_ids(job, plan, tokenizer, window: int) -> tuple[list[list[int]], lis
     return ids, limits, prompts
 
 
-def _versions() -> dict:
-    import platform
-
-    import torch
-    import transformers
-
-    import gpt2guard
-
-    return {"python": platform.python_version(), "torch": torch.__version__,
-            "transformers": transformers.__version__, "gpt2guard": gpt2guard.__version__}
-
-
 def _min_rows(batch_size: int) -> int:
     """Rows every forward pass computes. A record's bits depend on this alone, never on its
     batch-mates (see :func:`~gpt2guard.generator.sample.sample_batch`): one row when the job
@@ -243,12 +231,13 @@ def run_generation(job: GenerationJob, progress: bool = True, log=None) -> list[
     from gpt2guard.datasets.card import write_card
     from gpt2guard.datasets.writer import SetWriter
     from gpt2guard.family import load_model
+    from gpt2guard.family.build import library_versions
     from gpt2guard.generator.sample import generate_tokens
 
     plan = plan_job(job)
     say = log or (lambda msg: None)
     out = Path(job.out)
-    versions = _versions()
+    versions = library_versions()
     summary = []
     for size in dict.fromkeys(s for s, _, _ in plan["sets"]):
         loaded = load_model(job.family, size, device=job.device)
