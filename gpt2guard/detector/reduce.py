@@ -8,17 +8,26 @@ their row maximum (``z' = z - max z <= 0``) and exponentiated once (``e = exp z'
 * ``log p(x) = z'_x - log s``
 * ``rank = #{v : z_v > z_x}`` (a comparison and a count, not a sort)
 * ``E_p[log p] = sum(e z') / s - log s`` and ``H(p) = -E_p[log p]``
-* ``Var_p[log p] = Var_p[z'] = sum(e (z' - mu)^2) / s`` with ``mu = sum(e z') / s`` (two passes)
+* ``Var_p[log p] = Var_p[z'] = sum(e (z' - mu)^2) / s`` with ``mu = sum(e z') / s``
 
 With a reference model, its logits give ``q`` on the same rows, and
-``-sum_v q_v log p_v = log s - sum(q z')`` and ``Var_q[log p] = Var_q[z']``.
-All statistics are float32, whatever the dtype of the model.
+``-sum_v q_v log p_v = log s - E_q[z']`` and ``Var_q[log p] = Var_q[z']``.
+
+The shift by the row maximum keeps ``exp`` finite; variances are taken about the mean
+(centring ``z'`` in place) rather than as ``E[z^2] - E[z]^2``, which loses float32 digits
+when ``q`` weights tokens far below the scorer's maximum. Statistics are float32 whatever
+the dtype of the model. The (R, V) buffers are allocated once per call and reused by every chunk:
+fresh multi-megabyte tensors per chunk would cost a page fault per page.
 """
 
 from __future__ import annotations
 
-# Elements (rows x vocabulary) of one logits chunk: 2**22 float32 = 16 MiB per temporary.
-DEFAULT_CHUNK_ELEMENTS = 1 << 22
+import numpy as np
+
+# Elements (rows x vocabulary) of one logits chunk: 2**24 float32 = 64 MiB per buffer, about
+# 330 rows of GPT-2's vocabulary, enough rows that streaming the (V, d) output matrix from
+# memory once per chunk costs little next to the matrix product.
+DEFAULT_CHUNK_ELEMENTS = 1 << 24
 
 STAT_NAMES = ("logp", "rank", "entropy", "mean_ref", "var_ref")
 REFERENCE_STAT_NAMES = ("cross_entropy", "cross_var")
@@ -29,25 +38,39 @@ def _rowdot(a, b):
     return (a.unsqueeze(1) @ b.unsqueeze(2)).view(-1)  # (R, 1, V) @ (R, V, 1) -> (R,)
 
 
+def _count_true(mask):
+    """Row counts of a (R, V) bool tensor. On CPU numpy's count is several times faster than
+    torch's bool sum, and shares the memory (no copy)."""
+    import torch
+
+    if mask.device.type == "cpu":
+        return torch.from_numpy(np.count_nonzero(mask.numpy(), axis=1).astype(np.int32))
+    return mask.sum(1, dtype=torch.int32)
+
+
 def _moments(e, s, z):
-    """Mean and variance of the rows of ``z`` under the weights ``e`` (row sums ``s``); the
-    variance in two passes (no cancellation between large second moment and squared mean)."""
+    """Mean and variance of the rows of ``z`` under the weights ``e`` (row sums ``s``), the
+    variance about the mean (two passes, no cancellation). Centres ``z`` in place (it is left
+    holding ``z - mean``) and overwrites ``e`` with ``e * (z - mean)``."""
     mean = _rowdot(e, z) / s  # (R,)
-    dev = (z - mean[:, None]).square_()  # (R, V)
-    return mean, _rowdot(e, dev) / s
+    z.sub_(mean[:, None])  # (R, V)
+    e.mul_(z)  # (R, V)
+    return mean, _rowdot(e, z) / s
 
 
-def reduce_chunk(z, targets, zq=None) -> dict:
+def reduce_chunk(z, targets, zq=None, *, e=None, mask=None) -> dict:
     """Per-token statistics from one chunk of logits.
 
     Parameters
     ----------
     z : Tensor, shape (R, V)
-        Scorer logits (any float dtype; reduced in float32). Modified in place.
+        Scorer logits, float32. Overwritten.
     targets : LongTensor, shape (R,)
         The observed token at each row.
     zq : Tensor, shape (R, V), optional
-        Reference-model logits on the same rows. Modified in place.
+        Reference-model logits on the same rows, float32. Overwritten.
+    e, mask : Tensor, shape (R, V), optional
+        Work buffers (float32 and bool) to reuse; allocated when not given.
 
     Returns
     -------
@@ -57,24 +80,35 @@ def reduce_chunk(z, targets, zq=None) -> dict:
     """
     import torch
 
-    z = z.float()
     obs = z.gather(1, targets[:, None])  # (R, 1)
-    rank = (z > obs).sum(1, dtype=torch.int32)  # (R,)
-    z -= z.amax(1, keepdim=True)  # z' = z - max, (R, V)
-    obs = z.gather(1, targets[:, None]).view(-1)  # (R,)
-    e = torch.exp(z)  # (R, V)
+    rank = _count_true(torch.gt(z, obs, out=mask))  # (R,)
+    top = z.amax(1, keepdim=True)  # (R, 1)
+    z.sub_(top)  # z' = z - max <= 0, (R, V)
+    obs = (obs - top).view(-1)  # (R,)
+    e = torch.exp(z, out=e)  # (R, V)
     s = e.sum(1)  # (R,)
     log_s = torch.log(s)
-    mean, var = _moments(e, s, z)
+    mean, var = _moments(e, s, z)  # z now holds z' - mean
     out = {"logp": obs - log_s, "rank": rank, "entropy": log_s - mean, "mean_ref": mean - log_s, "var_ref": var}
     if zq is not None:
-        zq = zq.float()
-        zq -= zq.amax(1, keepdim=True)
-        eq = torch.exp_(zq)  # (R, V), reuses zq's storage
-        qmean, qvar = _moments(eq, eq.sum(1), z)
-        out["cross_entropy"] = log_s - qmean
+        zq.sub_(zq.amax(1, keepdim=True))
+        eq = torch.exp(zq, out=e)  # (R, V), q unnormalised
+        qmean, qvar = _moments(eq, eq.sum(1), z)  # moments of z' - mean under q
+        out["cross_entropy"] = log_s - (qmean + mean)
         out["cross_var"] = qvar
     return out
+
+
+def _logits(h, weight, bias, out):
+    """(R, V) float32 logits ``h @ weight.T + bias`` written into ``out`` (a float32 buffer);
+    a low-precision product is computed in its own dtype and then copied."""
+    import torch
+
+    if h.dtype == weight.dtype == torch.float32:
+        if bias is None:
+            return torch.matmul(h, weight.t(), out=out)
+        return torch.addmm(bias.float(), h, weight.t(), out=out)
+    return out.copy_(torch.nn.functional.linear(h, weight, bias))
 
 
 def project_and_reduce(hidden, weight, targets, *, bias=None, ref_hidden=None, ref_weight=None, ref_bias=None,
@@ -87,6 +121,7 @@ def project_and_reduce(hidden, weight, targets, *, bias=None, ref_hidden=None, r
         Final hidden states (after the last layer norm) at the scored positions.
     weight : Tensor, shape (V, d)
         The output projection (``lm_head.weight``); ``bias`` (V,) if the head has one.
+        The product runs in the dtype of ``hidden`` and ``weight`` (bfloat16 allowed).
     targets : LongTensor, shape (M,)
         Observed token per row.
     ref_hidden, ref_weight, ref_bias : Tensor, optional
@@ -102,16 +137,21 @@ def project_and_reduce(hidden, weight, targets, *, bias=None, ref_hidden=None, r
     import torch
 
     n_rows, vocab = hidden.shape[0], weight.shape[0]
-    rows = max(1, chunk_elements // vocab)
+    rows = max(1, min(n_rows, chunk_elements // vocab))
     names = STAT_NAMES + (REFERENCE_STAT_NAMES if ref_hidden is not None else ())
     out = {name: torch.empty(n_rows, dtype=torch.int32 if name == "rank" else torch.float32, device=hidden.device)
            for name in names}
+    buf = {"z": torch.empty(rows, vocab, device=hidden.device), "e": torch.empty(rows, vocab, device=hidden.device),
+           "mask": torch.empty(rows, vocab, dtype=torch.bool, device=hidden.device)}
+    if ref_hidden is not None:
+        buf["zq"] = torch.empty(rows, vocab, device=hidden.device)
     for lo in range(0, n_rows, rows):
         hi = min(n_rows, lo + rows)
-        z = torch.nn.functional.linear(hidden[lo:hi], weight, bias)  # (R, V)
+        z = _logits(hidden[lo:hi], weight, bias, buf["z"][: hi - lo])  # (R, V)
         zq = None
         if ref_hidden is not None:
-            zq = torch.nn.functional.linear(ref_hidden[lo:hi], ref_weight, ref_bias)  # (R, V)
-        for name, value in reduce_chunk(z, targets[lo:hi], zq).items():
+            zq = _logits(ref_hidden[lo:hi], ref_weight, ref_bias, buf["zq"][: hi - lo])  # (R, V)
+        stats = reduce_chunk(z, targets[lo:hi], zq, e=buf["e"][: hi - lo], mask=buf["mask"][: hi - lo])
+        for name, value in stats.items():
             out[name][lo:hi] = value
     return out
