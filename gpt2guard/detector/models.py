@@ -61,6 +61,21 @@ def eos_id(loaded: LoadedModel) -> int:
     raise GuardError(f"the tokenizer of {loaded.family} has no end-of-text token to start documents with")
 
 
+def bf16_supported(device: str = "cpu") -> bool:
+    """Whether ``device`` runs bfloat16 matrix products natively (CUDA with bf16, or a CPU with
+    AVX512-BF16 or AMX); elsewhere ``bf16=True`` still works but emulated, usually slower."""
+    import torch
+
+    if str(device).startswith("cuda"):
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def check_pair(scorer: LoadedModel, reference: LoadedModel) -> None:
     """Refuse a scorer/reference pair that does not share a tokenizer and an output vocabulary.
 

@@ -8,15 +8,17 @@ their row maximum (``z' = z - max z <= 0``) and exponentiated once (``e = exp z'
 * ``log p(x) = z'_x - log s``
 * ``rank = #{v : z_v > z_x}`` (a comparison and a count, not a sort)
 * ``E_p[log p] = sum(e z') / s - log s`` and ``H(p) = -E_p[log p]``
-* ``Var_p[log p] = Var_p[z'] = sum(e (z' - mu)^2) / s`` with ``mu = sum(e z') / s``
+* ``Var_p[log p] = Var_p[z'] = sum(e z'^2) / s - (sum(e z') / s)^2``
 
 With a reference model, its logits give ``q`` on the same rows, and
 ``-sum_v q_v log p_v = log s - E_q[z']`` and ``Var_q[log p] = Var_q[z']``.
 
-The shift by the row maximum keeps ``exp`` finite; variances are taken about the mean
-(centring ``z'`` in place) rather than as ``E[z^2] - E[z]^2``, which loses float32 digits
-when ``q`` weights tokens far below the scorer's maximum. Statistics are float32 whatever
-the dtype of the model. The (R, V) buffers are allocated once per call and reused by every chunk:
+The shift by the row maximum keeps ``exp`` finite and makes the one-pass variance under
+``p`` safe: ``-E_p[z'] = H(p) - log s <= log V``, so ``E_p[z'^2]`` exceeds the variance by at
+most ``(log V)^2`` (about 120 for GPT-2) and float32 cancellation costs ~1e-5. Under ``q``
+no such bound holds (``q`` may weight tokens far below the scorer's maximum), so that
+variance is taken about its mean, centring ``z'`` in place. Statistics are float32 whatever
+the dtype of the model. The (R, V) buffers are allocated once and reused by every chunk:
 fresh multi-megabyte tensors per chunk would cost a page fault per page.
 """
 
@@ -24,10 +26,10 @@ from __future__ import annotations
 
 import numpy as np
 
-# Elements (rows x vocabulary) of one logits chunk: 2**24 float32 = 64 MiB per buffer, about
-# 330 rows of GPT-2's vocabulary, enough rows that streaming the (V, d) output matrix from
+# Elements (rows x vocabulary) of one logits chunk: 2**23 float32 = 32 MiB per buffer, about
+# 166 rows of GPT-2's vocabulary, enough rows that streaming the (V, d) output matrix from
 # memory once per chunk costs little next to the matrix product.
-DEFAULT_CHUNK_ELEMENTS = 1 << 24
+DEFAULT_CHUNK_ELEMENTS = 1 << 23
 
 STAT_NAMES = ("logp", "rank", "entropy", "mean_ref", "var_ref")
 REFERENCE_STAT_NAMES = ("cross_entropy", "cross_var")
@@ -49,9 +51,16 @@ def _count_true(mask):
 
 
 def _moments(e, s, z):
-    """Mean and variance of the rows of ``z`` under the weights ``e`` (row sums ``s``), the
-    variance about the mean (two passes, no cancellation). Centres ``z`` in place (it is left
-    holding ``z - mean``) and overwrites ``e`` with ``e * (z - mean)``."""
+    """Mean and variance of the rows of ``z`` under the weights ``e`` (row sums ``s``), in one
+    pass: ``E[z^2] - E[z]^2``. Overwrites ``e`` with ``e * z``."""
+    e.mul_(z)  # (R, V)
+    mean = e.sum(1) / s  # (R,)
+    return mean, (_rowdot(e, z) / s - mean * mean).clamp_min_(0.0)
+
+
+def _centred_moments(e, s, z):
+    """As :func:`_moments`, the variance taken about the mean (two passes, no cancellation).
+    Leaves ``z - mean`` in ``z`` and ``e * (z - mean)`` in ``e``."""
     mean = _rowdot(e, z) / s  # (R,)
     z.sub_(mean[:, None])  # (R, V)
     e.mul_(z)  # (R, V)
@@ -88,13 +97,13 @@ def reduce_chunk(z, targets, zq=None, *, e=None, mask=None) -> dict:
     e = torch.exp(z, out=e)  # (R, V)
     s = e.sum(1)  # (R,)
     log_s = torch.log(s)
-    mean, var = _moments(e, s, z)  # z now holds z' - mean
+    mean, var = _moments(e, s, z)
     out = {"logp": obs - log_s, "rank": rank, "entropy": log_s - mean, "mean_ref": mean - log_s, "var_ref": var}
     if zq is not None:
         zq.sub_(zq.amax(1, keepdim=True))
         eq = torch.exp(zq, out=e)  # (R, V), q unnormalised
-        qmean, qvar = _moments(eq, eq.sum(1), z)  # moments of z' - mean under q
-        out["cross_entropy"] = log_s - (qmean + mean)
+        qmean, qvar = _centred_moments(eq, eq.sum(1), z)
+        out["cross_entropy"] = log_s - qmean
         out["cross_var"] = qvar
     return out
 
@@ -112,7 +121,7 @@ def _logits(h, weight, bias, out):
 
 
 def project_and_reduce(hidden, weight, targets, *, bias=None, ref_hidden=None, ref_weight=None, ref_bias=None,
-                       chunk_elements: int = DEFAULT_CHUNK_ELEMENTS) -> dict:
+                       chunk_elements: int = DEFAULT_CHUNK_ELEMENTS, workspace: dict | None = None) -> dict:
     """Logits of the rows of ``hidden``, chunk by chunk, reduced to per-token statistics.
 
     Parameters
@@ -128,6 +137,8 @@ def project_and_reduce(hidden, weight, targets, *, bias=None, ref_hidden=None, r
         The same for a reference model, shapes (M, d_ref) and (V, d_ref).
     chunk_elements : int
         Rows per chunk are ``max(1, chunk_elements // V)``.
+    workspace : dict, optional
+        Holds the (R, V) buffers between calls (pass the same dict for every batch).
 
     Returns
     -------
@@ -141,10 +152,13 @@ def project_and_reduce(hidden, weight, targets, *, bias=None, ref_hidden=None, r
     names = STAT_NAMES + (REFERENCE_STAT_NAMES if ref_hidden is not None else ())
     out = {name: torch.empty(n_rows, dtype=torch.int32 if name == "rank" else torch.float32, device=hidden.device)
            for name in names}
-    buf = {"z": torch.empty(rows, vocab, device=hidden.device), "e": torch.empty(rows, vocab, device=hidden.device),
-           "mask": torch.empty(rows, vocab, dtype=torch.bool, device=hidden.device)}
+    buf = workspace if workspace is not None else {}
+    kinds = {"z": torch.float32, "e": torch.float32, "mask": torch.bool}
     if ref_hidden is not None:
-        buf["zq"] = torch.empty(rows, vocab, device=hidden.device)
+        kinds["zq"] = torch.float32
+    for key, dtype in kinds.items():
+        if key not in buf or buf[key].shape[0] < rows or buf[key].shape[1] != vocab or buf[key].device != hidden.device:
+            buf[key] = torch.empty(rows, vocab, dtype=dtype, device=hidden.device)
     for lo in range(0, n_rows, rows):
         hi = min(n_rows, lo + rows)
         z = _logits(hidden[lo:hi], weight, bias, buf["z"][: hi - lo])  # (R, V)

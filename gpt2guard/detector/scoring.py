@@ -11,7 +11,7 @@ Pipeline
    and each document is cut into windows of at most the context size
    (:mod:`~gpt2guard.detector.windows`).
 4. Windows are sorted by length and grouped into batches of at most ``batch_tokens`` padded
-   tokens. Padding is on the right, with an attention mask and explicit positions
+   tokens, no row padded by more than a quarter of the batch length. Padding is on the right, with an attention mask and explicit positions
    ``0..L-1``, so a window's statistics do not depend on its batch.
 5. The model body gives final hidden states (B, L, d); only the scored positions are kept
    and projected onto the vocabulary a chunk of rows at a time
@@ -44,16 +44,26 @@ from gpt2guard.paths import sha256_text
 # Bump when a change to the engine changes the numbers it produces: it invalidates the cache.
 ENGINE_VERSION = 1
 DEFAULT_BATCH_TOKENS = 8192
+# A window joins a batch only if it is padded by at most this fraction of the batch length.
+MAX_PADDING = 0.25
 
 
-def _batches(segments: list[tuple[int, Window]], batch_tokens: int) -> list[list[tuple[int, Window]]]:
-    """Group (document, window) pairs, longest first, so that batch size x longest <= batch_tokens."""
+def _batches(segments: list[tuple[int, Window]], batch_tokens: int,
+             max_padding: float = MAX_PADDING) -> list[list[tuple[int, Window]]]:
+    """Group (document, window) pairs, longest first, into batches of at most ``batch_tokens``
+    padded tokens in which no row is padded by more than ``max_padding`` of the batch length.
+
+    Padding is computation thrown away; grouping similar lengths keeps it small while short
+    windows still share a batch.
+    """
     order = sorted(segments, key=lambda s: s[1].length, reverse=True)
     batches, current = [], []
     for seg in order:
-        if current and (len(current) + 1) * current[0][1].length > batch_tokens:
-            batches.append(current)
-            current = []
+        if current:
+            longest = current[0][1].length
+            if (len(current) + 1) * longest > batch_tokens or seg[1].length < (1 - max_padding) * longest:
+                batches.append(current)
+                current = []
         current.append(seg)
     if current:
         batches.append(current)
@@ -61,11 +71,16 @@ def _batches(segments: list[tuple[int, Window]], batch_tokens: int) -> list[list
 
 
 def _hidden(body, input_ids, attention_mask):
-    """Final hidden states (B, L, d) of right-padded input, positions 0..L-1 on every row."""
+    """Final hidden states (B, L, d) of right-padded input, positions 0..L-1 on every row.
+
+    A batch without padding goes without a mask, which lets attention take its causal fast path.
+    """
     import torch
 
     B, L = input_ids.shape
     position_ids = torch.arange(L, device=input_ids.device).expand(B, L)  # (B, L)
+    if bool(attention_mask.all()):
+        attention_mask = None
     out = body(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=False)
     return out.last_hidden_state  # (B, L, d)
 
@@ -109,6 +124,10 @@ def score_token_ids(docs: Sequence[np.ndarray], scorer: LoadedModel, *, referenc
     eos = eos_id(scorer)
     names = STAT_NAMES + (REFERENCE_STAT_NAMES if reference is not None else ())
     docs = [np.asarray(d, dtype=np.int64).reshape(-1) for d in docs]
+    vocab = min(lm_parts(m.model)[1].shape[0] for m in models)
+    bad = [i for i, d in enumerate(docs) if len(d) and (d.min() < 0 or d.max() >= vocab)]
+    if bad:
+        raise GuardError(f"document {bad[0]} has token ids outside the model's vocabulary of {vocab}")
     out = [{name: np.empty(len(d), np.int32 if name == "rank" else np.float32) for name in names} for d in docs]
     segments = []
     for i, d in enumerate(docs):
@@ -130,6 +149,7 @@ def score_token_ids(docs: Sequence[np.ndarray], scorer: LoadedModel, *, referenc
         from tqdm import tqdm
 
         bar = tqdm(total=sum(len(d) for d in docs), unit="tok", desc="scoring")
+    workspace = {}  # chunk buffers, reused by every batch
     with torch.inference_mode():
         for batch in _batches(segments, batch_tokens):
             B, L = len(batch), batch[0][1].length
@@ -154,7 +174,7 @@ def score_token_ids(docs: Sequence[np.ndarray], scorer: LoadedModel, *, referenc
             if reference is not None:
                 ref = {"ref_hidden": hidden[1], "ref_weight": parts[1][1], "ref_bias": parts[1][2]}
             stats = project_and_reduce(hidden[0], parts[0][1], targets_t, bias=parts[0][2],
-                                       chunk_elements=chunk_elements, **ref)
+                                       chunk_elements=chunk_elements, workspace=workspace, **ref)
             stats = {name: value.cpu().numpy() for name, value in stats.items()}
             lo = 0
             for i, w in batch:

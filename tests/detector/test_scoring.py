@@ -144,3 +144,18 @@ def test_bf16_autocast_runs_close_to_float32(tiny_pair, texts):
     f32, bf = (score_texts([texts[1]], scorer, cache=False, bf16=flag)[0] for flag in (False, True))
     np.testing.assert_allclose(bf.logp, f32.logp, atol=0.1)
     assert bf.logp.dtype == np.float32
+
+
+def test_long_document_goes_through_the_scorer_whole(tiny_pair, tokenizer):
+    scorer, _ = tiny_pair
+    text = " ".join(f"Line {i} of a long report, with words that repeat." for i in range(400))
+    n = len(tokenizer(text, add_special_tokens=False)["input_ids"])
+    stats = score_texts([text], scorer, cache=False)[0]
+    assert n > 10 * scorer.n_positions
+    assert stats.n_tokens == n and stats.flags == () and np.isfinite(stats.logp).all()
+    assert stats.n_windows == 1 + math.ceil((n - scorer.n_positions) / (scorer.n_positions // 2))
+
+
+def test_out_of_vocabulary_ids_are_a_guard_error(tiny_pair):
+    with pytest.raises(GuardError, match="vocabulary"):
+        score_token_ids([np.array([1, 2, 10 ** 6])], tiny_pair[0])
