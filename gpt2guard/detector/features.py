@@ -51,7 +51,7 @@ def features(stats: TokenStats) -> dict[str, float]:
     """Ordered dict of features of one record (see the module docstring)."""
     names = feature_names(stats.has_reference)
     if not stats.scorable:
-        return {name: (0.0 if name in ("n_tokens",) else math.nan) for name in names}
+        return {name: (0.0 if name == "n_tokens" else math.nan) for name in names}
     out = {"n_tokens": float(stats.n_tokens), "log_n_tokens": math.log(stats.n_tokens)}
     out.update(_summary("logp", stats.logp))
     out.update(_summary("logrank", np.log1p(stats.rank.astype(np.float64))))

@@ -11,8 +11,9 @@ Pipeline
    and each document is cut into windows of at most the context size
    (:mod:`~gpt2guard.detector.windows`).
 4. Windows are sorted by length and grouped into batches of at most ``batch_tokens`` padded
-   tokens, no row padded by more than a quarter of the batch length. Padding is on the right, with an attention mask and explicit positions
-   ``0..L-1``, so a window's statistics do not depend on its batch.
+   tokens, no row padded by more than a quarter of the batch length. Padding is on the
+   right, with an attention mask and explicit positions ``0..L-1``, so a window's
+   statistics do not depend on its batch.
 5. The model body gives final hidden states (B, L, d); only the scored positions are kept
    and projected onto the vocabulary a chunk of rows at a time
    (:func:`~gpt2guard.detector.reduce.project_and_reduce`), so the logits of a batch never
@@ -43,7 +44,7 @@ from gpt2guard.paths import sha256_text
 
 # Bump when a change to the engine changes the numbers it produces: it invalidates the cache.
 ENGINE_VERSION = 1
-DEFAULT_BATCH_TOKENS = 8192
+DEFAULT_BATCH_TOKENS = 4096
 # A window joins a batch only if it is padded by at most this fraction of the batch length.
 MAX_PADDING = 0.25
 
