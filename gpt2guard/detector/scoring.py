@@ -202,8 +202,10 @@ class Scorer:
     scorer : LoadedModel
         From :func:`gpt2guard.family.load_model` (or :func:`~gpt2guard.detector.models.wrap_model`).
     reference : LoadedModel, optional
-        A second model of the same family, for Binoculars and Fast-DetectGPT with a separate
-        sampling model. Refused (GuardError) if its tokenizer differs.
+        A second model of the same family. Its next-token distribution ``q`` weights the
+        cross terms: it is Binoculars' *performer* (the scorer is the *observer*, whose
+        log-perplexity is the numerator) and Fast-DetectGPT's *sampling* model (the scorer
+        is the *scoring* model). Refused (GuardError) if its tokenizer differs.
     batch_tokens, chunk_elements, bf16 : see :func:`score_token_ids`
     cache : bool or StatsCache
         True for the default cache under gpt2guard's cache directory, False for none.
