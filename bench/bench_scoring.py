@@ -1,0 +1,346 @@
+"""Benchmark the scoring engine against the per-document approach of the reference tools.
+
+Three ways to get per-token statistics (log p, rank, entropy, Fast-DetectGPT mean and
+variance) for the same documents under the same model, timed in the same run:
+
+``per-doc``  what GLTR, DetectGPT's baselines and Fast-DetectGPT's code do: one forward pass
+             per document, the full (T, V) logits, a full log-softmax and softmax, and the rank
+             by sorting each row of logits (``argsort``) and finding the observed token
+``engine``   :func:`gpt2guard.detector.score_token_ids`: length-sorted batches under a token
+             budget, hidden states projected onto the vocabulary in chunks and reduced at once
+``bare``     the engine's batches through ``model(...).logits`` and nothing else: the cost of
+             the forward pass alone, to measure what the statistics add
+
+Optional rows: ``engine bf16`` (the engine under bfloat16, on by default where the hardware
+has native bf16) and ``as released`` (``--released``: Fast-DetectGPT's released baselines
+script runs a forward pass per document *per criterion*; timed once).
+
+Timings alternate between the three ways (``--repeats`` rounds) and report the fastest
+round of each, as wall time and as process CPU time (all threads): the machine this runs on
+may be shared, and CPU time is less sensitive to other processes than wall time.
+
+Peak memory is measured in child processes, one per approach, on 16 documents of 1024
+tokens (GPT-2 architecture): after the model and documents exist the child resets the
+kernel's peak-RSS counter (``/proc/self/clear_refs``), runs the approach once, and reads
+``VmHWM`` from ``/proc/self/status``; the peak minus the RSS before the run is what the
+approach added. torch's CPU tensors live in ordinary process memory, so RSS sees them
+(tracemalloc does not). The analytic size of the logits the batched reference approach
+holds, B x T x V x 4 bytes, is printed beside it.
+
+Usage::
+
+    GPT2GUARD_CACHE=/tmp/gg-detector PYTHONPATH=. python3 bench/bench_scoring.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+# --- setups: a model and documents ------------------------------------------------------
+
+def gpt2_setup(n_docs: int, max_len: int, seed: int = 0, lengths=None):
+    """GPT-2 124M architecture with random weights, and random token documents of mixed length."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from gpt2guard.detector import wrap_model
+
+    torch.manual_seed(seed)
+    model = GPT2LMHeadModel(GPT2Config())  # vocab 50257, context 1024, 12 x 768
+    loaded = wrap_model(model, None, "gpt2-124M-random")
+    rng = np.random.default_rng(seed)
+    if lengths is None:
+        lengths = rng.integers(max(8, max_len // 16), max_len + 1, size=n_docs)
+    docs = [rng.integers(0, 50256, size=int(n)) for n in lengths]
+    return "GPT-2 124M arch (random weights)", loaded, docs
+
+
+def family_setup(n_docs: int, size: str, seed: int = 0):
+    """A built nano size (micro if nano is not built) and documents of the builtin corpus's test split."""
+    from gpt2guard.datasets.builtin import builtin_corpus
+    from gpt2guard.errors import GuardError
+    from gpt2guard.family import load_model
+
+    try:
+        loaded = load_model("nano", size, device="cpu", build_missing=False)
+    except GuardError:
+        print("nano is not built: using micro (build nano with gpt2guard.family.build.build_family('nano'))")
+        loaded = load_model("micro", "medium", device="cpu")
+    corpus = [d.text for d in builtin_corpus() if d.split == "test"]
+    rng = np.random.default_rng(seed)
+    rng.shuffle(corpus)
+    docs = []
+    for ids in loaded.tokenizer(corpus[: 4 * n_docs], add_special_tokens=False)["input_ids"]:
+        if len(ids) >= 16:
+            docs.append(np.asarray(ids[: loaded.n_positions]))
+        if len(docs) == n_docs:
+            break
+    name = f"{loaded.family} {loaded.size} ({loaded.n_params / 1e6:.1f}M params, vocab {loaded.tokenizer.vocab_size})"
+    return name, loaded, docs
+
+
+# --- the three approaches ---------------------------------------------------------------
+
+def per_document(loaded, docs):
+    """The reference tools' way: per document, full logits, log-softmax, softmax, argsort rank."""
+    import torch
+
+    from gpt2guard.detector.models import eos_id
+
+    eos, out = eos_id(loaded), []
+    with torch.inference_mode():
+        for doc in docs:
+            ids = torch.tensor(np.concatenate([[eos], doc]))
+            logits = loaded.model(ids[None, :-1]).logits[0]  # (T, V)
+            targets = ids[1:]  # (T,)
+            logprobs = torch.log_softmax(logits, -1)  # (T, V)
+            probs = torch.softmax(logits, -1)  # (T, V)
+            logp = logprobs.gather(1, targets[:, None])[:, 0]
+            order = torch.argsort(logits, -1, descending=True)  # (T, V)
+            rank = (order == targets[:, None]).nonzero()[:, 1]  # (T,)
+            mean = (probs * logprobs).sum(-1)
+            var = (probs * logprobs.square()).sum(-1) - mean.square()
+            out.append({"logp": logp.numpy(), "rank": rank.numpy(), "entropy": (-mean).numpy(),
+                        "mean_ref": mean.numpy(), "var_ref": var.numpy()})
+    return out
+
+
+def as_released(loaded, docs):
+    """Fast-DetectGPT's released baselines script, restated: every criterion (likelihood, rank,
+    log-rank, entropy) and the analytic Fast-DetectGPT criterion loops over the documents and
+    runs its own forward pass per document; rank and log-rank each sort the logits."""
+    import torch
+
+    from gpt2guard.detector.models import eos_id
+
+    eos = eos_id(loaded)
+    with torch.inference_mode():
+        for criterion in ("likelihood", "rank", "logrank", "entropy", "fast-detectgpt"):
+            for doc in docs:
+                ids = torch.tensor(np.concatenate([[eos], doc]))
+                logits = loaded.model(ids[None, :-1]).logits[0]  # (T, V)
+                targets = ids[1:]
+                if criterion == "likelihood":
+                    torch.log_softmax(logits, -1).gather(1, targets[:, None]).mean()
+                elif criterion in ("rank", "logrank"):
+                    (torch.argsort(logits, -1, descending=True) == targets[:, None]).nonzero()
+                elif criterion == "entropy":
+                    (torch.softmax(logits, -1) * torch.log_softmax(logits, -1)).sum(-1).mean()
+                else:
+                    logprobs, probs = torch.log_softmax(logits, -1), torch.softmax(logits, -1)
+                    mean = (probs * logprobs).sum(-1)
+                    ((probs * logprobs.square()).sum(-1) - mean.square()).sum()
+
+
+def engine(loaded, docs, batch_tokens, chunk_elements, bf16=False):
+    from gpt2guard.detector import score_token_ids
+
+    return score_token_ids(docs, loaded, batch_tokens=batch_tokens, chunk_elements=chunk_elements, bf16=bf16)
+
+
+def bare(loaded, docs, batch_tokens):
+    """The engine's batches through ``model(...).logits`` only."""
+    import torch
+
+    from gpt2guard.detector.scoring import _batches
+    from gpt2guard.detector.windows import plan_windows
+
+    segments = [(i, w) for i, d in enumerate(docs) for w in plan_windows(len(d), loaded.n_positions)]
+    padded = [np.concatenate([[0], d]) for d in docs]  # a leading token, as the engine's <|endoftext|>
+    with torch.inference_mode():
+        for batch in _batches(segments, batch_tokens):
+            B, L = len(batch), batch[0][1].length
+            ids = torch.zeros(B, L, dtype=torch.long)
+            mask = torch.zeros(B, L, dtype=torch.long)
+            for b, (i, w) in enumerate(batch):
+                ids[b, : w.length] = torch.from_numpy(padded[i][w.start: w.stop])
+                mask[b, : w.length] = 1
+            positions = torch.arange(L).expand(B, L)
+            mask = None if bool(mask.all()) else mask  # as the engine does
+            loaded.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False).logits
+
+
+def timed(fn):
+    w, c = time.perf_counter(), time.process_time()
+    result = fn()
+    return time.perf_counter() - w, time.process_time() - c, result
+
+
+def run_setup(name, loaded, docs, args):
+    n_tok = sum(len(d) for d in docs)
+    print(f"\n## {name}: {len(docs)} documents, {n_tok} tokens (lengths {min(map(len, docs))}-{max(map(len, docs))}), "
+          f"{__import__('torch').get_num_threads()} threads")
+    ways = {"per-doc": lambda: per_document(loaded, docs),
+            "engine": lambda: engine(loaded, docs, args.batch_tokens, args.chunk_elements),
+            "bare": lambda: bare(loaded, docs, args.batch_tokens)}
+    if args.bf16:
+        ways["engine bf16"] = lambda: engine(loaded, docs, args.batch_tokens, args.chunk_elements, bf16=True)
+    engine(loaded, docs[:2], args.batch_tokens, args.chunk_elements)  # warm-up
+    best = {k: [float("inf"), float("inf")] for k in ways}
+    results = {}
+    for r in range(args.repeats):
+        order = list(ways) if r % 2 == 0 else list(ways)[::-1]
+        for k in order:
+            wall, cpu, res = timed(ways[k])
+            best[k] = [min(best[k][0], wall), min(best[k][1], cpu)]
+            results[k] = res
+    if args.released:  # slow: timed once
+        wall, cpu, _ = timed(lambda: as_released(loaded, docs))
+        best["as released"] = [wall, cpu]
+    # the engine and the reference approach must agree
+    ref, got = results["per-doc"], results["engine"]
+    dlogp = max(float(np.abs(a["logp"] - b["logp"]).max()) for a, b in zip(ref, got))
+    dvar = max(float(np.abs(a["var_ref"] - b["var_ref"]).max()) for a, b in zip(ref, got))
+    drank = np.concatenate([np.abs(a["rank"].astype(int) - b["rank"]) for a, b in zip(ref, got)])
+    print(f"agreement engine vs per-doc: max |d logp| {dlogp:.1e}, max |d var| {dvar:.1e}, ranks equal "
+          f"{np.mean(drank == 0):.3%} (max |d rank| {drank.max()}: near-ties of float32 logits)")
+    if "engine bf16" in results:
+        dbf = max(float(np.abs(a["logp"] - b["logp"]).max()) for a, b in zip(got, results["engine bf16"]))
+        print(f"bf16 engine vs float32 engine: max |d logp| {dbf:.1e}")
+    print("| approach | wall s | tokens/s (wall) | CPU s | tokens/s (CPU) | speed-up vs per-doc (wall / CPU) |")
+    print("|---|---|---|---|---|---|")
+    for k, (wall, cpu) in best.items():
+        print(f"| {k} | {wall:.2f} | {n_tok / wall:,.0f} | {cpu:.2f} | {n_tok / cpu:,.0f} | "
+              f"{best['per-doc'][0] / wall:.2f}x / {best['per-doc'][1] / cpu:.2f}x |")
+    speed_wall = best["per-doc"][0] / best["engine"][0]
+    speed_cpu = best["per-doc"][1] / best["engine"][1]
+    over_wall = best["engine"][0] / best["bare"][0] - 1
+    over_cpu = best["engine"][1] / best["bare"][1] - 1
+    print(f"engine (float32) speed-up over per-doc: {speed_wall:.2f}x wall, {speed_cpu:.2f}x CPU (target >= 3x)")
+    print(f"statistics overhead over bare forward: {over_wall:+.1%} wall, {over_cpu:+.1%} CPU (target <= 15%)")
+    return {"setup": name, "docs": len(docs), "tokens": n_tok, "best_wall_s": {k: v[0] for k, v in best.items()},
+            "best_cpu_s": {k: v[1] for k, v in best.items()}, "speedup_wall": speed_wall, "speedup_cpu": speed_cpu,
+            "overhead_wall": over_wall, "overhead_cpu": over_cpu, "max_abs_dlogp": dlogp, "rank_equal": float(np.mean(drank == 0))}
+
+
+# --- peak memory in child processes -----------------------------------------------------
+
+def _rss_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def memory_child(mode: str, n_docs: int, doc_len: int, args) -> None:
+    """Run one approach once on n_docs x doc_len tokens and print the RSS it added, as JSON."""
+    import gc
+
+    import torch
+
+    _, loaded, docs = gpt2_setup(n_docs, doc_len, lengths=[doc_len] * n_docs)
+    gc.collect()
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset VmHWM to the current RSS
+    before = _rss_kib("VmRSS")
+    if mode == "engine":
+        engine(loaded, docs, args.batch_tokens, args.chunk_elements)
+    elif mode == "bare":
+        bare(loaded, docs, args.batch_tokens)
+    elif mode == "full-logits":  # one batch, holding (B, T, V) logits and their log-softmax
+        with torch.inference_mode():
+            ids = torch.from_numpy(np.stack(docs))  # (B, T)
+            logits = loaded.model(ids).logits  # (B, T, V)
+            logprobs = torch.log_softmax(logits, -1)  # (B, T, V)
+            logprobs[:, :-1].gather(2, ids[:, 1:, None])
+    elif mode == "per-doc":
+        per_document(loaded, docs)
+    peak = _rss_kib("VmHWM")
+    print(json.dumps({"mode": mode, "added_mib": (peak - before) / 1024, "rss_before_mib": before / 1024}))
+
+
+def run_memory(args, n_docs: int, doc_len: int):
+    V = 50257
+    print(f"\n## Peak memory added, GPT-2 124M arch, {n_docs} documents x {doc_len} tokens (child processes)")
+    print(f"analytic: full logits B x T x V x 4 bytes = {n_docs * doc_len * V * 4 / 2**20:,.0f} MiB; "
+          f"engine chunk buffers ~ 3.25 x {args.chunk_elements} x 4 bytes = {3.25 * args.chunk_elements * 4 / 2**20:,.0f} MiB "
+          f"+ activations of one batch of {args.batch_tokens} tokens")
+    print("| approach | peak added MiB |")
+    print("|---|---|")
+    out = {}
+    for mode in ("engine", "bare", "per-doc", "full-logits"):
+        cmd = [sys.executable, os.path.abspath(__file__), "--memory-child", mode, "--mem-docs", str(n_docs),
+               "--mem-len", str(doc_len), "--batch-tokens", str(args.batch_tokens),
+               "--chunk-elements", str(args.chunk_elements)]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            print(f"| {mode} | failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode} |")
+            continue
+        res = json.loads(proc.stdout.strip().splitlines()[-1])
+        out[mode] = res["added_mib"]
+        print(f"| {mode} | {res['added_mib']:,.0f} |")
+    if "engine" in out and "full-logits" in out:
+        print(f"engine peak / full-logits peak: {out['engine'] / out['full-logits']:.3f}")
+    return out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="small run: 8 short documents, two rounds, small memory test")
+    p.add_argument("--setups", default="gpt2,nano", help="comma-separated: gpt2, nano")
+    p.add_argument("--nano-size", default="xl")
+    p.add_argument("--docs", type=int, default=32)
+    p.add_argument("--max-len", type=int, default=1024, help="longest GPT-2 document")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--batch-tokens", type=int, default=None)
+    p.add_argument("--chunk-elements", type=int, default=None)
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads (default 1: CPU time then measures work, not threads spinning on a busy machine)")
+    p.add_argument("--no-memory", action="store_true")
+    p.add_argument("--bf16", action="store_true", default=None,
+                   help="also time the engine under bfloat16 (default: when the CPU/GPU has native bf16)")
+    p.add_argument("--released", action="store_true",
+                   help="also time (once) Fast-DetectGPT's released baselines loop: a forward pass per criterion")
+    p.add_argument("--json", help="also write the results here")
+    p.add_argument("--memory-child", help=argparse.SUPPRESS)
+    p.add_argument("--mem-docs", type=int, default=16, help=argparse.SUPPRESS)
+    p.add_argument("--mem-len", type=int, default=1024, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.threads:  # before torch loads, and load_model() keeps it
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)
+
+    import torch
+
+    from gpt2guard.detector.reduce import DEFAULT_CHUNK_ELEMENTS
+    from gpt2guard.detector.scoring import DEFAULT_BATCH_TOKENS
+
+    args.batch_tokens = args.batch_tokens or DEFAULT_BATCH_TOKENS
+    args.chunk_elements = args.chunk_elements or DEFAULT_CHUNK_ELEMENTS
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.memory_child:
+        return memory_child(args.memory_child, args.mem_docs, args.mem_len, args)
+    if args.bf16 is None:
+        from gpt2guard.detector.models import bf16_supported
+
+        args.bf16 = bf16_supported("cpu")
+    if args.quick:
+        args.docs, args.max_len, args.repeats = 8, 256, 2
+    results = {"args": vars(args), "setups": []}
+    for setup in args.setups.split(","):
+        if setup == "gpt2":
+            results["setups"].append(run_setup(*gpt2_setup(args.docs, args.max_len), args))
+        elif setup == "nano":
+            results["setups"].append(run_setup(*family_setup(args.docs, args.nano_size), args))
+        else:
+            raise SystemExit(f"unknown setup {setup!r}")
+    if not args.no_memory:
+        results["memory"] = run_memory(args, *((4, 512) if args.quick else (16, 1024)))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2, default=float)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,171 @@
+"""Project hidden states onto the vocabulary a chunk of positions at a time, and reduce each
+chunk to per-token statistics at once, so batch x length x vocabulary logits never exist.
+
+For a chunk of ``R`` positions the scorer's logits ``z`` (R, V) are computed, shifted by
+their row maximum (``z' = z - max z <= 0``) and exponentiated once (``e = exp z'``, row sums
+``s``). Everything else follows from ``z'``, ``e`` and ``s``:
+
+* ``log p(x) = z'_x - log s``
+* ``rank = #{v : z_v > z_x}`` (a comparison and a count, not a sort)
+* ``E_p[log p] = sum(e z') / s - log s`` and ``H(p) = -E_p[log p]``
+* ``Var_p[log p] = Var_p[z'] = sum(e z'^2) / s - (sum(e z') / s)^2``
+
+With a reference model, its logits give ``q`` on the same rows, and
+``-sum_v q_v log p_v = log s - E_q[z']`` and ``Var_q[log p] = Var_q[z']``.
+
+The shift by the row maximum keeps ``exp`` finite and makes the one-pass variance under
+``p`` safe: ``-E_p[z'] = H(p) - log s <= log V``, so ``E_p[z'^2]`` exceeds the variance by at
+most ``(log V)^2`` (about 120 for GPT-2) and float32 cancellation costs ~1e-5. Under ``q``
+no such bound holds (``q`` may weight tokens far below the scorer's maximum), so that
+variance is taken about its mean, centring ``z'`` in place. Statistics are float32 whatever
+the dtype of the model. The (R, V) buffers are allocated once and reused by every chunk:
+fresh multi-megabyte tensors per chunk would cost a page fault per page.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Elements (rows x vocabulary) of one logits chunk: 2**23 float32 = 32 MiB per buffer, about
+# 166 rows of GPT-2's vocabulary, enough rows that streaming the (V, d) output matrix from
+# memory once per chunk costs little next to the matrix product.
+DEFAULT_CHUNK_ELEMENTS = 1 << 23
+
+STAT_NAMES = ("logp", "rank", "entropy", "mean_ref", "var_ref")
+REFERENCE_STAT_NAMES = ("cross_entropy", "cross_var")
+
+
+def _rowdot(a, b):
+    """Row-wise dot products of two (R, V) tensors as a batched matmul: (R,), no (R, V) temporary."""
+    return (a.unsqueeze(1) @ b.unsqueeze(2)).view(-1)  # (R, 1, V) @ (R, V, 1) -> (R,)
+
+
+def _count_true(mask):
+    """Row counts of a (R, V) bool tensor. On CPU numpy's count is several times faster than
+    torch's bool sum, and shares the memory (no copy)."""
+    import torch
+
+    if mask.device.type == "cpu":
+        return torch.from_numpy(np.count_nonzero(mask.numpy(), axis=1).astype(np.int32))
+    return mask.sum(1, dtype=torch.int32)
+
+
+def _moments(e, s, z):
+    """Mean and variance of the rows of ``z`` under the weights ``e`` (row sums ``s``), in one
+    pass: ``E[z^2] - E[z]^2``. Overwrites ``e`` with ``e * z``."""
+    e.mul_(z)  # (R, V)
+    mean = e.sum(1) / s  # (R,)
+    return mean, (_rowdot(e, z) / s - mean * mean).clamp_min_(0.0)
+
+
+def _centred_moments(e, s, z):
+    """As :func:`_moments`, the variance taken about the mean (two passes, no cancellation).
+    Leaves ``z - mean`` in ``z`` and ``e * (z - mean)`` in ``e``."""
+    mean = _rowdot(e, z) / s  # (R,)
+    z.sub_(mean[:, None])  # (R, V)
+    e.mul_(z)  # (R, V)
+    return mean, _rowdot(e, z) / s
+
+
+def reduce_chunk(z, targets, zq=None, *, e=None, mask=None) -> dict:
+    """Per-token statistics from one chunk of logits.
+
+    Parameters
+    ----------
+    z : Tensor, shape (R, V)
+        Scorer logits, float32. Overwritten.
+    targets : LongTensor, shape (R,)
+        The observed token at each row.
+    zq : Tensor, shape (R, V), optional
+        Reference-model logits on the same rows, float32. Overwritten.
+    e, mask : Tensor, shape (R, V), optional
+        Work buffers (float32 and bool) to reuse; allocated when not given.
+
+    Returns
+    -------
+    dict of str to Tensor, each shape (R,)
+        ``logp``, ``rank``, ``entropy``, ``mean_ref``, ``var_ref`` and, with ``zq``,
+        ``cross_entropy`` and ``cross_var``.
+    """
+    import torch
+
+    obs = z.gather(1, targets[:, None])  # (R, 1)
+    rank = _count_true(torch.gt(z, obs, out=mask))  # (R,)
+    top = z.amax(1, keepdim=True)  # (R, 1)
+    z.sub_(top)  # z' = z - max <= 0, (R, V)
+    obs = (obs - top).view(-1)  # (R,)
+    e = torch.exp(z, out=e)  # (R, V)
+    s = e.sum(1)  # (R,)
+    log_s = torch.log(s)
+    mean, var = _moments(e, s, z)
+    out = {"logp": obs - log_s, "rank": rank, "entropy": log_s - mean, "mean_ref": mean - log_s, "var_ref": var}
+    if zq is not None:
+        zq.sub_(zq.amax(1, keepdim=True))
+        eq = torch.exp(zq, out=e)  # (R, V), q unnormalised
+        qmean, qvar = _centred_moments(eq, eq.sum(1), z)
+        out["cross_entropy"] = log_s - qmean
+        out["cross_var"] = qvar
+    return out
+
+
+def _logits(h, weight, bias, out):
+    """(R, V) float32 logits ``h @ weight.T + bias`` written into ``out`` (a float32 buffer);
+    a low-precision product is computed in its own dtype and then copied."""
+    import torch
+
+    if h.dtype == weight.dtype == torch.float32:
+        if bias is None:
+            return torch.matmul(h, weight.t(), out=out)
+        return torch.addmm(bias.float(), h, weight.t(), out=out)
+    return out.copy_(torch.nn.functional.linear(h, weight, bias))
+
+
+def project_and_reduce(hidden, weight, targets, *, bias=None, ref_hidden=None, ref_weight=None, ref_bias=None,
+                       chunk_elements: int = DEFAULT_CHUNK_ELEMENTS, workspace: dict | None = None) -> dict:
+    """Logits of the rows of ``hidden``, chunk by chunk, reduced to per-token statistics.
+
+    Parameters
+    ----------
+    hidden : Tensor, shape (M, d)
+        Final hidden states (after the last layer norm) at the scored positions.
+    weight : Tensor, shape (V, d)
+        The output projection (``lm_head.weight``); ``bias`` (V,) if the head has one.
+        The product runs in the dtype of ``hidden`` and ``weight`` (bfloat16 allowed).
+    targets : LongTensor, shape (M,)
+        Observed token per row.
+    ref_hidden, ref_weight, ref_bias : Tensor, optional
+        The same for a reference model, shapes (M, d_ref) and (V, d_ref).
+    chunk_elements : int
+        Rows per chunk are ``max(1, chunk_elements // V)``.
+    workspace : dict, optional
+        Holds the (R, V) buffers between calls (pass the same dict for every batch).
+
+    Returns
+    -------
+    dict of str to Tensor, each shape (M,)
+        As :func:`reduce_chunk`.
+    """
+    import torch
+
+    n_rows, vocab = hidden.shape[0], weight.shape[0]
+    rows = max(1, min(n_rows, chunk_elements // vocab))
+    names = STAT_NAMES + (REFERENCE_STAT_NAMES if ref_hidden is not None else ())
+    out = {name: torch.empty(n_rows, dtype=torch.int32 if name == "rank" else torch.float32, device=hidden.device)
+           for name in names}
+    buf = workspace if workspace is not None else {}
+    kinds = {"z": torch.float32, "e": torch.float32, "mask": torch.bool}
+    if ref_hidden is not None:
+        kinds["zq"] = torch.float32
+    for key, dtype in kinds.items():
+        if key not in buf or buf[key].shape[0] < rows or buf[key].shape[1] != vocab or buf[key].device != hidden.device:
+            buf[key] = torch.empty(rows, vocab, dtype=dtype, device=hidden.device)
+    for lo in range(0, n_rows, rows):
+        hi = min(n_rows, lo + rows)
+        z = _logits(hidden[lo:hi], weight, bias, buf["z"][: hi - lo])  # (R, V)
+        zq = None
+        if ref_hidden is not None:
+            zq = _logits(ref_hidden[lo:hi], ref_weight, ref_bias, buf["zq"][: hi - lo])  # (R, V)
+        stats = reduce_chunk(z, targets[lo:hi], zq, e=buf["e"][: hi - lo], mask=buf["mask"][: hi - lo])
+        for name, value in stats.items():
+            out[name][lo:hi] = value
+    return out

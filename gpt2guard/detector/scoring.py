@@ -1,0 +1,296 @@
+"""The scoring engine: documents -> :class:`TokenStats` under a scorer (and optional reference)
+model, in batched forward passes with bounded memory.
+
+Pipeline
+--------
+1. :func:`~gpt2guard.detector.hygiene.prepare_text` cleans each document and flags it; an
+   empty or binary document gets an empty, flagged record (its scores are NaN), never a
+   verdict.
+2. Records already in the cache (keyed by model hashes, settings and text hash) are reused.
+3. The rest are tokenised, ``<|endoftext|>`` is prepended so the first token is scored,
+   and each document is cut into windows of at most the context size
+   (:mod:`~gpt2guard.detector.windows`).
+4. Windows are sorted by length and grouped into batches of at most ``batch_tokens`` padded
+   tokens, no row padded by more than a quarter of the batch length. Padding is on the
+   right, with an attention mask and explicit positions ``0..L-1``, so a window's
+   statistics do not depend on its batch.
+5. The model body gives final hidden states (B, L, d); only the scored positions are kept
+   and projected onto the vocabulary a chunk of rows at a time
+   (:func:`~gpt2guard.detector.reduce.project_and_reduce`), so the logits of a batch never
+   exist at once.
+
+With a reference model (same tokenizer) both models see the same batches and the
+reference's distribution ``q`` gives the cross terms (Binoculars, Fast-DetectGPT with a
+separate sampling model).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from gpt2guard.detector.cache import StatsCache
+from gpt2guard.detector.encode import encode_texts
+from gpt2guard.detector.hygiene import is_scorable, prepare_text
+from gpt2guard.detector.models import check_pair, eos_id, lm_parts
+from gpt2guard.detector.reduce import DEFAULT_CHUNK_ELEMENTS, REFERENCE_STAT_NAMES, STAT_NAMES, project_and_reduce
+from gpt2guard.detector.stats import TokenStats
+from gpt2guard.detector.windows import Window, plan_windows
+from gpt2guard.errors import GuardError
+from gpt2guard.family.load import LoadedModel
+from gpt2guard.paths import sha256_text
+
+# Bump when a change to the engine changes the numbers it produces: it invalidates the cache.
+ENGINE_VERSION = 1
+DEFAULT_BATCH_TOKENS = 4096
+# A window joins a batch only if it is padded by at most this fraction of the batch length.
+MAX_PADDING = 0.25
+
+
+def _batches(segments: list[tuple[int, Window]], batch_tokens: int,
+             max_padding: float = MAX_PADDING) -> list[list[tuple[int, Window]]]:
+    """Group (document, window) pairs, longest first, into batches of at most ``batch_tokens``
+    padded tokens in which no row is padded by more than ``max_padding`` of the batch length.
+
+    Padding is computation thrown away; grouping similar lengths keeps it small while short
+    windows still share a batch.
+    """
+    order = sorted(segments, key=lambda s: s[1].length, reverse=True)
+    batches, current = [], []
+    for seg in order:
+        if current:
+            longest = current[0][1].length
+            if (len(current) + 1) * longest > batch_tokens or seg[1].length < (1 - max_padding) * longest:
+                batches.append(current)
+                current = []
+        current.append(seg)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _hidden(body, input_ids, attention_mask):
+    """Final hidden states (B, L, d) of right-padded input, positions 0..L-1 on every row.
+
+    A batch without padding goes without a mask, which lets attention take its causal fast path.
+    """
+    import torch
+
+    B, L = input_ids.shape
+    position_ids = torch.arange(L, device=input_ids.device).expand(B, L)  # (B, L)
+    if bool(attention_mask.all()):
+        attention_mask = None
+    out = body(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=False)
+    return out.last_hidden_state  # (B, L, d)
+
+
+def score_token_ids(docs: Sequence[np.ndarray], scorer: LoadedModel, *, reference: LoadedModel | None = None,
+                    batch_tokens: int = DEFAULT_BATCH_TOKENS, chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
+                    bf16: bool = False, context: int | None = None, progress: bool = False) -> list[dict]:
+    """Per-token statistics of tokenised documents: the engine without hygiene or cache.
+
+    Parameters
+    ----------
+    docs : sequence of int arrays
+        Token ids of each document, without a leading ``<|endoftext|>`` (it is added here).
+    scorer, reference : LoadedModel
+        The scoring model and an optional reference model sharing its tokenizer.
+    batch_tokens : int
+        Padded tokens per forward pass (a single window longer than this still runs alone).
+    chunk_elements : int
+        Logit elements (rows x vocabulary) materialised at once.
+    bf16 : bool
+        Run the models under bfloat16 autocast and the output projection in bfloat16
+        (statistics stay float32). Worth it only on hardware with fast bfloat16.
+    context : int, optional
+        Window size; default the smaller ``n_positions`` of the models.
+    progress : bool
+        Show a tqdm bar over tokens.
+
+    Returns
+    -------
+    list of dict
+        Per document: ``token_ids`` and the arrays of :data:`~gpt2guard.detector.reduce.STAT_NAMES`
+        (plus the reference terms with a reference), each shape (n,), and ``n_windows``.
+    """
+    import torch
+
+    if reference is not None:
+        check_pair(scorer, reference)
+    models = [scorer] + ([reference] if reference is not None else [])
+    if context is None:
+        context = min(m.n_positions for m in models)
+    eos = eos_id(scorer)
+    names = STAT_NAMES + (REFERENCE_STAT_NAMES if reference is not None else ())
+    docs = [np.asarray(d, dtype=np.int64).reshape(-1) for d in docs]
+    vocab = min(lm_parts(m.model)[1].shape[0] for m in models)
+    bad = [i for i, d in enumerate(docs) if len(d) and (d.min() < 0 or d.max() >= vocab)]
+    if bad:
+        raise GuardError(f"document {bad[0]} has token ids outside the model's vocabulary of {vocab}")
+    out = [{name: np.empty(len(d), np.int32 if name == "rank" else np.float32) for name in names} for d in docs]
+    segments = []
+    for i, d in enumerate(docs):
+        windows = plan_windows(len(d), context)
+        out[i]["token_ids"] = d.astype(np.int32)
+        out[i]["n_windows"] = len(windows)
+        segments.extend((i, w) for w in windows)
+    # ids of document i are [eos] + docs[i]; a window feeds ids[start:stop].
+    padded = [np.concatenate([[eos], d]) for d in docs]
+    device = scorer.model.device
+    parts = []
+    for m in models:  # (body, weight, bias); under bf16 the output product runs in bfloat16 too
+        body, weight, bias = lm_parts(m.model)
+        if bf16:
+            weight, bias = weight.to(torch.bfloat16), None if bias is None else bias.to(torch.bfloat16)
+        parts.append((body, weight, bias))
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=sum(len(d) for d in docs), unit="tok", desc="scoring")
+    workspace = {}  # chunk buffers, reused by every batch
+    with torch.inference_mode():
+        for batch in _batches(segments, batch_tokens):
+            B, L = len(batch), batch[0][1].length
+            ids = np.full((B, L), eos, dtype=np.int64)
+            mask = np.zeros((B, L), dtype=np.int64)
+            rows, targets = [], []
+            for b, (i, w) in enumerate(batch):
+                ids[b, : w.length] = padded[i][w.start: w.stop]
+                mask[b, : w.length] = 1
+                rows.append(b * L + np.arange(w.first, w.length))
+                targets.append(docs[i][w.start + w.first: w.stop])
+            input_ids = torch.from_numpy(ids).to(device)  # (B, L)
+            attention_mask = torch.from_numpy(mask).to(device)  # (B, L)
+            rows_t = torch.from_numpy(np.concatenate(rows)).to(device)  # (M,)
+            targets_t = torch.from_numpy(np.concatenate(targets)).to(device)  # (M,)
+            hidden = []
+            for body, weight, _ in parts:
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                    h = _hidden(body, input_ids, attention_mask)  # (B, L, d)
+                hidden.append(h.flatten(0, 1).index_select(0, rows_t).to(weight.dtype))  # (M, d)
+            ref = {}
+            if reference is not None:
+                ref = {"ref_hidden": hidden[1], "ref_weight": parts[1][1], "ref_bias": parts[1][2]}
+            stats = project_and_reduce(hidden[0], parts[0][1], targets_t, bias=parts[0][2],
+                                       chunk_elements=chunk_elements, workspace=workspace, **ref)
+            stats = {name: value.cpu().numpy() for name, value in stats.items()}
+            lo = 0
+            for i, w in batch:
+                hi = lo + w.n_scored
+                for name in names:
+                    out[i][name][w.start + w.first: w.stop] = stats[name][lo:hi]
+                lo = hi
+            if bar is not None:
+                bar.update(sum(w.n_scored for _, w in batch))
+    if bar is not None:
+        bar.close()
+    return out
+
+
+def _merge_flags(flags, truncated: bool) -> tuple[str, ...]:
+    return tuple(sorted(set(flags) | ({"truncated"} if truncated else set())))
+
+
+class Scorer:
+    """Scores documents under one model (and an optional reference model), with a cache.
+
+    Parameters
+    ----------
+    scorer : LoadedModel
+        From :func:`gpt2guard.family.load_model` (or :func:`~gpt2guard.detector.models.wrap_model`).
+    reference : LoadedModel, optional
+        A second model of the same family. Its next-token distribution ``q`` weights the
+        cross terms: it is Binoculars' *performer* (the scorer is the *observer*, whose
+        log-perplexity is the numerator) and Fast-DetectGPT's *sampling* model (the scorer
+        is the *scoring* model). Refused (GuardError) if its tokenizer differs.
+    batch_tokens, chunk_elements, bf16 : see :func:`score_token_ids`
+    cache : bool or StatsCache
+        True for the default cache under gpt2guard's cache directory, False for none.
+    max_tokens : int, optional
+        Score at most this many tokens per document; a longer one is cut and flagged
+        ``truncated``. Default: every token.
+    progress : bool
+        Show progress bars.
+    """
+
+    def __init__(self, scorer: LoadedModel, reference: LoadedModel | None = None, *,
+                 batch_tokens: int = DEFAULT_BATCH_TOKENS, chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
+                 bf16: bool = False, cache: bool | StatsCache = True, max_tokens: int | None = None,
+                 progress: bool = False):
+        if reference is not None:
+            check_pair(scorer, reference)
+        if scorer.tokenizer is None:
+            raise GuardError("the scorer has no tokenizer: score token ids with score_token_ids instead")
+        if batch_tokens < 1 or chunk_elements < 1 or (max_tokens is not None and max_tokens < 1):
+            raise GuardError("batch_tokens, chunk_elements and max_tokens must be positive")
+        self.scorer, self.reference = scorer, reference
+        self.batch_tokens, self.chunk_elements, self.bf16 = batch_tokens, chunk_elements, bf16
+        self.max_tokens, self.progress = max_tokens, progress
+        self.cache = StatsCache() if cache is True else (cache or None)
+        self.context = min(m.n_positions for m in [scorer] + ([reference] if reference else []))
+
+    @property
+    def settings(self) -> dict:
+        """Everything besides the text that the numbers depend on (part of the cache key)."""
+        param = next(self.scorer.model.parameters())
+        return {"engine": ENGINE_VERSION, "model": self.scorer.model_hash,
+                "reference": self.reference.model_hash if self.reference else None,
+                "tokenizer": self.scorer.tokenizer_hash, "context": self.context, "dtype": str(param.dtype),
+                "bf16": self.bf16, "max_tokens": self.max_tokens}
+
+    def score(self, texts: Iterable[str | bytes]) -> list[TokenStats]:
+        """Score documents; one :class:`TokenStats` per input, in input order.
+
+        Unscorable documents (empty, whitespace-only, binary) get an empty record whose
+        ``flags`` say why; every record carries its hygiene flags.
+        """
+        prepared = [prepare_text(t) for t in texts]
+        settings = self.settings
+        ref_hash = self.reference.model_hash if self.reference else None
+        results: list[TokenStats | None] = [None] * len(prepared)
+        todo: dict[str, list[int]] = {}  # text hash -> positions, so duplicates score once
+        for pos, (text, flags) in enumerate(prepared):
+            th = sha256_text(text)
+            if not is_scorable(flags):
+                results[pos] = TokenStats.empty(self.scorer.model_hash, flags, th, ref_hash)
+                continue
+            cached = self.cache.get(th, settings) if self.cache else None
+            if cached is not None:
+                results[pos] = replace(cached, flags=_merge_flags(flags, "truncated" in cached.flags))
+            else:
+                todo.setdefault(th, []).append(pos)
+        if todo:
+            first = [positions[0] for positions in todo.values()]
+            ids = encode_texts(self.scorer.tokenizer, [prepared[p][0] for p in first])
+            cut = [self.max_tokens is not None and len(x) > self.max_tokens for x in ids]
+            ids = [x[: self.max_tokens] if c else x for x, c in zip(ids, cut)]
+            arrays = score_token_ids(ids, self.scorer, reference=self.reference, batch_tokens=self.batch_tokens,
+                                     chunk_elements=self.chunk_elements, bf16=self.bf16, context=self.context,
+                                     progress=self.progress)
+            for (th, positions), arr, was_cut in zip(todo.items(), arrays, cut):
+                n_windows = arr.pop("n_windows")
+                stats = TokenStats(**arr, n_windows=n_windows, model_hash=self.scorer.model_hash,
+                                   reference_hash=ref_hash, flags=_merge_flags((), was_cut), text_hash=th)
+                if self.cache:
+                    self.cache.put(th, settings, stats)
+                for pos in positions:
+                    results[pos] = replace(stats, flags=_merge_flags(prepared[pos][1], was_cut))
+        return results
+
+    def score_one(self, text: str | bytes) -> TokenStats:
+        """Score a single document."""
+        return self.score([text])[0]
+
+
+def score_texts(texts: Iterable[str | bytes], scorer: LoadedModel, *, reference: LoadedModel | None = None,
+                batch_tokens: int = DEFAULT_BATCH_TOKENS, cache: bool | StatsCache = True, bf16: bool = False,
+                max_tokens: int | None = None, progress: bool = False) -> list[TokenStats]:
+    """Score documents under ``scorer`` (and ``reference``): one :class:`TokenStats` each, in order.
+
+    A convenience over :class:`Scorer`; see it for the parameters.
+    """
+    return Scorer(scorer, reference, batch_tokens=batch_tokens, cache=cache, bf16=bf16, max_tokens=max_tokens,
+                  progress=progress).score(texts)
