@@ -56,9 +56,13 @@ def main(cache_dir, weights_dir):
 
 
 def _register() -> None:
+    from gpt2guard.cli.datasets import datasets
     from gpt2guard.cli.family import family
+    from gpt2guard.cli.generate import generate
 
     main.add_command(family)
+    main.add_command(datasets)
+    main.add_command(generate)
 
 
 _register()

@@ -71,3 +71,18 @@ def build_cmd(name, seed, force):
     for size, s in manifest["sizes"].items():
         click.echo(f"  {size:<7} {s['params']:>10,} params  val loss {s['val_loss']:.3f}  "
                    f"train loss {s['train_loss']:.3f}  {s['train_tokens']:,} tokens  {s['seconds']:.0f}s")
+
+
+@family.command("path")
+@click.argument("name")
+@click.argument("size", required=False)
+def path_cmd(name, size):
+    """Print the local directory of SIZE (default: the smallest) of family NAME.
+
+    Looks in --weights-dir, then the Hugging Face cache, then the hub unless HF_HUB_OFFLINE
+    is set; exits non-zero with the ways to provide a size that cannot be found.
+    """
+    from gpt2guard.family import get_family, resolve_size
+
+    spec = get_family(name)
+    click.echo(resolve_size(spec, size or spec.sizes[0].name))

@@ -60,6 +60,20 @@ def _unmark(text: str) -> str:
     return _EMPH.sub(r"\1", text)
 
 
+def _parameter_descriptions(lines: list[str]) -> list[list[str]]:
+    """The indented description under each ``name : type`` line of a numpydoc block."""
+    found: list[list[str]] = []
+    current: list[str] | None = None
+    for ln in lines:
+        if ln.startswith(" ") and current is not None:
+            current.append(ln.strip())
+        else:
+            current = [] if _PARAM_LINE.match(ln) else None
+            if current is not None:
+                found.append(current)
+    return [desc for desc in found if desc]
+
+
 def prose_paragraphs(text: str, min_words: int = 8) -> list[str]:
     """Split ``text`` on blank lines and keep only paragraphs that read as English prose.
 
@@ -68,7 +82,7 @@ def prose_paragraphs(text: str, min_words: int = 8) -> list[str]:
     not look like a numpydoc parameter line, at least ``min_words`` words are alphabetic,
     letters make up most of its characters, and it ends like a sentence.
     """
-    out = []
+    blocks: list[list[str]] = []
     code_follows = False
     for block in re.split(r"\n\s*\n", text.replace("\r\n", "\n").replace("\t", "    ")):
         lines = [ln for ln in block.split("\n") if ln.strip()]
@@ -77,8 +91,12 @@ def prose_paragraphs(text: str, min_words: int = 8) -> list[str]:
         after_code_marker, code_follows = code_follows, lines[-1].rstrip().endswith("::")
         if after_code_marker and lines[0].startswith(" "):
             continue
-        if _PARAM_LINE.match(lines[0]) and len(lines) > 1 and all(ln.startswith(" ") for ln in lines[1:]):
-            lines = [ln.strip() for ln in lines[1:]]  # a numpydoc parameter's description
+        if any(_PARAM_LINE.match(ln) for ln in lines):
+            blocks.extend(_parameter_descriptions(lines))
+            continue
+        blocks.append(lines)
+    out = []
+    for lines in blocks:
         if any(ln.startswith(" ") or _BAD_START.match(ln) or _PARAM_LINE.match(ln) for ln in lines):
             continue
         para = " ".join(ln.strip() for ln in lines)

@@ -22,6 +22,7 @@ from typing import Any
 CORE_KEYS = ("id", "ended", "length", "text")
 OPTIONAL_KEYS = ("label", "source", "provenance", "flags", "token_logprobs")
 LABELS = ("human", "machine")
+_KNOWN = frozenset(CORE_KEYS + OPTIONAL_KEYS)
 
 
 @dataclass
@@ -58,7 +59,7 @@ class Record:
         text = obj[text_field]
         if not isinstance(text, str):
             raise TypeError(f"field {text_field!r} is {type(text).__name__}, not a string")
-        known = set(CORE_KEYS) | set(OPTIONAL_KEYS) | {text_field}
+        known = _KNOWN if text_field == "text" else _KNOWN | {text_field}
         return cls(id=obj.get("id"), text=text, length=obj.get("length"), ended=obj.get("ended"),
                    label=obj.get("label"), source=obj.get("source"), provenance=obj.get("provenance"),
                    flags=list(obj.get("flags") or []), token_logprobs=obj.get("token_logprobs"),

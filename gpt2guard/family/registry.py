@@ -26,13 +26,13 @@ NANO = FamilySpec(
     name="nano",
     kind="builtin",
     description="builtin scaled-down GPT-2 family trained on the builtin human corpus",
-    recipe=BuildRecipe(vocab_size=4096, n_positions=512, block_size=256, batch_size=16,
+    recipe=BuildRecipe(vocab_size=4096, n_positions=256, block_size=256, batch_size=4,
                        packages=("numpy", "sklearn", "click", "tqdm")),
     sizes=(
-        SizeSpec("small", 1, 96, 12, lr=3e-3, train_tokens=300_000),
-        SizeSpec("medium", 2, 128, 16, lr=2.5e-3, train_tokens=330_000),
-        SizeSpec("large", 3, 160, 20, lr=2e-3, train_tokens=360_000),
-        SizeSpec("xl", 4, 200, 25, lr=1.5e-3, train_tokens=400_000),
+        SizeSpec("small", 1, 96, 12, lr=3e-3, train_tokens=250_000),
+        SizeSpec("medium", 2, 128, 16, lr=2.5e-3, train_tokens=300_000),
+        SizeSpec("large", 3, 160, 20, lr=2e-3, train_tokens=350_000),
+        SizeSpec("xl", 4, 200, 25, lr=2e-3, train_tokens=500_000),
     ),
 )
 

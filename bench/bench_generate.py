@@ -1,0 +1,248 @@
+"""Speed of gpt2guard's sampling loop against transformers' ``generate()``, same run, same work.
+
+For each model and batch size both generate ``--tokens`` new tokens per row from
+``<|endoftext|>`` with the same sampling method (``top-k=40`` by default; ``pure`` is run
+by ``generate()`` with an explicit ``top_k=0``, since its default truncates to 50),
+without stopping at ``<|endoftext|>``. The two are timed alternately, ``--repeats`` times
+each, and the best time of each is kept (the least disturbed by other processes on the
+machine). Output: generated tokens per second and the ratio ours / generate().
+
+For batches smaller than ``MIN_ROWS`` (4) our loop computes dummy rows so that a record
+comes out the same in any batch (:mod:`gpt2guard.generator.forward`); a second line
+``b (live rows only)`` times it with ``min_rows=1``, which skips them.
+
+Models: ``gpt2-124m`` is the GPT-2 small architecture (``GPT2Config()`` defaults: 12
+layers, width 768, vocabulary 50257, context 1024) with random weights, so nothing is
+downloaded; ``nano`` and ``micro`` are the builtin families' smallest sizes (built on
+first use, cached under ``$GPT2GUARD_CACHE``).
+
+``--memory`` adds one batch of 8 rows of 1023 new tokens (the full 1024-token context) on
+``gpt2-124m``, each method in a fresh subprocess, one after the other: its time and peak
+memory. The process's peak resident set size (``VmHWM`` of ``/proc/self/status``) is
+reset just before generation by writing ``5`` to ``/proc/self/clear_refs``, so the peak
+counts generation only; the table shows it minus the resident size just before (model
+weights and libraries are resident then). Where the reset is not permitted the lifetime
+peak ``ru_maxrss`` is used and said so.
+
+``--repro N`` generates N records of ``--tokens`` tokens on the first model in batches of
+8 and each alone, with the default ``min_rows`` and with ``min_rows=1``, and counts the
+records that differ.
+
+``PYTHONPATH=. python3 bench/bench_generate.py --quick`` is a short check (32 tokens, one
+repeat). On a machine shared with other work, ``--threads 1`` gives steadier numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+EOS_124M = 50256
+
+
+def build_model(name: str, threads: int | None = None):
+    """(model, eos id) for a benchmark model name; ``threads`` is re-applied after loading
+    (``load_model`` sets torch to use every CPU)."""
+    import torch
+
+    try:
+        if name == "gpt2-124m":
+            from transformers import GPT2Config, GPT2LMHeadModel
+
+            torch.manual_seed(0)
+            return GPT2LMHeadModel(GPT2Config()).eval(), EOS_124M
+        from gpt2guard.family import load_model
+
+        loaded = load_model(name, device="cpu")
+        return loaded.model, loaded.tokenizer.eos_token_id
+    finally:
+        if threads:
+            torch.set_num_threads(threads)
+
+
+def run_ours(model, eos: int, batch: int, tokens: int, spec: str, min_rows: int | None = None) -> float:
+    from gpt2guard.generator import parse_sampling, sample_batch
+
+    cfg = parse_sampling(spec)[0]
+    t0 = time.perf_counter()
+    out = sample_batch(model, [[eos]] * batch, [tokens] * batch, cfg, list(range(batch)), eos_id=eos,
+                       stop_at_eos=False, min_rows=min_rows)
+    elapsed = time.perf_counter() - t0
+    assert all(len(o["token_ids"]) == tokens for o in out)
+    return elapsed
+
+
+def run_generate(model, eos: int, batch: int, tokens: int, spec: str, min_rows=None) -> float:
+    import torch
+    from transformers import GenerationConfig
+
+    from gpt2guard.generator import parse_sampling
+
+    cfg = parse_sampling(spec)[0]
+    if cfg.method == "nucleus" and cfg.top_p is None:
+        raise SystemExit("generate() has no per-row p: benchmark nucleus with a fixed p")
+    # top_k=0 spelled out: generate() would otherwise truncate pure sampling to 50 tokens
+    gen = GenerationConfig(do_sample=True, max_new_tokens=tokens, temperature=cfg.temperature,
+                           top_k=cfg.top_k, top_p=cfg.top_p if cfg.method == "nucleus" else None,
+                           eos_token_id=None, pad_token_id=eos)
+    ids = torch.full((batch, 1), eos, dtype=torch.long)
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        out = model.generate(ids, attention_mask=torch.ones_like(ids), generation_config=gen)
+    elapsed = time.perf_counter() - t0
+    assert out.shape == (batch, 1 + tokens), out.shape
+    return elapsed
+
+
+def speed_table(models, batches, tokens, repeats, spec, threads) -> list[dict]:
+    from gpt2guard.generator.forward import MIN_ROWS
+
+    rows = []
+    for name in models:
+        model, eos = build_model(name, threads)
+        n = min(tokens, model.config.n_positions - 1)
+        for b in batches:
+            variants = [("", None)] + ([(" (live rows only)", 1)] if b < MIN_ROWS else [])
+            for label, min_rows in variants:
+                run_ours(model, eos, b, 4, spec, min_rows)      # warm up both paths
+                run_generate(model, eos, b, 4, spec)
+                ours, gen = [], []
+                for _ in range(repeats):                        # alternate: both see the same machine load
+                    ours.append(run_ours(model, eos, b, n, spec, min_rows))
+                    gen.append(run_generate(model, eos, b, n, spec))
+                rows.append({"model": name, "batch": f"{b}{label}", "tokens": n, "ours_tok_s": b * n / min(ours),
+                             "generate_tok_s": b * n / min(gen), "ratio": min(gen) / min(ours)})
+                r = rows[-1]
+                print(f"  {name} batch {r['batch']}: ours {r['ours_tok_s']:.1f} tok/s, generate() "
+                      f"{r['generate_tok_s']:.1f} tok/s, ratio {r['ratio']:.2f}x", file=sys.stderr, flush=True)
+    return rows
+
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
+def memory_child(method: str, tokens: int, batch: int, spec: str, threads: int | None) -> None:
+    """Runs in a subprocess: one generation; prints its time and peak memory as JSON."""
+    import resource
+
+    model, eos = build_model("gpt2-124m", threads)
+    run = run_ours if method == "ours" else run_generate
+    run(model, eos, 1, 2, spec)
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        how = "VmHWM, reset before generation"
+    except OSError:
+        how = "ru_maxrss, lifetime peak (reset not permitted)"
+    before = _status_kib("VmRSS")
+    elapsed = run(model, eos, batch, tokens, spec)
+    peak = _status_kib("VmHWM") if how.startswith("VmHWM") else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"method": method, "rss_before_mib": before / 1024, "peak_mib": peak / 1024,
+                      "extra_mib": (peak - before) / 1024, "seconds": elapsed,
+                      "tok_s": batch * tokens / elapsed, "how": how}))
+
+
+def memory_table(tokens: int, batch: int, spec: str, threads: int | None) -> list[dict]:
+    rows = []
+    for method in ("ours", "generate"):
+        cmd = [sys.executable, os.path.abspath(__file__), "--memory-child", method, "--tokens", str(tokens),
+               "--sampling", spec]
+        if threads:
+            cmd += ["--threads", str(threads)]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=os.environ)
+        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        print(f"  {method}: {rows[-1]}", file=sys.stderr, flush=True)
+    return rows
+
+
+def repro_check(name: str, records: int, tokens: int, spec: str, threads: int | None) -> list[dict]:
+    """Records generated in batches of 8 vs alone: how many differ, with and without dummy rows."""
+    from gpt2guard.generator import parse_sampling, sample_batch
+
+    model, eos = build_model(name, threads)
+    cfg = parse_sampling(spec)[0]
+    n = min(tokens, model.config.n_positions - 1)
+    out = []
+    for min_rows in (None, 1):
+        kw = dict(eos_id=eos, stop_at_eos=False, min_rows=min_rows)
+        batched = []
+        for start in range(0, records, 8):
+            seeds = list(range(start, min(start + 8, records)))
+            batched += sample_batch(model, [[eos]] * len(seeds), [n] * len(seeds), cfg, seeds, **kw)
+        differ = sum(sample_batch(model, [[eos]], [n], cfg, [s], **kw)[0]["token_ids"] != batched[s]["token_ids"]
+                     for s in range(records))
+        out.append({"min_rows": "default (4)" if min_rows is None else "1", "differ": differ, "records": records,
+                    "tokens": n})
+        print(f"  repro min_rows={out[-1]['min_rows']}: {differ}/{records} differ", file=sys.stderr, flush=True)
+    return out
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", default="gpt2-124m,nano,micro", help="comma-separated: gpt2-124m, nano, micro")
+    ap.add_argument("--batches", default="1,8", help="comma-separated batch sizes")
+    ap.add_argument("--tokens", type=int, default=256, help="new tokens per row")
+    ap.add_argument("--repeats", type=int, default=3, help="timed runs of each method, alternating")
+    ap.add_argument("--sampling", default="top-k=40", help="one sampling spec, e.g. top-k=40 or pure")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    ap.add_argument("--memory", action="store_true", help="also time and measure a 1024-token batch of 8")
+    ap.add_argument("--repro", type=int, default=0, metavar="N", help="also count records that differ alone")
+    ap.add_argument("--no-speed", action="store_true", help="skip the speed table")
+    ap.add_argument("--quick", action="store_true", help="32 tokens, one repeat, no memory run")
+    ap.add_argument("--memory-child", choices=("ours", "generate"), help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+
+    import torch
+
+    from gpt2guard.family.load import quiet_transformers
+
+    quiet_transformers()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.memory_child:
+        memory_child(args.memory_child, args.tokens, 8, args.sampling, args.threads)
+        return
+    if args.quick:
+        args.tokens, args.repeats, args.memory = 32, 1, False
+    models = [m for m in args.models.split(",") if m]
+    batches = [int(b) for b in args.batches.split(",") if b]
+    print(f"sampling {args.sampling}, {args.tokens} new tokens per row, best of {args.repeats}, "
+          f"{torch.get_num_threads()} torch thread(s), torch {torch.__version__}", file=sys.stderr)
+    if not args.no_speed:
+        rows = speed_table(models, batches, args.tokens, args.repeats, args.sampling, args.threads)
+        print(f"\nsampling {args.sampling}, best of {args.repeats}, {torch.get_num_threads()} thread(s)")
+        print("| model | batch | new tokens | ours tok/s | generate() tok/s | ours / generate() |")
+        print("|---|---|---:|---:|---:|---:|")
+        for r in rows:
+            print(f"| {r['model']} | {r['batch']} | {r['tokens']} | {r['ours_tok_s']:.1f} | "
+                  f"{r['generate_tok_s']:.1f} | {r['ratio']:.2f}x |")
+    if args.memory:
+        mem = memory_table(1023, 8, args.sampling, args.threads)
+        print(f"\ngpt2-124m, batch 8, 1023 new tokens, one run each ({mem[0]['how']}):")
+        print("| method | tok/s | resident before MiB | peak MiB | peak - before MiB |")
+        print("|---|---:|---:|---:|---:|")
+        for m in mem:
+            print(f"| {m['method']} | {m['tok_s']:.1f} | {m['rss_before_mib']:.0f} | {m['peak_mib']:.0f} | "
+                  f"{m['extra_mib']:.0f} |")
+        print(f"ours / generate(): {mem[1]['seconds'] / mem[0]['seconds']:.2f}x")
+    if args.repro:
+        rep = repro_check(models[0], args.repro, args.tokens, args.sampling, args.threads)
+        print(f"\n{models[0]}: records that differ between a batch of 8 and alone ({args.sampling}):")
+        print("| min_rows | records differing | tokens per record |")
+        print("|---|---:|---:|")
+        for r in rep:
+            print(f"| {r['min_rows']} | {r['differ']} / {r['records']} | {r['tokens']} |")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    main()

@@ -1,0 +1,233 @@
+"""Build sets from outside text: import a file or directory, or write the builtin corpus.
+
+Both count token lengths with a family tokenizer, flag degenerate text, write through
+:class:`~gpt2guard.datasets.writer.SetWriter` and finish with a dataset card. Both resume:
+run again after a kill and the records already written are skipped, never duplicated.
+A record whose id and text are already in the set is skipped (an earlier run wrote it), so
+importing the same source again resumes it, and importing another source appends to the
+set; an id already in the set with another text, or repeated in the source, is a duplicate:
+an error, or with ``on_error="skip"`` a counted skip. The manifest keeps one entry per
+source (by path, and set and split for OpenAI files).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from gpt2guard.datasets.jsonl import ReadStats
+from gpt2guard.datasets.quality import add_flags
+from gpt2guard.datasets.readers import detect_format, doc_record, read_source, source_fingerprint
+from gpt2guard.datasets.records import LABELS, Record
+from gpt2guard.datasets.sets import set_files
+from gpt2guard.datasets.tokens import resolve_tokenizer, tokenizer_info, with_lengths
+from gpt2guard.datasets.writer import SetWriter, text_digest
+from gpt2guard.errors import GuardError
+
+BUILTIN_MOTIVATION = (
+    "Human-written English prose that every Python installation carries (Python's documentation topics and the "
+    "docstrings of the standard library and selected packages): the human side of detection experiments, and "
+    "the text the builtin model families are trained on.")
+
+
+def _progress(records: Iterable, show: bool, desc: str) -> Iterable:
+    if not show:
+        return records
+    from tqdm import tqdm
+
+    return tqdm(records, desc=desc, unit=" rec", disable=None, mininterval=1.0)
+
+
+def _check_tokenizer(writer: SetWriter, tok_info: dict, kept_source_lengths: bool = False) -> None:
+    """Name the tokenizer of the set's lengths in its meta; refuse to mix two tokenizers.
+
+    With ``kept_source_lengths`` some lengths came with the source (counted by whatever
+    tokenizer made it), and the meta says so, so that no one takes them for this
+    tokenizer's counts.
+    """
+    old = writer.meta.get("tokenizer")
+    if kept_source_lengths or (old or {}).get("kept_source_lengths"):
+        tok_info = dict(tok_info, kept_source_lengths=True)
+    if old and old.get("sha256") != tok_info["sha256"]:
+        raise GuardError(f"{writer.set_name}.{writer.split} has lengths counted with tokenizer {old.get('family')} "
+                         f"({old['sha256'][:12]}), not {tok_info['family']}: use the same --family")
+    writer.meta["tokenizer"] = tok_info
+
+
+def _fresh(records: Iterable[Record], writer: SetWriter, stats: ReadStats, on_error: str, where: str,
+           counts: Counter) -> Iterator[Record]:
+    """Drop records the set already holds (same id, same text: an earlier run wrote them);
+    an id repeated in the source, or already in the set with another text, is a duplicate."""
+    digests = writer.text_digests() if writer.records else {}
+    seen: set = set()
+    for n, rec in enumerate(records):
+        rid = rec.id
+        if rid in seen or (rid in digests and digests[rid] != text_digest(rec.text)):
+            if on_error == "raise":
+                raise GuardError(f"{where}: record {n}: duplicate id {rid!r} (already in "
+                                 f"{writer.set_name}.{writer.split}); --skip-bad skips and counts duplicates")
+            stats.skip(where, n, "duplicate_id", f"id {rid!r}")
+            continue
+        seen.add(rid)
+        if rid in digests:
+            counts["already_written"] += 1
+            continue
+        yield rec
+
+
+def _same_source(a: dict, b: dict) -> bool:
+    """Whether two import fingerprints name the same source (path, and set and split for
+    OpenAI files): importing it again resumes; another source appends."""
+    return all(a.get(k) == b.get(k) for k in ("path", "set", "split"))
+
+
+def write_records(records: Iterable[Record], writer: SetWriter, tokenizer, *, label: str | None = None,
+                  keep_lengths: bool = False, flags: bool = True) -> Counter:
+    """Label, flag, measure (batched) and write ``records``; returns flag counts."""
+    counts: Counter = Counter()
+
+    def prepared():
+        for rec in records:
+            if label and rec.label is None:
+                rec.label = label
+            if flags:
+                add_flags(rec)
+            yield rec
+
+    for rec in with_lengths(prepared(), tokenizer, keep_existing=keep_lengths):
+        writer.write(rec)
+        counts.update(rec.flags)
+    return counts
+
+
+def import_set(src, out_dir, set_name: str, split: str, *, tokenizer=None, family: str = "nano", fmt: str = "auto",
+               source_set: str | None = None, source_split: str | None = None, text_field: str = "text",
+               id_field: str = "id", source_field: str = "source", label: str | None = None,
+               on_error: str = "raise", keep_lengths: bool = False, flags: bool = True,
+               shard_size: int | None = None, progress: bool = False, card: bool = True) -> dict:
+    """Import a source into ``<out_dir>/<set_name>.<split>``, resumably.
+
+    Parameters
+    ----------
+    src : path
+        JSONL file (plain or gzip), directory of ``.txt`` files, or OpenAI-layout directory
+        (with ``source_set``), see :func:`~gpt2guard.datasets.readers.read_source`.
+    out_dir, set_name, split
+        Where the set goes.
+    tokenizer, family
+        ``length`` is counted with ``tokenizer``, by default the tokenizer of model
+        family ``family`` (``nano``, ``micro``, ``gpt2`` or a model directory); the
+        manifest names it.
+    fmt, source_set, source_split, text_field, id_field, source_field
+        How to read ``src``; ``source_split`` defaults to ``split``.
+    label : {"human", "machine"}, optional
+        Label for records that carry none.
+    on_error : {"raise", "skip"}
+        Bad lines and duplicate ids stop the import, or are skipped and counted.
+    keep_lengths : bool
+        Keep lengths the source already has instead of counting them again (OpenAI's
+        GPT-2 counts, say); the manifest then marks its tokenizer entry
+        ``kept_source_lengths``.
+    flags : bool
+        Add degeneracy flags (``empty``, ``repetition``).
+    shard_size : int, optional
+        Shard the output (see :class:`SetWriter`).
+    card : bool
+        Write the set's dataset card afterwards.
+
+    Returns
+    -------
+    dict
+        Set location, records in the set, records written and already present, read
+        statistics (lines, skipped lines by reason) and flag counts.
+    """
+    if label is not None and label not in LABELS:
+        raise GuardError(f"label must be one of {', '.join(LABELS)}, not {label!r}")
+    fmt = detect_format(src, source_set) if fmt == "auto" else fmt
+    source_split = source_split or split
+    stats = ReadStats()
+    if fmt == "openai":
+        fingerprint = source_fingerprint(set_files(src, source_set, source_split)[0])
+        fingerprint["set"], fingerprint["split"] = source_set, source_split
+    else:
+        fingerprint = source_fingerprint(src) if Path(src).exists() else None
+        if fingerprint is None:
+            raise GuardError(f"no such file or directory: {src}")
+    records = read_source(src, fmt, source_set=source_set, source_split=source_split, text_field=text_field,
+                          id_field=id_field, source_field=source_field, on_error=on_error, stats=stats)
+    tokenizer = resolve_tokenizer(tokenizer, family)  # after the input checks: a family may need building
+    counts: Counter = Counter()
+    with SetWriter(out_dir, set_name, split, shard_size=shard_size) as writer:
+        _check_tokenizer(writer, tokenizer_info(tokenizer, family), keep_lengths)
+        # the entry is in the manifest from the start, so an interrupted import resumes as one
+        imports = writer.meta.get("imports") or []
+        prior = [i for i in imports if _same_source(i["source"], fingerprint)]
+        entry = {"source": fingerprint, "format": fmt, "text_field": text_field, "kept_lengths": keep_lengths,
+                 "read": stats.to_dict(),
+                 "written": sum(i.get("written", 0) for i in prior)}
+        writer.meta["imports"] = [i for i in imports if i not in prior] + [entry]
+        fresh = _fresh(_progress(records, progress, f"import {set_name}.{split}"), writer, stats, on_error, str(src),
+                       counts)
+        before = writer.written
+        try:
+            flag_counts = write_records(fresh, writer, tokenizer, label=label, keep_lengths=keep_lengths,
+                                        flags=flags)
+        finally:
+            entry["written"] += writer.written - before
+            entry["read"] = stats.to_dict()
+            total: Counter = Counter()
+            for i in writer.meta["imports"]:
+                total.update(i["read"]["skipped"])
+            writer.skipped = dict(total)
+    if card:
+        from gpt2guard.datasets.card import write_card
+
+        write_card(out_dir, set_name)
+    return {"dir": str(out_dir), "set": set_name, "split": split, "records": writer.records,
+            "written": writer.written, "already_written": counts["already_written"], "read": stats.to_dict(),
+            "flags": dict(flag_counts)}
+
+
+def build_builtin(out_dir, set_name: str = "builtin", *, tokenizer=None, family: str = "nano", seed: int = 0,
+                  packages: tuple[str, ...] | None = None, max_docs: int | None = None,
+                  shard_size: int | None = None, progress: bool = False, card: bool = True) -> dict:
+    """Write the builtin human corpus as a set with ``train``, ``valid`` and ``test`` splits.
+
+    Every source (module) goes whole to one split, as the corpus assigns them; ids are
+    ``<source>#<n>``, labels ``human``. Parameters as for :func:`import_set`;
+    ``packages``, ``seed`` and ``max_docs`` select the corpus
+    (:func:`~gpt2guard.datasets.builtin.builtin_corpus`).
+
+    Returns
+    -------
+    dict
+        Per split: records in the set and records written by this call.
+    """
+    from gpt2guard.datasets.builtin import DEFAULT_PACKAGES, SPLITS, builtin_corpus, corpus_hash
+
+    tokenizer = resolve_tokenizer(tokenizer, family)
+    packages = DEFAULT_PACKAGES if packages is None else tuple(packages)
+    docs = builtin_corpus(packages=packages, seed=seed)
+    docs = docs[:max_docs] if max_docs else docs
+    source = {"kind": "builtin", "packages": list(packages), "seed": seed, "max_docs": max_docs,
+              "corpus_sha256": corpus_hash(docs)}
+    out = {}
+    tok_info = tokenizer_info(tokenizer, family)
+    for split in SPLITS:
+        with SetWriter(out_dir, set_name, split, shard_size=shard_size) as writer:
+            if writer.meta.get("source") not in (None, source):
+                raise GuardError(f"{set_name}.{split} in {out_dir} holds another builtin corpus "
+                                 f"({writer.meta['source']}): choose another set name or directory")
+            writer.meta["source"] = source
+            writer.meta["motivation"] = BUILTIN_MOTIVATION
+            _check_tokenizer(writer, tok_info)
+            records = (doc_record(d) for d in docs if d.split == split and d.id not in writer.existing_ids)
+            before = writer.written
+            flags = write_records(_progress(records, progress, f"builtin {split}"), writer, tokenizer)
+            out[split] = {"records": writer.records, "written": writer.written - before, "flags": dict(flags)}
+    if card:
+        from gpt2guard.datasets.card import write_card
+
+        write_card(out_dir, set_name)
+    return {"dir": str(out_dir), "set": set_name, "splits": out, "source": source}

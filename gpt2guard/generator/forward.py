@@ -1,0 +1,106 @@
+"""GPT-2's forward pass over a :class:`~gpt2guard.generator.kvcache.RowCache`, written so
+that a row computes the same bits in any batch.
+
+It runs the model's own modules (embeddings, layer norms, ``c_attn``, ``c_proj``, MLP,
+``lm_head``) in GPT-2's order; only the attention core and the cache are ours. Why not
+the model's ``forward``: batched float arithmetic on CPU is not batch-invariant, and a
+sampled token flips when its row's probabilities move by even 1e-6 (then the rest of
+the record differs). Three things make a row's logits depend on its neighbours, and each
+is removed here:
+
+1. Left padding. Padding a shorter prompt shifts its keys to other columns, which
+   changes how attention kernels split and sum them. Here no row is padded on the left
+   (each row's prompt starts at column 0, see :mod:`.kvcache`), and attention reads
+   exactly a row's own filled columns: one call for the batch when all rows have the
+   same length, else one call per row.
+2. The number of rows in a matrix product. CPU BLAS (MKL on x86-64) picks its kernel by
+   the number of rows M, and kernels sum in different orders: measured here, M = 1, 2-3,
+   and >= 4 give three different results for the same row, while every M >= 4 gives the
+   same bits (tested up to 80, for every shape of GPT-2). So every product runs with at
+   least :data:`MIN_ROWS` rows: a batch with fewer live rows carries dummy rows.
+3. Row position and neighbour content do not matter for a given M (measured, and
+   asserted by the tests, which compare records generated alone and in batches bit for
+   bit on the machine running them).
+
+What remains outside this module's control: other BLAS libraries or CPUs may group M
+differently, and GPU libraries choose kernels by shape; there a record regenerated in
+another batch can differ from the first token whose probabilities moved (measured on
+CPU without these measures: 3 of 64 records of 500 tokens of the nano model).
+"""
+
+from __future__ import annotations
+
+from gpt2guard.errors import GuardError
+
+MIN_ROWS = 4
+
+
+def check_gpt2(model) -> None:
+    """GuardError unless ``model`` is a GPT-2 language model this forward pass can run."""
+    cfg = getattr(model, "config", None)
+    if getattr(cfg, "model_type", None) != "gpt2" or not hasattr(model, "transformer"):
+        raise GuardError(f"the generator runs GPT-2 models (model_type 'gpt2'), not "
+                         f"{getattr(cfg, 'model_type', type(model).__name__)!r}")
+    if getattr(cfg, "add_cross_attention", False):
+        raise GuardError("the generator does not run GPT-2 models with cross-attention")
+
+
+def _attend(q, K, V, kv_lengths: list[int], scale: float, prompt: bool):
+    """Attention of new queries ``q`` (B, H, T, D) over each row's first ``kv_lengths[b]``
+    cache columns of ``K``, ``V`` (B, H, capacity, D). For a prompt (T > 1, written at
+    columns [0, T)), row b's real tokens are its first ``kv_lengths[b]`` and attend
+    causally; the outputs at its padding positions are zeros and never used."""
+    import torch
+    import torch.nn.functional as F
+
+    B, H, T, D = q.shape
+    if len(set(kv_lengths)) == 1:
+        n = kv_lengths[0]
+        return F.scaled_dot_product_attention(q[:, :, :n] if prompt else q, K[:, :, :n], V[:, :, :n],
+                                              is_causal=prompt, scale=scale)     # (B, H, T, D)
+    out = torch.zeros_like(q) if prompt else torch.empty_like(q)
+    for b, n in enumerate(kv_lengths):
+        qb = q[b:b + 1, :, :n] if prompt else q[b:b + 1]                          # (1, H, T_b, D)
+        out[b:b + 1, :, :qb.shape[2]] = F.scaled_dot_product_attention(
+            qb, K[b:b + 1, :, :n], V[b:b + 1, :, :n], is_causal=prompt, scale=scale)
+    return out
+
+
+def forward_hidden(model, input_ids, positions, cache, columns, kv_lengths: list[int]):
+    """Run GPT-2 on new tokens, storing their keys and values; return final hidden states.
+
+    Parameters
+    ----------
+    model : transformers.GPT2LMHeadModel
+    input_ids : torch.Tensor
+        ``(B, T)``: a batch of prompts (right-padded, T > 1 or T = 1 with ``columns``
+        None) or one new token per row.
+    positions : torch.Tensor
+        ``(B, T)`` position of each token in its row.
+    cache : RowCache
+    columns : torch.Tensor or None
+        ``(B,)`` cache column of each row's new token; None for prompts (columns 0..T-1).
+    kv_lengths : list of int
+        Per row, the cache columns its attention reads: its prompt length for prompts,
+        else ``columns[b] + 1``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(B, T, d)`` after the final layer norm.
+    """
+    tr = model.transformer
+    B, T = input_ids.shape
+    prompt = columns is None
+    x = tr.wte(input_ids) + tr.wpe(positions)                                     # (B, T, d)
+    for i, block in enumerate(tr.h):
+        attn = block.attn
+        H, D = attn.num_heads, attn.head_dim
+        q, k, v = attn.c_attn(block.ln_1(x)).split(attn.split_size, dim=2)       # 3 x (B, T, d)
+        q, k, v = (t.view(B, T, H, D).transpose(1, 2) for t in (q, k, v))        # 3 x (B, H, T, D)
+        K, V = cache.write(i, k, v, columns)                                      # (B, H, capacity, D)
+        y = _attend(q, K, V, kv_lengths, attn.scaling, prompt)                    # (B, H, T, D)
+        y = y.transpose(1, 2).reshape(B, T, H * D)                                # (B, T, d)
+        x = attn.c_proj(y) + x                                                    # residual
+        x = block.mlp(block.ln_2(x)) + x                                          # residual
+    return tr.ln_f(x)                                                             # (B, T, d)

@@ -1,0 +1,135 @@
+"""Generation jobs end to end: sets on disk, provenance, regeneration, resume, prompts, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from gpt2guard.cli import main
+from gpt2guard.datasets.records import Record
+from gpt2guard.datasets.sets import open_set
+from gpt2guard.generator.run import GenerationJob, regenerate, run_generation
+
+
+def read(out, name, split="train"):
+    return list(open_set(out, name, split))
+
+
+def test_cli_writes_every_size_and_method_with_provenance(micro_family, tmp_path):
+    out = tmp_path / "gen"
+    result = CliRunner().invoke(main, ["generate", "--family", "micro", "--sampling", "pure,top-k=40,nucleus=0.8-1.0",
+                                       "--n", "5", "--length", "24", "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output[result.output.index("["):])
+    names = [s["set"] for s in summary]
+    assert names == ["micro-small", "micro-small-k40", "micro-small-nucleus",
+                     "micro-medium", "micro-medium-k40", "micro-medium-nucleus"]
+    for name in names:
+        records = read(out, name)
+        assert [r.id for r in records] == list(range(5))
+        assert (out / f"{name}.card.md").is_file()
+        for r in records:
+            prov = r.provenance
+            assert r.label == "machine" and prov["set"] == name and prov["family"] == "micro"
+            assert r.length <= 24 and prov["max_new_tokens"] == 24
+            assert prov["stop_reason"] in ("eos", "length")
+            assert r.ended == (prov["stop_reason"] == "eos")
+            assert len(prov["model_hash"]) == 64 and "torch" in prov["versions"]
+    nucleus = read(out, "micro-small-nucleus")
+    ps = [r.provenance["top_p"] for r in nucleus]
+    assert all(0.8 <= p < 1.0 for p in ps) and len(set(ps)) == 5  # p drawn per record
+
+
+def test_records_regenerate_from_provenance(micro_family, tmp_path):
+    run_generation(GenerationJob(out=str(tmp_path), family="micro", sizes="medium",
+                                 sampling="top-k=40,nucleus-openai=0.9:temperature=0.8", n=4, length=20),
+                   progress=False)
+    for name in ("micro-medium-k40", "micro-medium-nucleus-openai0_9-t0_8"):
+        for record in read(tmp_path, name):
+            assert regenerate(record) == record.text
+    forged = Record.from_dict({**read(tmp_path, "micro-medium-k40")[0].to_dict()})
+    forged.provenance["seed"] += 1
+    assert regenerate(forged) != forged.text
+
+
+def test_killed_run_resumes_to_the_uninterrupted_result(micro_family, tmp_path, monkeypatch):
+    import gpt2guard.generator.sample as sample
+
+    job = dict(family="micro", sizes="small", sampling="top-k=40", n=8, length=16, batch_size=1)
+    run_generation(GenerationJob(out=str(tmp_path / "clean"), **job), progress=False)
+
+    real, calls = sample.generate_tokens, []
+
+    def dies_on_second_chunk(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sample, "generate_tokens", dies_on_second_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        run_generation(GenerationJob(out=str(tmp_path / "killed"), **job), progress=False)
+    assert calls == [1, 1]  # the first chunk of four records finished before the kill
+
+    monkeypatch.setattr(sample, "generate_tokens", real)
+    summary = run_generation(GenerationJob(out=str(tmp_path / "killed"), **job), progress=False)
+    assert summary[0]["written"] == 4 and summary[0]["records"] == 8
+    resumed = read(tmp_path / "killed", "micro-small-k40")
+    clean = read(tmp_path / "clean", "micro-small-k40")
+    assert [r.to_dict() for r in resumed] == [r.to_dict() for r in clean]
+
+
+def test_continue_past_eos_fills_the_length(micro_family, tmp_path):
+    run_generation(GenerationJob(out=str(tmp_path), family="micro", sizes="small", sampling="pure", n=6, length=30,
+                                 stop_at_eos=False, logprobs=True), progress=False)
+    for r in read(tmp_path, "micro-small"):
+        assert r.length == 30 and r.provenance["stop_reason"] == "length"
+        assert len(r.token_logprobs) == 30 and all(lp <= 0 for lp in r.token_logprobs)
+
+
+def test_conditional_generation_matches_human_continuation_lengths(micro_family, micro_tokenizer, tmp_path):
+    from gpt2guard.datasets.prompts import prompts_set
+    from gpt2guard.datasets.writer import SetWriter
+
+    with SetWriter(tmp_path, "human", "test") as w:
+        for i in range(3):
+            w.write(Record(id=f"doc{i}", text=f"Document {i} explains how the parser reads a file. " * (3 + i),
+                           label="human", source=f"mod{i}"))
+    prompts_set(tmp_path, "human", "test", n_tokens=8, tokenizer=micro_tokenizer, min_continuation=4, card=False)
+    conts = {r.id: r for r in read(tmp_path, "human-continuations", "test")}
+    run_generation(GenerationJob(out=str(tmp_path / "gen"), family="micro", sizes="small", sampling="top-k=40", n=3,
+                                 length=100, prompts=str(tmp_path / "human-prompts.test.jsonl"), stop_at_eos=False),
+                   progress=False)
+    for r in read(tmp_path / "gen", "micro-small-k40"):
+        paired = conts[r.provenance["prompt_id"]]
+        assert r.provenance["max_new_tokens"] == len(micro_tokenizer.encode(paired.text))
+        assert r.length == r.provenance["max_new_tokens"]
+        assert r.source == paired.source
+        assert regenerate(r) == r.text
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--sizes", "huge"], "has no size 'huge'"),
+    (["--sampling", "beam=4"], "beam"),
+    (["--sampling", "top-k=0"], "k"),
+    (["--sampling", "nucleus=1.5"], "1.5"),
+    (["--length", "500"], "context window"),
+    (["--n", "0"], "--n"),
+])
+def test_bad_input_fails_before_any_model_loads(micro_family, tmp_path, monkeypatch, args, needle):
+    import gpt2guard.family
+
+    monkeypatch.setattr(gpt2guard.family, "load_model", lambda *a, **k: pytest.fail("a model was loaded"))
+    result = CliRunner().invoke(main, ["generate", "--family", "micro", "--out", str(tmp_path / "o"), *args])
+    assert result.exit_code == 2, result.output
+    assert needle in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_unwritable_output_directory(micro_family, tmp_path):
+    (tmp_path / "file").write_text("x")
+    result = CliRunner().invoke(main, ["generate", "--family", "micro", "--length", "20",
+                                       "--out", str(tmp_path / "file" / "sub")])
+    assert result.exit_code == 2 and "cannot write to output directory" in result.output
