@@ -59,10 +59,12 @@ def _register() -> None:
     from gpt2guard.cli.datasets import datasets
     from gpt2guard.cli.family import family
     from gpt2guard.cli.generate import generate
+    from gpt2guard.cli.score import score
 
     main.add_command(family)
     main.add_command(datasets)
     main.add_command(generate)
+    main.add_command(score)
 
 
 _register()
