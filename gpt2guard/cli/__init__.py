@@ -58,6 +58,7 @@ def main(cache_dir, weights_dir):
 def _register() -> None:
     from gpt2guard.cli.datasets import datasets
     from gpt2guard.cli.family import family
+    from gpt2guard.cli.detector import detector
     from gpt2guard.cli.generate import generate
     from gpt2guard.cli.score import score
 
@@ -65,6 +66,7 @@ def _register() -> None:
     main.add_command(datasets)
     main.add_command(generate)
     main.add_command(score)
+    main.add_command(detector)
 
 
 _register()

@@ -119,10 +119,8 @@ def record_groups(record) -> dict:
     """``{"size": ..., "sampling": ...}`` of a machine record from its provenance (None if absent)."""
     prov = record.provenance or {}
     sampling = prov.get("sampling")
-    if isinstance(sampling, dict):
-        parts = [str(sampling.get("method", "?"))] + [f"{k}={v}" for k, v in sorted(sampling.items())
-                                                      if k != "method" and v is not None]
-        sampling = ",".join(parts)
+    if isinstance(sampling, dict):  # the sampling spec string, as written on the command line
+        sampling = sampling.get("spec") or sampling.get("name") or sampling.get("method")
     return {"size": prov.get("size"), "sampling": sampling}
 
 
@@ -213,7 +211,8 @@ def roc_plot(curves: dict, path, title: str = "ROC") -> None:
     ax.set_xlabel("false-positive rate (human called machine)")
     ax.set_ylabel("true-positive rate")
     ax.set_title(title)
-    ax.legend(loc="lower right", fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, format="png")
     plt.close(fig)

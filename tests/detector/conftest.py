@@ -36,8 +36,8 @@ def machine_dir(micro_family, tmp_path_factory):
     from gpt2guard.generator.run import GenerationJob, run_generation
 
     out = tmp_path_factory.mktemp("machine")
-    run_generation(GenerationJob(out=str(out), family="micro", sizes="all", sampling="pure,top-k=40", n=12,
-                                 length=40, seed=0), progress=False)
+    run_generation(GenerationJob(out=str(out), family="micro", sizes="all", sampling="pure,top-k=40", n=10,
+                                 length=32, seed=0), progress=False)
     return out
 
 
