@@ -60,8 +60,7 @@ def test_feature_detector_arrays_round_trip_with_nan(kind, tmp_path):
 
     X, y = _toy()
     X[::7, 2] = np.nan
-    det = FeatureDetector(kind, n_estimators=20, random_state=0).fit(X, ["human", "machine"][0:1] * 0 + [
-        "machine" if v else "human" for v in y])
+    det = FeatureDetector(kind, n_estimators=20, random_state=0).fit(X, ["machine" if v else "human" for v in y])
     np.savez(tmp_path / "m.npz", **det.to_arrays())
     with np.load(tmp_path / "m.npz", allow_pickle=False) as npz:
         again = FeatureDetector.from_arrays(det.get_params(), {k: npz[k] for k in npz.files})
