@@ -190,8 +190,9 @@ def _transfer(det, data, human, machine, train_split, test, limit):
     train = load_labelled(data, human, machine, train_split, limit=limit)
 
     def by_size(d):
-        X = det.feature_matrix(det.token_stats(d.texts))
-        ok = np.array([not np.isnan(row).all() for row in X[:, 2:]])  # unscorable rows carry no features
+        stats = det.token_stats(d.texts)
+        X = det.feature_matrix(stats)
+        ok = np.array([s.n_tokens >= det.min_tokens for s in stats[det.sizes[0]]], dtype=bool)  # abstentions out
         human_x = X[(d.y == 0) & ok]
         machine = {s: X[np.array([z == s for z in d.sizes]) & ok] for s in sorted({z for z in d.sizes if z})}
         return human_x, machine
