@@ -110,10 +110,16 @@ def train_cmd(data, human, machine, kind, family, sizes, split, valid_split, fpr
 @click.option("--split", default="valid", show_default=True, help="Split of human text to calibrate on.")
 @click.option("--fpr", default=0.01, show_default=True, help="Target false-positive rate.")
 @click.option("--n-boot", default=1000, show_default=True, help="Bootstrap resamples for the interval.")
+@click.option("--probability", type=click.Choice(["platt", "isotonic"]),
+              help="Also fit calibrated machine probabilities on the split's human and machine documents.")
+@MACHINE
 @SEED
 @LIMIT
-def calibrate_cmd(directory, data, human, split, fpr, n_boot, seed, limit):
+def calibrate_cmd(directory, data, human, split, fpr, n_boot, probability, machine, seed, limit):
     """Set DIRECTORY's threshold for a false-positive rate on human text (written to detector.json).
+
+    With --probability, the probabilities that `gpt2guard score` reports are mapped through
+    Platt scaling or isotonic regression fitted on the split (decisions still use the threshold).
 
     Example: gpt2guard detector calibrate det/ --data data/human --human builtin --split valid --fpr 0.01
     """
@@ -121,6 +127,15 @@ def calibrate_cmd(directory, data, human, split, fpr, n_boot, seed, limit):
     from gpt2guard.detector.trained import load_detector
 
     det = load_detector(directory)
+    if probability:
+        from gpt2guard.detector.calibrate import ProbabilityCalibrator
+        from gpt2guard.detector.trained import update_meta
+
+        both = load_labelled(data, human, list(machine), split, limit=limit)
+        raw = det.predict_proba_texts(both.texts)
+        pc = ProbabilityCalibrator(probability).fit(raw, both.y)
+        update_meta(directory, probability_calibration=pc.to_dict())
+        _log(f"{probability} probability calibration fitted on {len(both.texts)} {split} documents")
     held = load_labelled(data, human, None, split, limit=limit, require=False, human_only=True)
     if "human" not in held.labels:
         from gpt2guard.errors import GuardError

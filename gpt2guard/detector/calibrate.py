@@ -181,3 +181,11 @@ class ProbabilityCalibrator:
         cal = cls(d["method"])
         cal.params = d["params"]
         return cal
+
+
+def apply_probability_calibration(meta: dict, p) -> np.ndarray:
+    """Map raw probabilities through ``meta["probability_calibration"]`` when a detector has
+    one (set by ``gpt2guard detector calibrate --probability``); else return them unchanged."""
+    spec = meta.get("probability_calibration")
+    p = np.asarray(p, dtype=np.float64)
+    return ProbabilityCalibrator.from_dict(spec).transform(p) if spec else p

@@ -103,11 +103,14 @@ class TfidfDetector:
         """Machine / human / abstain per text (see :func:`~gpt2guard.detector.verdict.decide`)."""
         texts = list(texts)
         probs = self.predict_proba_texts(texts)
+        from gpt2guard.detector.calibrate import apply_probability_calibration
+
+        shown = apply_probability_calibration(self.meta, probs)
         threshold = 0.5 if self.threshold is None else self.threshold
         out = []
-        for i, (t, p) in enumerate(zip(texts, probs)):
+        for i, (t, p, q) in enumerate(zip(texts, probs, shown)):
             text, flags = prepare_text(t)
-            out.append(decide(i, (names or [None] * len(texts))[i], float(p), float(p), threshold, len(text.split()),
+            out.append(decide(i, (names or [None] * len(texts))[i], float(p), float(q), threshold, len(text.split()),
                               0, flags, self.min_tokens, method="tfidf-logistic", scorer="none"))
         return out
 

@@ -168,12 +168,15 @@ class TrainedDetector:
         texts = list(texts)
         stats = self.token_stats(texts)
         probs = self.proba_from_stats(stats)
+        from gpt2guard.detector.calibrate import apply_probability_calibration
+
+        shown = apply_probability_calibration(self.meta, probs)
         first = stats[self.sizes[0]]
         threshold = 0.5 if self.threshold is None else self.threshold
-        return [decide(i, (names or [None] * len(texts))[i], float(p), float(p), threshold, s.n_tokens, s.n_windows,
+        return [decide(i, (names or [None] * len(texts))[i], float(p), float(q), threshold, s.n_tokens, s.n_windows,
                        s.flags, self.min_tokens, method=f"trained-{self.estimator.kind}",
                        scorer=f"{self.family}:{','.join(self.sizes)}")
-                for i, (p, s) in enumerate(zip(probs, first))]
+                for i, (p, q, s) in enumerate(zip(probs, shown, first))]
 
     # --- storage ---------------------------------------------------------------------------
 

@@ -48,7 +48,8 @@ def test_train_calibrate_eval_score(kind, data, tmp_path):
     assert meta["kind"] == ("tfidf" if kind == "tfidf" else "features") and meta["metrics"]["split"] == "valid"
     assert meta["calibration"]["target_fpr"] == 0.1 and meta["threshold"] == meta["calibration"]["threshold"]
 
-    res = invoke(["detector", "calibrate", str(det), "--data", str(data), "--fpr", "0.2", "--n-boot", "50"])
+    res = invoke(["detector", "calibrate", str(det), "--data", str(data), "--fpr", "0.2", "--n-boot", "50",
+                  "--probability", "isotonic"])
     cal = json.loads(res.output[res.output.index("{"):])
     meta = json.loads((det / "detector.json").read_text())
     assert meta["threshold"] == cal["threshold"] and cal["achieved_fpr"] <= 0.2 and cal["warning"]
@@ -73,7 +74,12 @@ def test_train_calibrate_eval_score(kind, data, tmp_path):
     assert rows and all(r["decision"] in ("machine", "human", "abstain") for r in rows)
     assert all(r["threshold"] == cal["threshold"] for r in rows)
     judged = [r for r in rows if r["decision"] != "abstain"]
-    assert all((r["decision"] == "machine") == (r["probability"] > cal["threshold"]) for r in judged)
+    assert all((r["decision"] == "machine") == (r["score"] > cal["threshold"]) for r in judged)
+    # reported probabilities went through the isotonic map fitted on the valid split
+    from gpt2guard.detector.calibrate import ProbabilityCalibrator
+
+    iso = ProbabilityCalibrator.from_dict(json.loads((det / "detector.json").read_text())["probability_calibration"])
+    assert all(r["probability"] == pytest.approx(float(iso.transform([r["score"]])[0])) for r in judged)
 
 
 def test_eval_transfer_matrix(data, tmp_path):
