@@ -96,8 +96,9 @@ def report_scorer(det, family, size):
 @click.option("--min-tokens", type=int, help="Abstain on documents with fewer tokens (default: the detector's, 16).")
 @click.option("--seed", default=0, show_default=True, help="Bootstrap seed of the calibration interval.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.option("--skip-bad", is_flag=True, help="Skip (and count) bad JSONL lines instead of stopping.")
 @click.option("--html", "html_out", type=click.Path(dir_okay=False), help="Also write a GLTR-style HTML report here.")
-def score(files, detector, method, family, size, reference_size, threshold, fpr, min_tokens, seed, fmt, html_out):
+def score(files, detector, method, family, size, reference_size, threshold, fpr, min_tokens, seed, fmt, skip_bad, html_out):
     """Judge each document in FILES (text files, JSONL sets, or - for stdin): machine, human or abstain.
 
     Prints per document the machine probability (trained detectors), the score, the decision
@@ -110,7 +111,7 @@ def score(files, detector, method, family, size, reference_size, threshold, fpr,
     from gpt2guard.detector.inputs import read_documents
 
     log = lambda m: click.echo(m, err=True)  # noqa: E731
-    names, docs = read_documents(files)
+    names, docs = read_documents(files, skip_bad=skip_bad, log=log)
     det = build_detector(detector, method, family, size, reference_size, threshold, fpr, min_tokens, seed, log)
     verdicts = det.verdicts(docs, names)
     click.echo(format_verdicts([v.to_dict() for v in verdicts], fmt))

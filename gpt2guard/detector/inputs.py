@@ -14,9 +14,12 @@ from pathlib import Path
 from gpt2guard.errors import GuardError
 
 
-def read_documents(paths, stdin=None) -> tuple[list[str], list[str | bytes]]:
-    """``(names, documents)`` for the given paths (see the module docstring)."""
-    from gpt2guard.datasets.jsonl import iter_jsonl
+def read_documents(paths, stdin=None, skip_bad: bool = False, log=None) -> tuple[list[str], list[str | bytes]]:
+    """``(names, documents)`` for the given paths (see the module docstring).
+
+    A bad JSONL line is a GuardError, or with ``skip_bad`` skipped and counted through ``log``.
+    """
+    from gpt2guard.datasets.jsonl import ReadStats, iter_jsonl
 
     names: list[str] = []
     docs: list[str | bytes] = []
@@ -31,9 +34,13 @@ def read_documents(paths, stdin=None) -> tuple[list[str], list[str | bytes]]:
         if path.is_dir():
             raise GuardError(f"{p} is a directory: give text or JSONL files")
         if path.name.endswith((".jsonl", ".jsonl.gz")):
-            for rec in iter_jsonl(path):
+            stats = ReadStats()
+            for rec in iter_jsonl(path, on_error="skip" if skip_bad else "raise", stats=stats):
                 names.append(f"{p}:{rec.id}")
                 docs.append(rec.text)
+            skipped = sum(stats.skipped.values())
+            if skipped and log:
+                log(f"{p}: skipped {skipped} bad line(s)")
         else:
             names.append(str(p))
             docs.append(path.read_bytes())

@@ -36,7 +36,7 @@ def machine_dir(micro_family, tmp_path_factory):
     from gpt2guard.generator.run import GenerationJob, run_generation
 
     out = tmp_path_factory.mktemp("machine")
-    run_generation(GenerationJob(out=str(out), family="micro", sizes="all", sampling="pure,top-k=40", n=10,
+    run_generation(GenerationJob(out=str(out), family="micro", sizes="all", sampling="pure,top-k=40", n=8,
                                  length=32, seed=0), progress=False)
     return out
 

@@ -76,6 +76,12 @@ def test_score_errors_are_one_line(docs):
     assert res.exit_code == 2 and "missing.txt" in res.output and "Traceback" not in res.output
     res = CliRunner().invoke(main, ["score", str(docs / "a.txt"), "--method", "nope", *ZS])
     assert res.exit_code == 2 and "nope" in res.output
+    bad = docs / "bad.jsonl"
+    bad.write_text('{"id": 1, "text": "fine text here"}\nnot json\n', encoding="utf-8")
+    res = CliRunner().invoke(main, ["score", str(bad), *ZS])
+    assert res.exit_code == 2 and "bad.jsonl:2" in res.output
+    res = CliRunner().invoke(main, ["score", str(bad), "--skip-bad", "--format", "json", *ZS])
+    assert res.exit_code == 0 and "skipped 1 bad line" in res.output
 
 
 def test_html_report(docs, tmp_path, micro_tokenizer):
