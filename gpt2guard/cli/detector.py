@@ -95,9 +95,9 @@ def train_cmd(data, human, machine, kind, family, sizes, split, valid_split, fpr
         _calibrate(det, out, held, fpr, seed, 200)
     else:
         held = train
-        _log(f"no {valid_split} split with both classes: metrics on the training split, threshold 0.5")
+        _log(f"no {valid_split} split with both classes: metrics on the training split, threshold 0 (log-odds)")
     scores, _ = _verdict_scores(det, held)
-    m = metrics(held.y, scores, threshold=det.threshold if det.threshold is not None else 0.5, n_boot=0, seed=seed)
+    m = metrics(held.y, scores, threshold=det.threshold if det.threshold is not None else 0.0, n_boot=0, seed=seed)
     update_meta(out, metrics={"split": on, **m})
     click.echo(f"saved {det.kind} detector to {out}; on {on}: AUROC {m['auroc']:.3f}, TPR@1%FPR {m['tpr@0.01']:.3f}, "
                f"accuracy {m['accuracy']:.3f}")
@@ -132,7 +132,7 @@ def calibrate_cmd(directory, data, human, split, fpr, n_boot, probability, machi
         from gpt2guard.detector.trained import update_meta
 
         both = load_labelled(data, human, list(machine), split, limit=limit)
-        raw = det.predict_proba_texts(both.texts)
+        raw = det.decision_texts(both.texts)
         pc = ProbabilityCalibrator(probability).fit(raw, both.y)
         update_meta(directory, probability_calibration=pc.to_dict())
         _log(f"{probability} probability calibration fitted on {len(both.texts)} {split} documents")
@@ -175,7 +175,7 @@ def eval_cmd(directory, data, human, machine, split, n_boot, transfer, train_spl
     test = load_labelled(data, human, list(machine), split, limit=limit)
     scores, n_tokens = _verdict_scores(det, test)
     y = test.y
-    kw = dict(threshold=det.threshold if det.threshold is not None else 0.5, n_boot=n_boot, seed=seed)
+    kw = dict(threshold=det.threshold if det.threshold is not None else 0.0, n_boot=n_boot, seed=seed)
     result = {"detector": str(directory), "split": split, "overall": metrics(y, scores, **kw),
               "by_size": breakdown(y, scores, test.sizes, machine_only=True, **kw),
               "by_sampling": breakdown(y, scores, test.samplings, machine_only=True, **kw),

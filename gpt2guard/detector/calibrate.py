@@ -183,9 +183,12 @@ class ProbabilityCalibrator:
         return cal
 
 
-def apply_probability_calibration(meta: dict, p) -> np.ndarray:
-    """Map raw probabilities through ``meta["probability_calibration"]`` when a detector has
-    one (set by ``gpt2guard detector calibrate --probability``); else return them unchanged."""
+def apply_probability_calibration(meta: dict, scores) -> np.ndarray:
+    """Machine probabilities of log-odds ``scores``: through ``meta["probability_calibration"]``
+    when a detector has one (set by ``gpt2guard detector calibrate --probability``), else the
+    logistic function."""
     spec = meta.get("probability_calibration")
-    p = np.asarray(p, dtype=np.float64)
-    return ProbabilityCalibrator.from_dict(spec).transform(p) if spec else p
+    z = np.asarray(scores, dtype=np.float64)
+    if spec:
+        return ProbabilityCalibrator.from_dict(spec).transform(z)
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -700, 700)))

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gpt2guard.detector.hygiene import prepare_text
+from gpt2guard.detector.hygiene import is_scorable, prepare_text
 from gpt2guard.detector.trained import FORMAT_VERSION, LABELS, data_digest, label_array, save_npz
 from gpt2guard.detector.verdict import DEFAULT_MIN_TOKENS, Verdict, decide
 from gpt2guard.errors import GuardError
@@ -40,7 +40,7 @@ class TfidfDetector:
     min_tokens : int
         Documents with fewer words get an ``abstain`` verdict.
     threshold : float, optional
-        Machine-probability threshold (default 0.5).
+        Threshold on the score, the log-odds of machine (default 0, probability 0.5).
     """
 
     kind = "tfidf"
@@ -90,6 +90,13 @@ class TfidfDetector:
         X = self._transform([prepare_text(t)[0] for t in texts])
         return np.asarray(X @ self.coef).ravel() + self.intercept
 
+    def decision_texts(self, texts) -> np.ndarray:
+        """Log-odds of machine per text; NaN for unscorable input (the verdicts' score)."""
+        texts = list(texts)
+        z = self.decision_function(texts) if texts else np.zeros(0)
+        ok = [is_scorable(prepare_text(t)[1]) for t in texts]
+        return np.where(np.array(ok, dtype=bool), z, math.nan)
+
     def predict_proba_texts(self, texts) -> np.ndarray:
         """Machine probability per text; NaN for unscorable input (empty, binary)."""
         texts = list(texts)
@@ -102,11 +109,11 @@ class TfidfDetector:
     def verdicts(self, texts, names=None) -> list[Verdict]:
         """Machine / human / abstain per text (see :func:`~gpt2guard.detector.verdict.decide`)."""
         texts = list(texts)
-        probs = self.predict_proba_texts(texts)
         from gpt2guard.detector.calibrate import apply_probability_calibration
 
+        probs = self.decision_texts(texts)  # scores: log-odds
         shown = apply_probability_calibration(self.meta, probs)
-        threshold = 0.5 if self.threshold is None else self.threshold
+        threshold = 0.0 if self.threshold is None else self.threshold
         out = []
         for i, (t, p, q) in enumerate(zip(texts, probs, shown)):
             text, flags = prepare_text(t)

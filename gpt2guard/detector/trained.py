@@ -70,8 +70,11 @@ class TrainedDetector:
     min_tokens : int
         Documents with fewer scored tokens get an ``abstain`` verdict.
     threshold : float, optional
-        Machine-probability threshold (a document is machine when its probability is
-        strictly above it). Default 0.5 until :mod:`~gpt2guard.detector.calibrate` sets one.
+        Threshold on the score, the estimator's log-odds of machine (a document is machine
+        when its score is strictly above it). Default 0 (probability 0.5) until
+        :mod:`~gpt2guard.detector.calibrate` sets one. Log-odds, not probabilities, are
+        thresholded because probabilities saturate at 0 and 1 in floating point, and a tie
+        there would make a false-positive rate unreachable.
     scorer_kwargs : dict, optional
         Passed to :class:`~gpt2guard.detector.scoring.Scorer` (``cache``, ``max_tokens``...).
     device : str, optional
@@ -152,12 +155,23 @@ class TrainedDetector:
                          n_train_machine=int(y[keep].sum()))
         return self
 
+    def logit_from_stats(self, stats_by_size) -> np.ndarray:
+        """Log-odds of machine per document (NaN where unscorable): the verdicts' score."""
+        X = self.feature_matrix(stats_by_size)
+        z = self.estimator.decision_function(X) if len(X) else np.zeros(0)
+        scorable = np.array([s.scorable for s in stats_by_size[self.sizes[0]]], dtype=bool)
+        return np.where(scorable, z, math.nan)
+
     def proba_from_stats(self, stats_by_size) -> np.ndarray:
         """Machine probability per document (NaN where unscorable)."""
         X = self.feature_matrix(stats_by_size)
         p = self.estimator.predict_proba(X)[:, 1] if len(X) else np.zeros(0)
         scorable = np.array([s.scorable for s in stats_by_size[self.sizes[0]]], dtype=bool)
         return np.where(scorable, p, math.nan)
+
+    def decision_texts(self, texts) -> np.ndarray:
+        """Log-odds of machine per text (NaN where unscorable)."""
+        return self.logit_from_stats(self.token_stats(texts))
 
     def predict_proba_texts(self, texts) -> np.ndarray:
         """Machine probability per text (NaN where unscorable)."""
@@ -167,12 +181,12 @@ class TrainedDetector:
         """Score texts and decide machine / human / abstain for each (see :func:`decide`)."""
         texts = list(texts)
         stats = self.token_stats(texts)
-        probs = self.proba_from_stats(stats)
         from gpt2guard.detector.calibrate import apply_probability_calibration
 
+        probs = self.logit_from_stats(stats)  # scores: log-odds
         shown = apply_probability_calibration(self.meta, probs)
         first = stats[self.sizes[0]]
-        threshold = 0.5 if self.threshold is None else self.threshold
+        threshold = 0.0 if self.threshold is None else self.threshold
         return [decide(i, (names or [None] * len(texts))[i], float(p), float(q), threshold, s.n_tokens, s.n_windows,
                        s.flags, self.min_tokens, method=f"trained-{self.estimator.kind}",
                        scorer=f"{self.family}:{','.join(self.sizes)}")

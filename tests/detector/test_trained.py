@@ -101,6 +101,12 @@ def test_trained_detector_text_round_trip(kind, labelled, tmp_path):
     assert math.isnan(p[-1]) and math.isnan(p[-2])
     verdicts = again.verdicts(probe)
     assert [v.decision for v in verdicts[-2:]] == ["abstain", "abstain"]
+    for v, prob in zip(verdicts[:-2], p[:-2]):  # score = log-odds, probability = its logistic
+        assert v.probability == pytest.approx(prob, abs=1e-12)
+        if 1e-9 < prob < 1 - 1e-9:
+            assert v.score == pytest.approx(math.log(prob / (1 - prob)), abs=1e-6)
+        if v.decision != "abstain":
+            assert (v.decision == "machine") == (v.score > 0.0)
     # well separated on its own training data (tiny random models, yet machine text is distinct)
     y = np.array([1 if lab == "machine" else 0 for lab in labels])
     assert ((det.predict_proba_texts(texts) > 0.5) == y).mean() > 0.8
