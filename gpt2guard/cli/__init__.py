@@ -58,11 +58,15 @@ def main(cache_dir, weights_dir):
 def _register() -> None:
     from gpt2guard.cli.datasets import datasets
     from gpt2guard.cli.family import family
+    from gpt2guard.cli.detector import detector
     from gpt2guard.cli.generate import generate
+    from gpt2guard.cli.score import score
 
     main.add_command(family)
     main.add_command(datasets)
     main.add_command(generate)
+    main.add_command(score)
+    main.add_command(detector)
 
 
 _register()

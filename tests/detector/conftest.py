@@ -28,3 +28,36 @@ def texts():
     base = ("The module provides functions for working with files and directories. It returns a list of "
             "names, sorted in arbitrary order, and raises an error when the path does not exist. ")
     return [base[:40], base, base * 2 + "Short tail.", "Numbers 12345 and symbols #$%!", base[:90] * 3]
+
+
+@pytest.fixture(scope="session")
+def machine_dir(micro_family, tmp_path_factory):
+    """Machine text from both micro sizes, pure sampling and top-k=40 (short documents)."""
+    from gpt2guard.generator.run import GenerationJob, run_generation
+
+    out = tmp_path_factory.mktemp("machine")
+    run_generation(GenerationJob(out=str(out), family="micro", sizes="all", sampling="pure,top-k=40", n=8,
+                                 length=32, seed=0), progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def human_docs():
+    """Builtin human documents by split, cut to at most 60 words (keeps scoring fast)."""
+    from gpt2guard.datasets.builtin import builtin_corpus
+
+    out = {"train": [], "valid": [], "test": []}
+    for doc in builtin_corpus():
+        out[doc.split].append(" ".join(doc.text.split()[:60]))
+    return out
+
+
+@pytest.fixture(scope="session")
+def labelled(machine_dir, human_docs):
+    """(texts, labels): 24 human training documents and the machine documents of two sets with 3+ words."""
+    from gpt2guard.datasets.sets import open_set
+
+    machine = [r.text for name in ("micro-small", "micro-medium-k40") for r in open_set(machine_dir, name, "train")
+               if len(r.text.split()) >= 3]  # a sample may end at once; empty input is tested on its own
+    human = human_docs["train"][:24]
+    return human + machine, ["human"] * len(human) + ["machine"] * len(machine)

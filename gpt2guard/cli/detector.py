@@ -1,0 +1,218 @@
+"""``gpt2guard detector``: train, calibrate and evaluate saved detectors."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+DATA = click.option("--data", "data", multiple=True, required=True, type=click.Path(file_okay=False, exists=True),
+                    help="Directory of sets (repeatable): the human set and the machine sets.")
+HUMAN = click.option("--human", default="builtin", show_default=True, help="Name of the human set.")
+MACHINE = click.option("--machine", multiple=True,
+                       help="Machine set name (repeatable; default: every other set with the split).")
+SEED = click.option("--seed", default=0, show_default=True, help="Seed of the estimator and the bootstraps.")
+LIMIT = click.option("--limit", type=click.IntRange(min=1), help="At most N documents per set.")
+
+
+@click.group()
+def detector():
+    """Trained detectors: train on human and machine sets, calibrate a threshold, evaluate."""
+
+
+def _log(msg):
+    click.echo(msg, err=True)
+
+
+def _verdict_scores(det, data):
+    """Scores with abstentions as NaN, and token counts, of labelled documents."""
+    import numpy as np
+
+    verdicts = det.verdicts(data.texts)
+    scores = np.array([np.nan if v.decision == "abstain" else v.score for v in verdicts], dtype=np.float64)
+    return scores, [v.n_tokens for v in verdicts]
+
+
+def _calibrate(det, directory, data, fpr, seed, n_boot):
+    from gpt2guard.detector.calibrate import threshold_for_fpr
+    from gpt2guard.detector.trained import update_meta
+
+    human = data.select([lab == "human" for lab in data.labels])
+    scores, _ = _verdict_scores(det, human)
+    cal = threshold_for_fpr(scores, fpr, n_boot=n_boot, seed=seed)
+    update_meta(directory, threshold=cal.threshold, calibration=cal.to_dict())
+    det.threshold = cal.threshold
+    _log(f"threshold {cal.threshold:.4g} for FPR {fpr:g} on {cal.n_human} human documents "
+         f"(95% CI {cal.ci_low:.4g}..{cal.ci_high:.4g}, achieved {cal.achieved_fpr:.4f})")
+    if cal.warning:
+        _log("warning: " + cal.warning)
+    return cal
+
+
+@detector.command("train")
+@DATA
+@HUMAN
+@MACHINE
+@click.option("--kind", type=click.Choice(["logistic", "boosting", "tfidf"]), default="logistic", show_default=True,
+              help="logistic / boosting on token-statistic features, or OpenAI's TF-IDF baseline.")
+@click.option("--family", default="nano", show_default=True, help="Scorer family for feature detectors.")
+@click.option("--sizes", default="small", show_default=True, help="Comma-separated scorer sizes (features concatenated).")
+@click.option("--split", default="train", show_default=True)
+@click.option("--valid-split", default="valid", show_default=True,
+              help="Split for metrics and the threshold, when the sets have it (else metrics on the training split).")
+@click.option("--fpr", default=0.01, show_default=True, help="False-positive rate of the calibrated threshold.")
+@click.option("--min-tokens", default=16, show_default=True, help="Abstain below this many tokens.")
+@SEED
+@LIMIT
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Detector directory to write.")
+def train_cmd(data, human, machine, kind, family, sizes, split, valid_split, fpr, min_tokens, seed, limit, out):
+    """Train a detector on human and machine sets and save it (no pickles) to OUT.
+
+    Example: gpt2guard detector train --data data/human --data data/gen --family nano --sizes small,medium
+    --kind logistic --out det/
+    """
+    from gpt2guard.detector.evaluate import metrics
+    from gpt2guard.detector.labelled import load_labelled
+    from gpt2guard.detector.trained import update_meta
+
+    train = load_labelled(data, human, list(machine), split, limit=limit)
+    _log(f"training on {train.labels.count('human')} human and {train.labels.count('machine')} machine documents")
+    if kind == "tfidf":
+        from gpt2guard.detector.tfidf import TfidfDetector
+
+        det = TfidfDetector(min_tokens=min_tokens).fit(train.texts, train.labels)
+    else:
+        from gpt2guard.detector.estimators import FeatureDetector
+        from gpt2guard.detector.trained import TrainedDetector
+
+        det = TrainedDetector(FeatureDetector(kind, random_state=seed), family,
+                              [s.strip() for s in sizes.split(",") if s.strip()], min_tokens=min_tokens)
+        det.fit(train.texts, train.labels)
+    det.save(out)
+    held = load_labelled(data, human, list(machine), valid_split, limit=limit, require=False)
+    on = valid_split if "human" in held.labels and "machine" in held.labels else split
+    if on == valid_split:
+        _calibrate(det, out, held, fpr, seed, 200)
+    else:
+        held = train
+        _log(f"no {valid_split} split with both classes: metrics on the training split, threshold 0 (log-odds)")
+    scores, _ = _verdict_scores(det, held)
+    m = metrics(held.y, scores, threshold=det.threshold if det.threshold is not None else 0.0, n_boot=0, seed=seed)
+    update_meta(out, metrics={"split": on, **m})
+    click.echo(f"saved {det.kind} detector to {out}; on {on}: AUROC {m['auroc']:.3f}, TPR@1%FPR {m['tpr@0.01']:.3f}, "
+               f"accuracy {m['accuracy']:.3f}")
+
+
+@detector.command("calibrate")
+@click.argument("directory", type=click.Path(file_okay=False, exists=True))
+@DATA
+@HUMAN
+@click.option("--split", default="valid", show_default=True, help="Split of human text to calibrate on.")
+@click.option("--fpr", default=0.01, show_default=True, help="Target false-positive rate.")
+@click.option("--n-boot", default=1000, show_default=True, help="Bootstrap resamples for the interval.")
+@click.option("--probability", type=click.Choice(["platt", "isotonic"]),
+              help="Also fit calibrated machine probabilities on the split's human and machine documents.")
+@MACHINE
+@SEED
+@LIMIT
+def calibrate_cmd(directory, data, human, split, fpr, n_boot, probability, machine, seed, limit):
+    """Set DIRECTORY's threshold for a false-positive rate on human text (written to detector.json).
+
+    With --probability, the probabilities that `gpt2guard score` reports are mapped through
+    Platt scaling or isotonic regression fitted on the split (decisions still use the threshold).
+
+    Example: gpt2guard detector calibrate det/ --data data/human --human builtin --split valid --fpr 0.01
+    """
+    from gpt2guard.detector.labelled import load_labelled
+    from gpt2guard.detector.trained import load_detector
+
+    det = load_detector(directory)
+    if probability:
+        from gpt2guard.detector.calibrate import ProbabilityCalibrator
+        from gpt2guard.detector.trained import update_meta
+
+        both = load_labelled(data, human, list(machine), split, limit=limit)
+        raw = det.decision_texts(both.texts)
+        pc = ProbabilityCalibrator(probability).fit(raw, both.y)
+        update_meta(directory, probability_calibration=pc.to_dict())
+        _log(f"{probability} probability calibration fitted on {len(both.texts)} {split} documents")
+    held = load_labelled(data, human, None, split, limit=limit, require=False, human_only=True)
+    if "human" not in held.labels:
+        from gpt2guard.errors import GuardError
+
+        raise GuardError(f"no {split} split of the human set {human!r}")
+    cal = _calibrate(det, directory, held, fpr, seed, n_boot)
+    click.echo(json.dumps(cal.to_dict(), indent=2))
+
+
+@detector.command("eval")
+@click.argument("directory", type=click.Path(file_okay=False, exists=True))
+@DATA
+@HUMAN
+@MACHINE
+@click.option("--split", default="test", show_default=True)
+@click.option("--n-boot", default=200, show_default=True, help="Bootstrap resamples for the intervals.")
+@click.option("--transfer", is_flag=True,
+              help="Also the size-transfer matrix: retrain on each generator size's --train-split, test on each.")
+@click.option("--train-split", default="train", show_default=True)
+@SEED
+@LIMIT
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Writes eval.json, eval.txt, roc.png.")
+def eval_cmd(directory, data, human, machine, split, n_boot, transfer, train_split, seed, limit, out):
+    """Evaluate DIRECTORY on a split: AUROC, TPR at 5/1/0.1% FPR with bootstrap intervals, accuracy at
+    the threshold, by generator size, sampling method and length; JSON, a table and a ROC plot.
+
+    Example: gpt2guard detector eval det/ --data data/human --data data/gen --split test --out eval/
+    """
+    from pathlib import Path
+
+    from gpt2guard.detector.evaluate import breakdown, format_table, length_bucket, metrics, roc_plot
+    from gpt2guard.detector.labelled import load_labelled
+    from gpt2guard.detector.trained import load_detector
+    from gpt2guard.paths import atomic_write_text, write_json
+
+    det = load_detector(directory)
+    test = load_labelled(data, human, list(machine), split, limit=limit)
+    scores, n_tokens = _verdict_scores(det, test)
+    y = test.y
+    kw = dict(threshold=det.threshold if det.threshold is not None else 0.0, n_boot=n_boot, seed=seed)
+    result = {"detector": str(directory), "split": split, "overall": metrics(y, scores, **kw),
+              "by_size": breakdown(y, scores, test.sizes, machine_only=True, **kw),
+              "by_sampling": breakdown(y, scores, test.samplings, machine_only=True, **kw),
+              "by_length": breakdown(y, scores, [length_bucket(n) for n in n_tokens], machine_only=False, **kw)}
+    if transfer:
+        result["transfer"] = _transfer(det, data, human, list(machine), train_split, test, limit)
+    outdir = Path(out)
+    outdir.mkdir(parents=True, exist_ok=True)
+    write_json(outdir / "eval.json", result)
+    table = format_table(result)
+    atomic_write_text(outdir / "eval.txt", table + "\n")
+    roc_plot({f"{det.kind} ({split})": (y, scores)}, outdir / "roc.png", title=f"ROC: {directory}")
+    click.echo(table)
+    click.echo(f"eval.json, eval.txt and roc.png in {out}")
+
+
+def _transfer(det, data, human, machine, train_split, test, limit):
+    import numpy as np
+
+    from gpt2guard.detector.estimators import FeatureDetector
+    from gpt2guard.detector.evaluate import transfer_matrix
+    from gpt2guard.detector.labelled import load_labelled
+    from gpt2guard.errors import GuardError
+
+    if det.kind != "features":
+        raise GuardError("--transfer needs a feature detector (logistic or boosting)")
+    train = load_labelled(data, human, machine, train_split, limit=limit)
+
+    def by_size(d):
+        stats = det.token_stats(d.texts)
+        X = det.feature_matrix(stats)
+        ok = np.array([s.n_tokens >= det.min_tokens for s in stats[det.sizes[0]]], dtype=bool)  # abstentions out
+        human_x = X[(d.y == 0) & ok]
+        machine = {s: X[np.array([z == s for z in d.sizes]) & ok] for s in sorted({z for z in d.sizes if z})}
+        return human_x, machine
+
+    h_tr, m_tr = by_size(train)
+    h_te, m_te = by_size(test)
+    params = det.estimator.get_params()
+    return transfer_matrix(m_tr, m_te, h_tr, h_te, lambda: FeatureDetector(**params))

@@ -1,0 +1,202 @@
+"""A scikit-learn classifier on feature matrices whose fitted state is plain numpy arrays.
+
+:class:`FeatureDetector` trains with scikit-learn (a ``StandardScaler`` + ``LogisticRegression``
+pipeline, or a ``GradientBoostingClassifier``) and then keeps only arrays: the scaler's
+mean and scale with the linear coefficients, or every regression tree's
+``children_left``/``children_right``/``feature``/``threshold``/``value`` arrays. Prediction
+evaluates those arrays with numpy, both right after fitting and after loading, so a saved
+detector (:meth:`FeatureDetector.to_arrays`, ``.npz`` without pickles) predicts exactly what
+the fitted one did. Missing features (NaN) are filled with the training medians.
+
+The estimator is binary: the second of the sorted ``classes_`` is the positive class
+("machine" when labels are ``"human"``/``"machine"`` or 0/1).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gpt2guard.errors import GuardError
+
+# The one scikit-learn import at module level: the class must derive from its bases. Every
+# other gpt2guard module imports this module inside functions, so the CLI and the package
+# stay free of scikit-learn until a trained detector is used.
+from sklearn.base import BaseEstimator, ClassifierMixin  # noqa: E402
+
+KINDS = ("logistic", "boosting")
+
+
+class FeatureDetector(ClassifierMixin, BaseEstimator):
+    """Binary classifier on feature vectors, with a pickle-free fitted state.
+
+    Parameters
+    ----------
+    kind : {"logistic", "boosting"}
+        ``logistic``: standardise, then L2-regularised logistic regression.
+        ``boosting``: gradient-boosted regression trees (log loss).
+    C : float
+        Inverse regularisation strength of the logistic regression.
+    max_iter : int
+        Iteration cap of the logistic regression solver.
+    n_estimators, learning_rate, max_depth : int, float, int
+        Gradient boosting: number of trees, shrinkage, tree depth.
+    random_state : int or None
+        Seed of the boosting's tie-breaking among features (logistic regression with the
+        lbfgs solver is deterministic).
+
+    Attributes
+    ----------
+    classes_ : ndarray, shape (2,)
+    n_features_in_ : int
+    n_iter_ : int
+        Solver iterations (logistic) or trees fitted (boosting).
+    fill_ : ndarray, shape (n_features,)
+        Training medians used for missing values.
+    arrays_ : dict of str to ndarray
+        The fitted model (see the module docstring).
+    """
+
+    def __init__(self, kind="logistic", C=1.0, max_iter=1000, n_estimators=100, learning_rate=0.1, max_depth=3,
+                 random_state=None):
+        self.kind = kind
+        self.C = C
+        self.max_iter = max_iter
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.max_depth = max_depth
+        self.random_state = random_state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.classifier_tags.multi_class = False
+        return tags
+
+    # --- fitting ---------------------------------------------------------------------------
+
+    def fit(self, X, y):
+        """Fit on ``X`` (n_samples, n_features) and binary labels ``y``; returns self."""
+        from sklearn.utils.multiclass import check_classification_targets
+        from sklearn.utils.validation import validate_data
+
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, not {self.kind!r}")
+        X, y = validate_data(self, X, y, ensure_all_finite="allow-nan", dtype=np.float64)
+        check_classification_targets(y)
+        classes, y_idx = np.unique(y, return_inverse=True)
+        if len(classes) > 2:
+            raise ValueError(f"Only binary classification is supported. y has {len(classes)} classes.")
+        if len(classes) < 2:
+            raise ValueError("FeatureDetector needs two classes in y; got one class")
+        self.classes_ = classes
+        with np.errstate(all="ignore"):
+            fill = np.nanmedian(np.where(np.isnan(X).all(0, keepdims=True), 0.0, X), axis=0)
+        self.fill_ = np.nan_to_num(fill, nan=0.0)
+        Xf = self._filled(X)
+        self.arrays_ = self._fit_logistic(Xf, y_idx) if self.kind == "logistic" else self._fit_boosting(Xf, y_idx)
+        return self
+
+    def _fit_logistic(self, X, y) -> dict:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        pipe = make_pipeline(StandardScaler(), LogisticRegression(C=self.C, max_iter=self.max_iter))
+        pipe.fit(X, y)
+        scaler, lr = pipe[0], pipe[-1]
+        self.n_iter_ = int(lr.n_iter_[0])
+        return {"mean": scaler.mean_.astype(np.float64), "scale": scaler.scale_.astype(np.float64),
+                "coef": lr.coef_[0].astype(np.float64), "intercept": np.asarray(lr.intercept_, np.float64)}
+
+    def _fit_boosting(self, X, y) -> dict:
+        from sklearn.ensemble import GradientBoostingClassifier
+
+        gb = GradientBoostingClassifier(n_estimators=self.n_estimators, learning_rate=self.learning_rate,
+                                        max_depth=self.max_depth, random_state=self.random_state)
+        gb.fit(X, y)
+        self.n_iter_ = int(gb.n_estimators_)
+        trees = [est[0].tree_ for est in gb.estimators_]
+        offsets = np.cumsum([0] + [t.node_count for t in trees])
+        p = float(np.clip(y.mean(), 1e-12, 1 - 1e-12))  # the prior the default init estimator predicts
+        return {"left": np.concatenate([t.children_left for t in trees]).astype(np.int64),
+                "right": np.concatenate([t.children_right for t in trees]).astype(np.int64),
+                "feature": np.concatenate([t.feature for t in trees]).astype(np.int64),
+                "threshold": np.concatenate([t.threshold for t in trees]).astype(np.float64),
+                "value": np.concatenate([t.value[:, 0, 0] for t in trees]).astype(np.float64),
+                "offsets": offsets.astype(np.int64), "init": np.array([np.log(p / (1 - p))]),
+                "learning_rate": np.array([float(self.learning_rate)])}
+
+    # --- prediction ------------------------------------------------------------------------
+
+    def _filled(self, X):
+        X = np.array(X, dtype=np.float64, copy=True)
+        rows, cols = np.nonzero(np.isnan(X))
+        X[rows, cols] = self.fill_[cols]
+        return X
+
+    def _check(self, X):
+        from sklearn.utils.validation import check_is_fitted, validate_data
+
+        check_is_fitted(self, "arrays_")
+        X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan", dtype=np.float64)
+        return self._filled(X)
+
+    def decision_function(self, X):
+        """Log-odds of the positive class (``classes_[1]``): shape (n_samples,)."""
+        X = self._check(X)
+        a = self.arrays_
+        if self.kind == "logistic":
+            return ((X - a["mean"]) / a["scale"]) @ a["coef"] + a["intercept"][0]
+        raw = np.full(X.shape[0], a["init"][0])
+        rows = np.arange(X.shape[0])
+        for start in a["offsets"][:-1]:
+            node = np.full(X.shape[0], start, dtype=np.int64)
+            while True:
+                inner = a["left"][node] != -1
+                if not inner.any():
+                    break
+                i = node[inner]
+                go_left = X[rows[inner], a["feature"][i]] <= a["threshold"][i]
+                node[inner] = np.where(go_left, a["left"][i], a["right"][i]) + start
+            raw += a["learning_rate"][0] * a["value"][node]
+        return raw
+
+    def predict_proba(self, X):
+        """Probabilities of ``classes_[0]`` and ``classes_[1]``: shape (n_samples, 2)."""
+        z = self.decision_function(X)
+        p1 = 1.0 / (1.0 + np.exp(-np.clip(z, -700, 700)))
+        return np.column_stack([1.0 - p1, p1])
+
+    def predict(self, X):
+        """The more probable class per row."""
+        positive = self.decision_function(X) > 0
+        return self.classes_[positive.astype(int)]
+
+    # --- storage ---------------------------------------------------------------------------
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Fitted state as numeric/unicode arrays for ``np.savez`` (no objects)."""
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(self, "arrays_")
+        out = {f"model_{k}": v for k, v in self.arrays_.items()}
+        out["fill"] = self.fill_
+        out["n_iter"] = np.array(getattr(self, "n_iter_", 0), np.int64)
+        out["classes"] = np.asarray(self.classes_)
+        if out["classes"].dtype == object:
+            out["classes"] = out["classes"].astype(str)
+        return out
+
+    @classmethod
+    def from_arrays(cls, params: dict, arrays) -> "FeatureDetector":
+        """Rebuild a fitted detector from :meth:`get_params` output and :meth:`to_arrays` arrays."""
+        det = cls(**params)
+        try:
+            det.arrays_ = {k[len("model_"):]: np.asarray(arrays[k]) for k in arrays if k.startswith("model_")}
+            det.fill_ = np.asarray(arrays["fill"], np.float64)
+            det.classes_ = np.asarray(arrays["classes"])
+        except KeyError as exc:
+            raise GuardError(f"saved detector is missing the array {exc.args[0]!r}") from None
+        det.n_features_in_ = int(det.fill_.shape[0])
+        det.n_iter_ = int(arrays["n_iter"]) if "n_iter" in arrays else 0
+        return det
