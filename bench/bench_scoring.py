@@ -3,9 +3,11 @@
 Three ways to get per-token statistics (log p, rank, entropy, Fast-DetectGPT mean and
 variance) for the same documents under the same model, timed in the same run:
 
-``per-doc``  what GLTR, DetectGPT's baselines and Fast-DetectGPT's code do: one forward pass
-             per document, the full (T, V) logits, a full log-softmax and softmax, and the rank
-             by sorting each row of logits (``argsort``) and finding the observed token
+``per-doc``  the reference tools' per-document approach (GLTR; the baselines of DetectGPT
+             and Fast-DetectGPT): one forward pass per document, the full (T, V) logits, a
+             full log-softmax and softmax, and the rank by sorting each row of logits
+             (``argsort``) and finding the observed token. Generous to the tools: their
+             baseline scripts repeat the forward pass for every criterion (see ``--released``)
 ``engine``   :func:`gpt2guard.detector.score_token_ids`: length-sorted batches under a token
              budget, hidden states projected onto the vocabulary in chunks and reduced at once
 ``bare``     the engine's batches through ``model(...).logits`` and nothing else: the cost of
@@ -24,8 +26,10 @@ tokens (GPT-2 architecture): after the model and documents exist the child reset
 kernel's peak-RSS counter (``/proc/self/clear_refs``), runs the approach once, and reads
 ``VmHWM`` from ``/proc/self/status``; the peak minus the RSS before the run is what the
 approach added. torch's CPU tensors live in ordinary process memory, so RSS sees them
-(tracemalloc does not). The analytic size of the logits the batched reference approach
-holds, B x T x V x 4 bytes, is printed beside it.
+(tracemalloc does not). Besides the three ways above, ``full-logits`` runs all 16 documents
+as one batch through ``model(...).logits`` and a log-softmax, i.e. batching without
+chunking, holding B x T x V logits; their analytic size, B x T x V x 4 bytes, is printed
+beside the measurements.
 
 Usage::
 

@@ -39,20 +39,26 @@ def split_for_encoding(text: str, chunk_chars: int = DEFAULT_CHUNK_CHARS) -> lis
 def encode_texts(tokenizer, texts: list[str], chunk_chars: int = DEFAULT_CHUNK_CHARS) -> list[np.ndarray]:
     """Token ids of each text (no special tokens added), as int64 arrays.
 
+    Texts up to ``chunk_chars`` characters are tokenised together in one call; a longer text
+    is tokenised piece by piece (see the module docstring), so the tokenizer's working memory
+    stays bounded by the piece size.
+
     Parameters
     ----------
     tokenizer : transformers tokenizer
     texts : list of str
     chunk_chars : int
-        Texts longer than this are tokenised in pieces (see the module docstring).
+        Texts longer than this are tokenised in pieces.
     """
-    pieces, owner = [], []
+    def encode(batch: list[str]) -> list[list[int]]:
+        return tokenizer(batch, add_special_tokens=False, split_special_tokens=True)["input_ids"] if batch else []
+
+    out: list[np.ndarray | None] = [None] * len(texts)
+    short = [i for i, t in enumerate(texts) if len(t) <= chunk_chars]
+    for i, ids in zip(short, encode([texts[i] for i in short])):
+        out[i] = np.asarray(ids, dtype=np.int64)
     for i, text in enumerate(texts):
-        parts = split_for_encoding(text, chunk_chars) if len(text) > chunk_chars else [text]
-        pieces.extend(parts)
-        owner.extend([i] * len(parts))
-    ids = tokenizer(pieces, add_special_tokens=False, split_special_tokens=True)["input_ids"] if pieces else []
-    out: list[list[int]] = [[] for _ in texts]
-    for i, piece_ids in zip(owner, ids):
-        out[i].extend(piece_ids)
-    return [np.asarray(x, dtype=np.int64) for x in out]
+        if out[i] is None:
+            parts = [np.asarray(encode([piece])[0], dtype=np.int64) for piece in split_for_encoding(text, chunk_chars)]
+            out[i] = np.concatenate(parts)
+    return out
