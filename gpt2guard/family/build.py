@@ -25,7 +25,6 @@ import numpy as np
 from gpt2guard.errors import GuardError
 from gpt2guard.family.registry import get_family
 from gpt2guard.family.resolve import family_dir
-from gpt2guard.family.spec import FamilySpec
 from gpt2guard.paths import sha256_json, write_json
 
 MANIFEST = "family.json"
@@ -177,8 +176,3 @@ def _builtin_names() -> list[str]:
 
     return [n for n, f in BUILTIN.items() if f.kind == "builtin"]
 
-
-def is_built(spec: FamilySpec) -> bool:
-    """Whether every size of a builtin family is built."""
-    manifest = read_manifest(spec.name) if spec.kind == "builtin" else None
-    return bool(manifest and manifest.get("complete"))

@@ -11,7 +11,7 @@ kinds exist:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,6 @@ class FamilySpec:
     description: str = ""
     recipe: BuildRecipe | None = None
     source: str | None = None  # the id or directory of a "single" family
-    extra: dict = field(default_factory=dict)
 
     @property
     def size_names(self) -> list[str]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from gpt2guard.datasets.records import Record
@@ -76,7 +76,6 @@ class GenerationJob:
     batch_size: int = 8
     shard_size: int | None = None
     device: str | None = None
-    extra: dict = field(default_factory=dict)
 
 
 def record_seed(job_seed: int, set_name: str, index: int) -> int:
@@ -243,7 +242,7 @@ def run_generation(job: GenerationJob, progress: bool = True, log=None) -> list[
         loaded = load_model(job.family, size, device=job.device)
         prompt_ids, limits, prompt_recs = _prompt_ids(job, plan, loaded.tokenizer, loaded.n_positions)
         for _, cfg, name in (t for t in plan["sets"] if t[0] == size):
-            config = {"generator": "gpt2guard", **{k: v for k, v in asdict(job).items() if k != "extra"},
+            config = {"generator": "gpt2guard", **asdict(job),
                       "set": name, "size": size, "sampling": cfg.to_dict(), "model_hash": loaded.model_hash,
                       "tokenizer_hash": loaded.tokenizer_hash, "versions": versions}
             meta = {"config": config, "label": "machine",
