@@ -1,0 +1,214 @@
+"""Gates as code: each gate kind is a function from a stage's evidence to a :class:`GateResult`.
+
+The functions are pure: :class:`StageEvidence` holds the numbers a simulation measured (or a
+test constructed) and the gate compares one metric with its threshold, recording the value,
+its confidence interval, the threshold, pass or fail and the evidence files. ``GATES`` is the
+registry by kind; :func:`evaluate_gates` runs a stage's gates in order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from gpt2guard.errors import GuardError
+from gpt2guard.release.plan import SEVERITIES, GateSpec, Plan, Stage, resolve_file
+
+
+@dataclass
+class GateResult:
+    """One gate's evaluation: ``passed`` is ``value op threshold`` (on the CI bound when the
+    gate is conservative); ``value`` is None when the gate does not apply yet."""
+
+    name: str
+    kind: str
+    metric: str
+    value: float | None
+    ci: list | None
+    threshold: float | None
+    op: str
+    passed: bool
+    required: bool
+    evidence: list[str] = field(default_factory=list)
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class StageEvidence:
+    """What the gates of one stage look at.
+
+    ``detection``: size -> sampling method -> ``{"tpr", "tpr_ci", ...}`` of this stage's sizes
+    at the calibrated threshold. ``transfer``: ``{"reference_auroc", "candidate_auroc":
+    {size: auroc}, "drop", "drop_ci"}`` (None before anything is released). ``quality_gain``:
+    ``{"vs", "value", "ci"}`` (None before anything is released). ``files``: evidence kind ->
+    path (relative to the run directory) that the numbers came from.
+    """
+
+    stage: Stage
+    date: dt.date
+    released: list[str]
+    last_release: dt.date | None = None
+    detection: dict | None = None
+    transfer: dict | None = None
+    quality_gain: dict | None = None
+    files: dict = field(default_factory=dict)
+    plan: Plan | None = None
+
+
+def _compare(value: float, op: str, threshold: float) -> bool:
+    return value >= threshold if op == ">=" else value <= threshold
+
+
+def _judge(name: str, spec: GateSpec, metric: str, value, ci, op: str, evidence, note: str = "") -> GateResult:
+    """A result comparing ``value`` (or, when conservative, the CI bound on the unsafe side)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return GateResult(name, spec.kind, metric, None, ci, spec.threshold, op, False, spec.required, evidence,
+                          note or "not measured")
+    judged = value
+    if spec.conservative and ci:
+        judged = ci[0] if op == ">=" else ci[1]
+        note = (note + "; " if note else "") + f"judged on the CI bound {judged:.4g}"
+    return GateResult(name, spec.kind, metric, float(value), ci, spec.threshold, op,
+                      _compare(judged, op, spec.threshold), spec.required, evidence, note)
+
+
+def _not_yet(name: str, spec: GateSpec, metric: str, op: str, note: str) -> GateResult:
+    return GateResult(name, spec.kind, metric, None, None, spec.threshold, op, True, spec.required, [], note)
+
+
+def detectability(name: str, spec: GateSpec, ev: StageEvidence) -> GateResult:
+    """The worst TPR, over this stage's sizes and sampling methods, at the calibrated threshold."""
+    cells = [(size, method, m) for size, by in (ev.detection or {}).items() for method, m in by.items()]
+    metric = "TPR at the calibrated FPR threshold (worst size and sampling method)"
+    if not cells:
+        return _judge(name, spec, metric, None, None, ">=", [], "no detection evidence")
+    size, method, worst = min(cells, key=lambda c: c[2]["tpr"])
+    trained = ", ".join(ev.released) if ev.released else "this stage's own sizes (nothing released yet)"
+    return _judge(name, spec, metric, worst["tpr"], worst.get("tpr_ci"), ">=", [ev.files.get("detection", "")],
+                  f"worst: {size} {method}; detector trained on {trained}")
+
+
+def transfer(name: str, spec: GateSpec, ev: StageEvidence) -> GateResult:
+    """How much AUROC the released sizes' detector loses on this stage's sizes."""
+    metric = "AUROC drop from released sizes' outputs to this stage's"
+    if not ev.released or ev.transfer is None:
+        return _not_yet(name, spec, metric, "<=", "nothing released yet: no transfer to measure")
+    t = ev.transfer
+    return _judge(name, spec, metric, t["drop"], t.get("drop_ci"), "<=", [ev.files.get("transfer", "")],
+                  f"AUROC {t['reference_auroc']:.3f} on released sizes, "
+                  + ", ".join(f"{s} {a:.3f}" for s, a in t["candidate_auroc"].items()))
+
+
+def quality_gain(name: str, spec: GateSpec, ev: StageEvidence) -> GateResult:
+    """Relative perplexity reduction on held-out human text over the last released size."""
+    metric = "relative perplexity reduction over the last released size"
+    if ev.quality_gain is None:
+        return _not_yet(name, spec, metric, "<=", "nothing released yet: no previous size to compare")
+    q = ev.quality_gain
+    return _judge(name, spec, metric, q["value"], q.get("ci"), "<=", [ev.files.get("perplexity", "")],
+                  f"vs {q['vs']}")
+
+
+def min_time(name: str, spec: GateSpec, ev: StageEvidence) -> GateResult:
+    """Days since the last release."""
+    metric = "days since the last release"
+    if ev.last_release is None:
+        return _not_yet(name, spec, metric, ">=", "first release")
+    days = (ev.date - ev.last_release).days
+    return _judge(name, spec, metric, float(days), None, ">=", [],
+                  f"{ev.last_release.isoformat()} to {ev.date.isoformat()}")
+
+
+def _file(spec: GateSpec, ev: StageEvidence) -> Path:
+    if ev.plan is not None:
+        return resolve_file(ev.plan, spec.file, ev.stage)
+    return Path(spec.file.replace("{size}", "+".join(ev.stage.sizes)).replace("{stage}", ev.stage.name))
+
+
+def signoff(name: str, spec: GateSpec, ev: StageEvidence) -> GateResult:
+    """A sign-off file (TOML, YAML or JSON) with ``approved = true``."""
+    from gpt2guard.release.plan import read_data
+
+    path = _file(spec, ev)
+    metric = "approved sign-off on file"
+    if not path.is_file():
+        return GateResult(name, spec.kind, metric, 0.0, None, 1.0, ">=", False, spec.required, [str(path)],
+                          f"no sign-off file {path}")
+    try:
+        data = read_data(path)
+    except GuardError as exc:
+        return GateResult(name, spec.kind, metric, 0.0, None, 1.0, ">=", False, spec.required, [str(path)], str(exc))
+    ok = data.get("approved") is True
+    who = data.get("by", "unknown")
+    return GateResult(name, spec.kind, metric, 1.0 if ok else 0.0, None, 1.0, ">=", ok, spec.required, [str(path)],
+                      f"{'approved' if ok else 'not approved'} by {who}" + (f" on {data['date']}" if "date" in data else ""))
+
+
+def read_reports(path: Path) -> list[dict]:
+    """Misuse reports, one JSON object per line (``date``, ``size``, ``severity``, ``summary``)."""
+    reports = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            r = json.loads(line)
+        except json.JSONDecodeError:
+            raise GuardError(f"{path}:{lineno}: not a JSON object") from None
+        if not isinstance(r, dict) or r.get("severity") not in SEVERITIES:
+            raise GuardError(f"{path}:{lineno}: a report needs a severity ({', '.join(SEVERITIES)})")
+        reports.append(r)
+    return reports
+
+
+def misuse_reports(name: str, spec: GateSpec, ev: StageEvidence) -> GateResult:
+    """Reports at or above ``min_severity`` against released sizes, dated up to this stage."""
+    path = _file(spec, ev)
+    metric = f"misuse reports of severity {spec.min_severity} or worse"
+    if not path.is_file():
+        return GateResult(name, spec.kind, metric, None, None, spec.threshold, "<=", False, spec.required,
+                          [str(path)], f"no misuse-report file {path}")
+    try:
+        reports = read_reports(path)
+    except GuardError as exc:
+        return GateResult(name, spec.kind, metric, None, None, spec.threshold, "<=", False, spec.required,
+                          [str(path)], str(exc))
+    floor = SEVERITIES.index(spec.min_severity)
+
+    def counts(r):
+        date = r.get("date")
+        when = dt.date.fromisoformat(str(date)) if date else None
+        return (SEVERITIES.index(r["severity"]) >= floor and (when is None or when <= ev.date)
+                and (r.get("size") is None or r.get("size") in ev.released))
+
+    n = sum(counts(r) for r in reports)
+    return _judge(name, spec, metric, float(n), None, "<=", [str(path)], f"{len(reports)} reports on file")
+
+
+GATES = {"detectability": detectability, "transfer": transfer, "quality_gain": quality_gain,
+         "min_time": min_time, "signoff": signoff, "misuse_reports": misuse_reports}
+
+
+def evaluate_gates(plan: Plan, ev: StageEvidence, gates: dict[str, GateSpec] | None = None) -> list[GateResult]:
+    """Every gate the stage names, in order."""
+    gates = plan.gates if gates is None else gates
+    return [GATES[gates[g].kind](g, gates[g], ev) for g in ev.stage.gates]
+
+
+def decide(results: list[GateResult]) -> tuple[str, str]:
+    """``("release" | "hold", reason)``: hold when any required gate failed."""
+    failed = [r for r in results if r.required and not r.passed]
+    if failed:
+        return "hold", "failed: " + ", ".join(f"{r.name} ({_show(r)})" for r in failed)
+    return "release", "all required gates passed" if results else "no gates"
+
+
+def _show(r: GateResult) -> str:
+    if r.value is None:
+        return r.note
+    return f"{r.value:.4g}, needs {r.op} {r.threshold:g}" if r.threshold is not None else r.note
