@@ -84,8 +84,13 @@ def _not_yet(name: str, spec: GateSpec, metric: str, op: str, note: str) -> Gate
 
 def detectability(name: str, spec: GateSpec, ev: StageEvidence) -> GateResult:
     """The worst TPR, over this stage's sizes and sampling methods, at the calibrated threshold."""
-    cells = [(size, method, m) for size, by in (ev.detection or {}).items() for method, m in by.items()]
-    metric = "TPR at the calibrated FPR threshold (worst size and sampling method)"
+    from gpt2guard.release.data import sampling_key
+
+    wanted = None if spec.sampling is None else {sampling_key(m) for m in spec.sampling}
+    cells = [(size, method, m) for size, by in (ev.detection or {}).items() for method, m in by.items()
+             if wanted is None or method in wanted]
+    metric = "TPR at the calibrated FPR threshold (worst of " + (", ".join(sorted(wanted)) if wanted else
+                                                                 "all sampling methods") + ")"
     if not cells:
         return _judge(name, spec, metric, None, None, ">=", [], "no detection evidence")
     size, method, worst = min(cells, key=lambda c: c[2]["tpr"])

@@ -35,7 +35,8 @@ class GateSpec:
     ``transfer`` the largest AUROC drop from released sizes to this one; ``quality_gain``
     the largest relative perplexity reduction over the last released size; ``min_time`` the
     fewest days since the last release; ``misuse_reports`` the most reports at or above
-    ``min_severity``. ``file`` may contain ``{size}`` and ``{stage}``; relative paths are
+    ``min_severity``. A detectability gate looks at the ``sampling`` methods listed (default
+    all, judged on the worst). ``file`` may contain ``{size}`` and ``{stage}``; relative paths are
     relative to the plan file. With ``conservative`` the confidence bound (not the point
     estimate) must clear the threshold. A gate that is not ``required`` is recorded but
     does not hold a release.
@@ -47,9 +48,19 @@ class GateSpec:
     conservative: bool = False
     file: str | None = None
     min_severity: Literal["low", "medium", "high", "critical"] = "high"
+    sampling: list[str] | None = None
     description: str = ""
 
     def check(self, path: str) -> None:
+        if self.sampling is not None and self.kind != "detectability":
+            raise GuardError(f"{path}.sampling: only a detectability gate looks at sampling methods")
+        if self.sampling is not None:
+            from gpt2guard.generator.sampling import parse_sampling
+
+            try:
+                parse_sampling(",".join(self.sampling))
+            except GuardError as exc:
+                raise GuardError(f"{path}.sampling: {exc}") from None
         if self.kind in NEEDS_THRESHOLD and self.threshold is None:
             raise GuardError(f"{path}.threshold: required for a {self.kind} gate")
         if self.kind in NEEDS_FILE and not self.file:

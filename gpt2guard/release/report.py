@@ -1,0 +1,102 @@
+"""A stage's evaluation record (``evaluation.json``, what model cards are built from) and its
+short human-readable report (``report.md``)."""
+
+from __future__ import annotations
+
+import math
+
+from gpt2guard.paths import sha256_json
+
+SCHEMA = "gpt2guard.release.evaluation/1"
+
+
+def clean(obj):
+    """JSON-safe copy: NaN and infinities become None, tuples lists, numpy scalars floats."""
+    if isinstance(obj, dict):
+        return {str(k): clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [clean(v) for v in obj]
+    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def model_details(plan, size: str) -> dict:
+    """Architecture, parameter count, digests and training facts of one size."""
+    from gpt2guard.family import get_family, load_model
+    from gpt2guard.family.build import read_manifest
+
+    loaded = load_model(plan.family, size)
+    cfg = loaded.model.config
+    spec = get_family(plan.family)
+    training = None
+    if spec.kind == "builtin":
+        build = read_manifest(spec.name) or {}
+        row = (build.get("sizes") or {}).get(size, {})
+        corpus = build.get("corpus", {})
+        training = {"corpus": "builtin prose: documentation and docstrings of Python's standard library and of "
+                              + ", ".join(corpus.get("packages") or []),
+                    "corpus_sha256": corpus.get("hash"), "train_tokens": row.get("train_tokens"),
+                    "val_loss": row.get("val_loss"), "recipe": build.get("recipe")}
+    elif spec.kind == "hub":
+        training = {"corpus": "WebText (OpenAI, 2019): outbound Reddit links with at least 3 karma; not redistributed"}
+    return {"family": plan.family, "size": size, "source": str(loaded.path), "hub_id": spec.size(size).hub_id,
+            "n_params": loaded.n_params, "n_layer": cfg.n_layer, "n_head": cfg.n_head, "n_embd": cfg.n_embd,
+            "n_positions": loaded.n_positions, "vocab_size": cfg.vocab_size, "weights_sha256": loaded.model_hash,
+            "tokenizer_sha256": loaded.tokenizer_hash, "training": training}
+
+
+def build_evaluation(*, run: dict, stage: dict, model: dict, released: list[str], measured: dict,
+                     gates: list[dict]) -> dict:
+    """The evaluation record of one stage (schema ``gpt2guard.release.evaluation/1``)."""
+    detection = dict(measured["detection_summary"])
+    detection["by_size_sampling"] = measured["detection"]
+    record = clean({"schema": SCHEMA, "run": run, "stage": stage, "model": model, "released_before": released,
+                    "detector": measured["detector"], "detection": detection,
+                    "transfer": measured["transfer_matrix"], "transfer_gate": measured["transfer"],
+                    "perplexity": measured["perplexity"], "quality_gain": measured["quality_gain"],
+                    "gates": gates, "data": measured["data"]})
+    record["evaluation_sha256"] = sha256_json(record)
+    return record
+
+
+def _ci(ci) -> str:
+    return f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
+
+
+def gate_table(gates: list[dict]) -> list[str]:
+    """Markdown table of gate results."""
+    lines = ["| gate | metric | value | threshold | result | note |", "|---|---|---|---|---|---|"]
+    for g in gates:
+        value = "n/a" if g["value"] is None else f"{g['value']:.4g}{_ci(g['ci'])}"
+        threshold = "" if g["threshold"] is None else f"{g['op']} {g['threshold']:g}"
+        result = ("pass" if g["passed"] else "FAIL") + ("" if g["required"] else " (advisory)")
+        lines.append(f"| {g['name']} | {g['metric']} | {value} | {threshold} | {result} | {g['note']} |")
+    return lines
+
+
+def stage_report(evaluation: dict) -> str:
+    """The Markdown report of one stage: decision, gates, detection and perplexity."""
+    st, det = evaluation["stage"], evaluation["detector"]
+    lines = [f"# Stage {st['index']}: {st['name']} ({', '.join(st['sizes'])})", "",
+             f"- Scenario: {evaluation['run']['scenario']}; date {st['date']}; tier {st['tier']}",
+             f"- **Decision: {st['decision']}** ({st['reason']})",
+             f"- Released before: {', '.join(evaluation['released_before']) or 'nothing'}",
+             f"- Detector: {det['kind']} on features of {', '.join(det['scorers'])}, trained on "
+             f"{', '.join(det['trained_on'])}; threshold {det['threshold']:.4g} for FPR {det['fpr']:g} on "
+             f"{det['n_human_calibration']} human documents" + (f" ({det['fallback']})" if det.get("fallback") else ""),
+             "", "## Gates", ""] + gate_table(evaluation["gates"])
+    lines += ["", "## Detection at the calibrated threshold", "",
+              "| size | sampling | TPR | AUROC | abstained |", "|---|---|---|---|---|"]
+    for size, by in evaluation["detection"]["by_size_sampling"].items():
+        for method, m in by.items():
+            lines.append(f"| {size} | {method} | {m['tpr']:.3f}{_ci(m.get('tpr_ci'))} | "
+                         f"{m['auroc']:.3f}{_ci(m.get('auroc_ci'))} | {m['n_abstain']} |")
+    lines += ["", "## Perplexity on held-out human text", "", "| size | perplexity | documents |", "|---|---|---|"]
+    for size, p in evaluation["perplexity"].items():
+        lines.append(f"| {size} | {p['ppl']:.1f}{_ci(p.get('ci'))} | {p['n_docs']} |")
+    if det.get("warning"):
+        lines += ["", f"Note: {det['warning']}."]
+    return "\n".join(lines) + "\n"

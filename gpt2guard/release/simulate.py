@@ -1,0 +1,262 @@
+"""Simulate a staged release: for each stage, measure, judge the gates, decide, publish.
+
+:func:`simulate` runs the plan's baseline and each scenario over one shared set of samples.
+For every stage in order it generates the stage's samples (resumably), trains and calibrates
+a detector on what is released so far (:func:`~gpt2guard.release.evidence.measure_stage`),
+evaluates the gates, decides release or hold, and writes the stage's evidence, report,
+model card and, when released, the published directory with its manifest. Each decision is
+appended to the scenario's hash-chained ``decisions.jsonl`` last, so a stage without a
+decision is unfinished: a killed simulation resumes at the first stage without one.
+
+Layout of ``OUT``::
+
+    run.json  plan.json  summary.md  summary.png  summary.json  MANIFEST.json
+    samples/                             generated sets shared by every scenario
+    scenarios/<name>/decisions.jsonl     the decision log
+    scenarios/<name>/stages/NN-<stage>/  evaluation.json report.md evidence/ detector/ card/ release/
+    scenarios/<name>/family-card/        the family's model card over the scenario's stages
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gpt2guard.errors import GuardError
+from gpt2guard.paths import sha256_file, sha256_json, write_json
+from gpt2guard.release.plan import Plan, load_plan, scenarios, stage_dates
+
+
+@dataclass
+class SimulationResult:
+    """Where a simulation wrote its outputs, and its decision rows."""
+
+    out: Path
+    rows: list = field(default_factory=list)
+    summary: dict = field(default_factory=dict)
+    scenario_dirs: dict = field(default_factory=dict)
+
+
+def plan_sha256(plan: Plan) -> str:
+    """Digest of everything in a plan that changes results (not the file it came from)."""
+    return sha256_json({k: v for k, v in plan.to_dict().items() if k != "source"})
+
+
+def _open_run(out: Path, plan: Plan, names: list[str]) -> dict:
+    from gpt2guard.family.build import library_versions
+
+    digest = plan_sha256(plan)
+    run_file = out / "run.json"
+    if run_file.is_file():
+        import json
+
+        old = json.loads(run_file.read_text(encoding="utf-8"))
+        if old.get("plan_sha256") != digest:
+            raise GuardError(f"{out} holds a simulation of another plan (or an edited one); use a new --out")
+        names = list(dict.fromkeys(old.get("scenarios", []) + names))
+    run = {"format": "gpt2guard.release.run/1", "plan": plan.name, "plan_sha256": digest, "seed": plan.seed,
+           "family": plan.family, "scenarios": names, "plan_file": plan.source, "versions": library_versions()}
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(run_file, run)
+    write_json(out / "plan.json", plan.to_dict())
+    return run
+
+
+def _stage_dir(root: Path, index: int, name: str) -> Path:
+    return root / "stages" / f"{index:02d}-{name}"
+
+
+class ScenarioRun:
+    """One scenario's stages, run in order against a shared :class:`RunData`."""
+
+    def __init__(self, name: str, plan: Plan, data, root: Path, run: dict, say):
+        from gpt2guard.release.log import DecisionLog
+
+        self.name, self.plan, self.data, self.root, self.say = name, plan, data, root, say
+        self.run = {"plan": run["plan"], "scenario": name, "plan_sha256": run["plan_sha256"], "seed": plan.seed,
+                    "versions": run["versions"]}
+        root.mkdir(parents=True, exist_ok=True)
+        self.log = DecisionLog(root / "decisions.jsonl")
+        if not self.log.entries:
+            self.log.append({"type": "start", "scenario": name, "plan": run["plan"], "plan_sha256": run["plan_sha256"],
+                             "stages": [s.name for s in plan.stages], "recorded_at": _now()})
+
+    def decided(self) -> dict[str, dict]:
+        return {e["stage"]: e for e in self.log.entries if e.get("type") == "decision"}
+
+    def run_all(self, progress: bool) -> None:
+        from tqdm.auto import tqdm
+
+        done = self.decided()
+        released, last_release, stopped = [], None, None
+        dates = stage_dates(self.plan)
+        bar = tqdm(total=len(self.plan.stages), desc=f"{self.name} stages", unit="stage",
+                   disable=None if progress else True)
+        for i, (stage, date) in enumerate(zip(self.plan.stages, dates), 1):
+            entry = done.get(stage.name)
+            if entry is None:
+                if stopped:
+                    entry = self._log_decision(i, stage, date, "skip", f"not reached: stage {stopped!r} was held "
+                                               "and the plan stops on a hold", [], None, None)
+                else:
+                    entry = self._run_stage(i, stage, date, released, last_release)
+            else:
+                self.say(f"{self.name}: stage {i} {stage.name} already decided ({entry['decision']})")
+            if entry["decision"] == "release":
+                released += stage.sizes
+                last_release = date
+            elif entry["decision"] == "hold" and self.plan.on_hold == "stop":
+                stopped = stopped or stage.name
+            bar.update(1)
+        bar.close()
+
+    def _run_stage(self, index, stage, date, released, last_release) -> dict:
+        from gpt2guard.release.data import generate_samples
+        from gpt2guard.release.evidence import measure_stage
+        from gpt2guard.release.gates import StageEvidence, decide, evaluate_gates
+
+        sdir = _stage_dir(self.root, index, stage.name)
+        if sdir.exists():  # a stage killed before its decision: start it again
+            shutil.rmtree(sdir)
+        (sdir / "evidence").mkdir(parents=True)
+        self.say(f"{self.name}: stage {index} {stage.name} ({', '.join(stage.sizes)}, {date}): measuring")
+        generate_samples(self.data.out / "samples", self.plan, stage.sizes, progress=self.data.progress)
+        measured, sd = measure_stage(self.data, self.plan, stage.sizes, released)
+        files = {"detection": sdir / "evidence" / "detection.json", "transfer": sdir / "evidence" / "transfer.json",
+                 "perplexity": sdir / "evidence" / "perplexity.json"}
+        from gpt2guard.release.report import clean
+
+        write_json(files["detection"], clean({"detector": measured["detector"], "calibration": measured["calibration"],
+                                              "detection": measured["detection"],
+                                              "summary": measured["detection_summary"]}))
+        write_json(files["transfer"], clean({"gate": measured["transfer"], "matrix": measured["transfer_matrix"]}))
+        write_json(files["perplexity"], clean({"perplexity": measured["perplexity"],
+                                               "quality_gain": measured["quality_gain"]}))
+        rel = {k: str(v.relative_to(self.root)) for k, v in files.items()}
+        ev = StageEvidence(stage=stage, date=date, released=list(released), last_release=last_release,
+                           detection=measured["detection"], transfer=measured["transfer"],
+                           quality_gain=measured["quality_gain"], files=rel, plan=self.plan)
+        judged = evaluate_gates(self.plan, ev)
+        decision, reason = decide(judged)
+        results = [r.to_dict() for r in judged]
+        sd.det.save(sdir / "detector")
+        from gpt2guard.detector.trained import update_meta
+
+        update_meta(sdir / "detector", threshold=measured["detector"]["threshold"],
+                    calibration=clean(measured["calibration"]), trained_on=measured["detector"]["trained_on"])
+        evaluation = self._write_evaluation(sdir, index, stage, date, decision, reason, released, measured, results)
+        manifest = None
+        if decision == "release":
+            manifest = self._publish(sdir, stage, evaluation)
+        return self._log_decision(index, stage, date, decision, reason, results, sdir / "evaluation.json", manifest)
+
+    def _write_evaluation(self, sdir, index, stage, date, decision, reason, released, measured, results) -> dict:
+        from gpt2guard.paths import atomic_write_text
+        from gpt2guard.release.card import write_card
+        from gpt2guard.release.report import build_evaluation, model_details, stage_report
+
+        st = {"index": index, "name": stage.name, "sizes": stage.sizes, "date": date.isoformat(), "tier": stage.tier,
+              "decision": decision, "reason": reason, "artifacts": stage.artifacts}
+        model = model_details(self.plan, max(stage.sizes, key=self.plan.sizes.index))
+        if len(stage.sizes) > 1:
+            model["stage_sizes"] = list(stage.sizes)
+        evaluation = build_evaluation(run=self.run, stage=st, model=model, released=list(released), measured=measured,
+                                      gates=results)
+        write_json(sdir / "evaluation.json", evaluation)
+        atomic_write_text(sdir / "report.md", stage_report(evaluation))
+        write_card(evaluation, sdir / "card")
+        self.say(f"{self.name}: stage {index} {stage.name}: {decision} ({reason})")
+        return evaluation
+
+    def _publish(self, sdir: Path, stage, evaluation: dict) -> Path:
+        from gpt2guard.family import get_family, load_model
+        from gpt2guard.generator.run import gen_set_name
+        from gpt2guard.generator.sampling import parse_sampling
+        from gpt2guard.release.publish import publish_stage
+
+        spec = get_family(self.plan.family)
+        cfgs = parse_sampling(",".join(self.plan.evaluation.sampling))
+        return publish_stage(
+            sdir / "release", artifacts=stage.artifacts, card_dir=sdir / "card",
+            weight_dirs={z: Path(load_model(self.plan.family, z).path) for z in stage.sizes},
+            samples_dir=self.data.out / "samples", set_names=[gen_set_name(spec, z, c) for z in stage.sizes for c in cfgs],
+            detector_dir=sdir / "detector",
+            meta={"plan": self.run["plan"], "scenario": self.name, "stage": stage.name, "sizes": stage.sizes,
+                  "tier": stage.tier, "evaluation_sha256": evaluation["evaluation_sha256"]})
+
+    def _log_decision(self, index, stage, date, decision, reason, gates, evaluation: Path | None,
+                      manifest: Path | None) -> dict:
+        evidence = {}
+        for key, path in (("evaluation", evaluation), ("manifest", manifest)):
+            if path is not None:
+                evidence[key] = str(path.relative_to(self.root))
+                evidence[key + "_sha256"] = sha256_file(path)
+        return self.log.append({"type": "decision", "scenario": self.name, "index": index, "stage": stage.name,
+                                "sizes": stage.sizes, "date": date.isoformat(), "tier": stage.tier,
+                                "decision": decision, "reason": reason, "gates": gates, "evidence": evidence,
+                                "recorded_at": _now()})
+
+    def finish(self) -> list[dict]:
+        """Family card and the scenario's rows (from the log and the stage evaluations)."""
+        import json
+
+        from gpt2guard.release.card import write_family_card
+        from gpt2guard.release.summary import stage_rows
+
+        evaluations = {}
+        for e in self.log.entries:
+            path = e.get("evidence", {}).get("evaluation")
+            if e.get("type") == "decision" and path:
+                evaluations[e["stage"]] = json.loads((self.root / path).read_text(encoding="utf-8"))
+        ordered = [evaluations[s.name] for s in self.plan.stages if s.name in evaluations]
+        if ordered:
+            write_family_card(ordered, self.root / "family-card")
+        return stage_rows(self.name, self.log.entries, evaluations)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def simulate(plan: Plan | str | Path, out: str | Path, *, only: list[str] | None = None, progress: bool = True,
+             log=None) -> SimulationResult:
+    """Run a release plan's baseline and scenarios into ``out``; resume whatever is unfinished.
+
+    Parameters
+    ----------
+    plan : Plan or path
+        The plan, or its TOML/YAML file.
+    out : path
+        Output directory (see the module docstring for its layout).
+    only : list of str, optional
+        Run only these scenarios (the baseline is named by ``plan.baseline``).
+    progress : bool
+        Progress bars on a terminal.
+    log : callable, optional
+        Receives one line per step.
+
+    Returns
+    -------
+    SimulationResult
+    """
+    from gpt2guard.release.data import RunData
+    from gpt2guard.release.manifest import write_manifest
+    from gpt2guard.release.summary import write_summary
+
+    plan = load_plan(plan) if not isinstance(plan, Plan) else plan
+    say = log or (lambda msg: None)
+    out = Path(out)
+    chosen = scenarios(plan, only)
+    run = _open_run(out, plan, [n for n, _ in chosen])
+    data = RunData(out, plan, progress=progress)
+    result = SimulationResult(out)
+    for name, variant in chosen:
+        sc = ScenarioRun(name, variant, data, out / "scenarios" / name, run, say)
+        sc.run_all(progress)
+        result.rows += sc.finish()
+        result.scenario_dirs[name] = sc.root
+    result.summary = write_summary(out, result.rows, f"Release simulation: {plan.name}")
+    write_manifest(out, {"plan": plan.name, "plan_sha256": run["plan_sha256"]})
+    return result

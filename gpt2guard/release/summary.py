@@ -1,0 +1,119 @@
+"""The summary a person reads first: decisions, detectability and quality by stage, per scenario.
+
+:func:`stage_rows` flattens a scenario's decision log and evaluations into rows;
+:func:`format_table` prints them; :func:`write_summary` writes ``summary.md``,
+``summary.json`` and ``summary.png`` (detectability and perplexity by stage, one line per
+scenario, held stages marked).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from gpt2guard.paths import atomic_write_text, write_json
+
+
+def _worst(by_size_sampling: dict, method: str):
+    cells = [by[method] for by in by_size_sampling.values() if method in by]
+    if not cells:
+        return None, None
+    c = min(cells, key=lambda m: m["tpr"])
+    return c["tpr"], c.get("tpr_ci")
+
+
+def stage_rows(scenario: str, entries: list[dict], evaluations: dict[str, dict]) -> list[dict]:
+    """One row per stage decision of a scenario (stage name -> its evaluation record)."""
+    rows = []
+    for e in entries:
+        if e.get("type") != "decision":
+            continue
+        ev = evaluations.get(e["stage"])
+        row = {"scenario": scenario, "stage": e["index"], "name": e["stage"], "sizes": e["sizes"], "date": e["date"],
+               "tier": e["tier"], "decision": e["decision"], "reason": e["reason"], "tpr": {}, "auroc": None,
+               "transfer_drop": None, "ppl": None, "quality_gain": None}
+        if ev:
+            for method in ev["detection"]["by_sampling"]:
+                row["tpr"][method] = _worst(ev["detection"]["by_size_sampling"], method)
+            row["auroc"] = ev["detection"]["overall"]["auroc"]
+            row["transfer_drop"] = (ev.get("transfer_gate") or {}).get("drop")
+            largest = ev["stage"]["sizes"][-1]
+            row["ppl"] = ev["perplexity"].get(largest, {}).get("ppl")
+            row["quality_gain"] = (ev.get("quality_gain") or {}).get("value")
+        rows.append(row)
+    return rows
+
+
+def _f(v, fmt="{:.3f}") -> str:
+    return "-" if v is None else fmt.format(v)
+
+
+def format_table(rows: list[dict], markdown: bool = False) -> str:
+    """The decision table: one line per stage of each scenario."""
+    methods = list(dict.fromkeys(m for r in rows for m in r["tpr"]))
+    head = ["scenario", "stage", "sizes", "date", "tier"] + [f"TPR@FPR {m}" for m in methods] + \
+        ["AUROC", "transfer drop", "ppl", "quality gain", "decision"]
+    body = []
+    for r in rows:
+        tprs = []
+        for m in methods:
+            v, ci = r["tpr"].get(m, (None, None))
+            tprs.append("-" if v is None else f"{v:.2f}" + (f" [{ci[0]:.2f},{ci[1]:.2f}]" if ci else ""))
+        body.append([r["scenario"], f"{r['stage']} {r['name']}", "+".join(r["sizes"]), r["date"], r["tier"]] + tprs +
+                    [_f(r["auroc"]), _f(r["transfer_drop"]), _f(r["ppl"], "{:.1f}"), _f(r["quality_gain"]),
+                     r["decision"]])
+    if markdown:
+        return "\n".join("| " + " | ".join(x) + " |" for x in [head, ["---"] * len(head)] + body)
+    widths = [max(len(str(x[i])) for x in [head] + body) for i in range(len(head))]
+    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(x, widths)).rstrip() for x in [head] + body)
+
+
+def plot_summary(rows: list[dict], path: Path) -> None:
+    """Detectability (worst TPR at the calibrated FPR, per sampling method) and perplexity by
+    stage, one line per scenario; held stages are crosses."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    scenarios = list(dict.fromkeys(r["scenario"] for r in rows))
+    methods = list(dict.fromkeys(m for r in rows for m in r["tpr"]))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for si, sc in enumerate(scenarios):
+        rs = [r for r in rows if r["scenario"] == sc and r["ppl"] is not None]
+        x = [r["stage"] for r in rs]
+        for mi, m in enumerate(methods):
+            y = [r["tpr"].get(m, (None, None))[0] for r in rs]
+            err = [[max(0, (r["tpr"][m][0] - r["tpr"][m][1][0])) if r["tpr"].get(m, (0, None))[1] else 0 for r in rs],
+                   [max(0, (r["tpr"][m][1][1] - r["tpr"][m][0])) if r["tpr"].get(m, (0, None))[1] else 0 for r in rs]]
+            axes[0].errorbar([v + 0.04 * (si * len(methods) + mi) for v in x], y, yerr=err, marker="o", capsize=3,
+                             label=f"{sc}: {m}")
+        axes[1].plot(x, [r["ppl"] for r in rs], marker="o", label=sc)
+        held = [r for r in rs if r["decision"] != "release"]
+        axes[0].scatter([r["stage"] for r in held], [min(v[0] for v in r["tpr"].values()) for r in held], marker="x",
+                        s=90, color="red", zorder=5)
+        axes[1].scatter([r["stage"] for r in held], [r["ppl"] for r in held], marker="x", s=90, color="red", zorder=5)
+    axes[0].set(title="Detectability at the calibrated FPR", xlabel="stage", ylabel="TPR (worst size)", ylim=(0, 1.05))
+    axes[1].set(title="Perplexity on held-out human text", xlabel="stage", ylabel="perplexity")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle("Staged release: red crosses are held stages")
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def write_summary(out: Path, rows: list[dict], title: str) -> dict[str, Path]:
+    """``summary.md``, ``summary.json`` and ``summary.png`` in ``out``."""
+    paths = {"md": out / "summary.md", "json": out / "summary.json", "png": out / "summary.png"}
+    text = [f"# {title}", "", format_table(rows, markdown=True), "", "![detectability and perplexity](summary.png)", ""]
+    for r in rows:
+        if r["decision"] != "release":
+            text.append(f"- {r['scenario']} stage {r['stage']} ({r['name']}): {r['decision']}: {r['reason']}")
+    atomic_write_text(paths["md"], "\n".join(text) + "\n")
+    write_json(paths["json"], json.loads(json.dumps(rows)))
+    plot_summary(rows, paths["png"])
+    return paths
