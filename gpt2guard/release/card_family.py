@@ -1,0 +1,245 @@
+"""One model card for a whole family over the stages of one staged-release simulation.
+
+It has the same sections as a size's card; each section sets the stages side by side
+(sizes, decisions, tiers, detection and perplexity by stage, gates by stage) and the
+latest stage's transfer matrix. Every number comes from the stages' evaluations.
+"""
+
+from __future__ import annotations
+
+import math
+
+from gpt2guard.release.card_format import (
+    SECTIONS, bucket_order, bullets, fmt, fmt_ci, fpr_label, get, image, is_num, recorded, sampling_label, table, tpr_key,
+)
+from gpt2guard.release.card_meta import detector_name, family_metadata, front_matter
+from gpt2guard.release.card_prose import (
+    RECOMMENDATIONS, caveat_items, detection_sentence, worst_sampling,
+)
+from gpt2guard.release.card_quant import detector_fpr, gate_row, quality_gain_value, transfer_lines
+from gpt2guard.release.card_sections import architecture_text, metric_definitions, threshold_text
+
+
+def order_stages(evaluations: list[dict]) -> list[dict]:
+    """Evaluations in stage order (by ``stage.index``; unindexed ones last, in the order given)."""
+    def key(pair):
+        idx = get(pair[1], "stage", "index")
+        return (idx if is_num(idx) else math.inf, pair[0])
+    return [e for _, e in sorted(enumerate(evaluations), key=key)]
+
+
+def family_of(evaluations: list[dict]) -> str:
+    """The family name (of the first stage)."""
+    return str(get(evaluations[0] if evaluations else {}, "model", "family", default="unknown"))
+
+
+def family_title(evaluations: list[dict]) -> str:
+    """``Model card: nano family``."""
+    return f"Model card: {family_of(evaluations)} family"
+
+
+def _size(e: dict) -> str:
+    return str(get(e, "model", "size", default="?"))
+
+
+def _stage(e: dict) -> str:
+    return f"{get(e, 'stage', 'index', default='?')}"
+
+
+def _decision(e: dict) -> str:
+    d = get(e, "stage", "decision")
+    return "released" if d == "release" else "**NOT RELEASED**" if d == "hold" else "not recorded"
+
+
+def family_banner(evaluations: list[dict]) -> list[str]:
+    """Which sizes were released to which tier, and which were held (prominently)."""
+    released = [f"`{_size(e)}` ({get(e, 'stage', 'tier', default='tier not recorded')})" for e in evaluations
+                if get(e, "stage", "decision") == "release"]
+    held = [f"`{_size(e)}` (held at stage {_stage(e)}: {get(e, 'stage', 'reason', default='no reason recorded')})"
+            for e in evaluations if get(e, "stage", "decision") != "release"]
+    run = get(evaluations[0] if evaluations else {}, "run", default={})
+    text = f"> Staged release of plan `{run.get('plan', '?')}`, scenario `{run.get('scenario', '?')}`. " \
+           f"**Released:** {', '.join(released) or 'none'}."
+    return [text + (f" **NOT RELEASED:** {', '.join(held)}." if held else ""), ""]
+
+
+def details_lines(evaluations: list[dict]) -> list[str]:
+    """Family, sizes, stages and per-stage architecture and access."""
+    first = evaluations[0] if evaluations else {}
+    toks = {get(e, "model", "tokenizer_sha256") for e in evaluations}
+    versions = get(first, "run", "versions", default={})
+    items = {
+        "Family": family_of(evaluations),
+        "Sizes": ", ".join(_size(e) for e in evaluations) or "none",
+        "Stages": f"{len(evaluations)} of plan `{get(first, 'run', 'plan', default='not recorded')}`, scenario "
+                  f"`{get(first, 'run', 'scenario', default='not recorded')}`, seed {get(first, 'run', 'seed', default='not recorded')}",
+        "Parameters": "; ".join(f"{_size(e)} {recorded(get(e, 'model', 'n_params'))}"
+                                for e in evaluations) or "not recorded",
+        "Architecture": "GPT-2 decoder-only transformers (`GPT2LMHeadModel`)"
+                        + ("; one tokenizer shared by every size" if len(toks) == 1 and None not in toks else ""),
+        "Software": ", ".join(f"{k} {v}" for k, v in versions.items()) or "not recorded",
+    }
+    rows = [[_stage(e), get(e, "stage", "date", default="-"), _size(e),
+             recorded(get(e, "model", "n_params")),
+             architecture_text(get(e, "model", default={})).split(": ", 1)[1],
+             str(get(e, "stage", "tier", default="not recorded")), _decision(e)] for e in evaluations]
+    return bullets(items) + [""] + table(["stage", "date", "size", "parameters", "architecture", "access tier",
+                                          "decision"], rows, right={3}) + [""]
+
+
+def intended_use_lines(evaluations: list[dict]) -> list[str]:
+    """Who may use which size, and the headline detection rate of each stage."""
+    lines = [f"The {family_of(evaluations)} family is released size by size; each size goes to the access tier its "
+             "stage allows, after its release gates are checked. Held sizes are for the evaluation that held them "
+             "only, and their weights must not be shared.", "",
+             "Primary intended uses: research on how capabilities and risks grow with model size; building and "
+             "evaluating detectors of machine-written text; reviewed writing assistance. Out of scope: presenting "
+             "the models' text as human writing, impersonation, spam, disinformation, and decisions about people "
+             "based on model output.", "",
+             "Detection at each stage:", ""]
+    lines += [f"- `{_size(e)}` (stage {_stage(e)}, {_decision(e)}): {detection_sentence(e)}" for e in evaluations]
+    return lines + [""]
+
+
+def factors_lines(evaluations: list[dict]) -> list[str]:
+    """The sizes, sampling methods and lengths the stages evaluate."""
+    sampling, lengths = [], []
+    for e in evaluations:
+        sampling += [k for k in get(e, "detection", "by_sampling", default={}) or {} if k not in sampling]
+        lengths += [k for k in get(e, "detection", "by_length", default={}) or {} if k not in lengths]
+    items = {
+        "Generator sizes": ", ".join(_size(e) for e in evaluations) or fmt(None),
+        "Sampling methods evaluated": ", ".join(map(sampling_label, sampling)) or fmt(None),
+        "Length buckets evaluated (tokens)": ", ".join(sorted(lengths, key=bucket_order)) or fmt(None),
+        "Detectors": "; ".join(f"stage {_stage(e)}: {detector_name(e)}" for e in evaluations) or "not recorded",
+    }
+    return ["Detectability depends on the generating size, the sampling method, the length and the domain of a "
+            "text. Across the stages this run varies:", ""] + bullets(items) + [""]
+
+
+def metrics_lines(evaluations: list[dict]) -> list[str]:
+    """Metric definitions, then each stage's detector threshold."""
+    lines = metric_definitions(evaluations[-1] if evaluations else {}) + [""]
+    return lines + table(["stage", "size", "detector threshold [CI]"],
+                         [[_stage(e), _size(e), threshold_text(e)] for e in evaluations]) + [""]
+
+
+def evaluation_data_lines(evaluations: list[dict]) -> list[str]:
+    """Human and machine documents per stage."""
+    rows = []
+    for e in evaluations:
+        overall = get(e, "detection", "overall", default={})
+        sets = ", ".join(f"`{s.get('set', '?')}` ({fmt(s.get('n'), 'int')})" for s in
+                         get(e, "data", "samples", default=[]) if isinstance(s, dict)) or fmt(None)
+        rows.append([_stage(e), _size(e), f"`{get(e, 'data', 'human', 'set', default='not recorded')}`",
+                     fmt(overall.get("n_human"), "int"), fmt(overall.get("n_machine"), "int"), sets])
+    return table(["stage", "size", "human set", "human docs", "machine docs", "machine sample sets"],
+                 rows, right={3, 4}) + [""]
+
+
+def training_data_lines(evaluations: list[dict]) -> list[str]:
+    """Each size's training corpus, tokens and validation loss."""
+    rows = [[_size(e), get(e, "model", "training", "corpus", default="not recorded"),
+             fmt(get(e, "model", "training", "train_tokens"), "int"), fmt(get(e, "model", "training", "val_loss"))]
+            for e in evaluations]
+    return table(["size", "corpus", "training tokens", "validation loss"], rows, right={2, 3}) + [""]
+
+
+def _stage_row(e: dict) -> list[str]:
+    key = tpr_key(detector_fpr(e))
+    overall = get(e, "detection", "overall", default={})
+    worst = worst_sampling(e)
+    gates = [g for g in get(e, "gates", default=[]) if isinstance(g, dict)]
+    ppl = get(e, "perplexity", _size(e), default={})
+    return [_stage(e), _size(e), _decision(e), fmt_ci(overall.get("auroc"), overall.get("auroc_ci"), "auroc"),
+            fmt_ci(overall.get(key), overall.get(key + "_ci"), "pct"),
+            f"{fmt(worst[1], 'pct')} ({sampling_label(worst[0])})" if worst else fmt(None),
+            fmt_ci(ppl.get("ppl"), ppl.get("ci"), "ppl"), quality_gain_value(e),
+            f"{sum(g.get('passed') is True for g in gates)} of {len(gates)}"]
+
+
+def quantitative_lines(evaluations: list[dict], plots: dict | None = None) -> list[str]:
+    """Detection and perplexity by stage, gates by stage, and the latest transfer matrix."""
+    fprs = sorted({fpr_label(detector_fpr(e)) for e in evaluations})
+    lines = ["### By stage", ""]
+    lines += table(["stage", "size", "decision", "AUROC [CI]", f"TPR@{'/'.join(fprs)} FPR [CI]",
+                    "worst sampling TPR", "perplexity [CI]", "quality gain [CI]", "gates passed"],
+                   [_stage_row(e) for e in evaluations]) + [""]
+    lines += image(plots, "family_detectability", "Detectability by stage")
+    lines += image(plots, "family_perplexity", "Perplexity by stage")
+    lines += ["### Gates by stage", ""]
+    rows = [[_stage(e), _size(e)] + gate_row(g)[:6] for e in evaluations
+            for g in get(e, "gates", default=[]) if isinstance(g, dict)]
+    lines += (table(["stage", "size", "gate", "metric", "value [CI]", "threshold", "required", "result"], rows)
+              if rows else [f"Gates: {fmt(None, reason='no gates recorded')}."]) + [""]
+    with_transfer = [e for e in evaluations if isinstance(get(e, "transfer"), dict) and get(e, "transfer", "sizes")]
+    source = with_transfer[-1] if with_transfer else (evaluations[-1] if evaluations else {})
+    tr_lines = transfer_lines(source, plots)
+    if with_transfer:
+        tr_lines[2:2] = [f"From stage {_stage(source)} (`{_size(source)}`), the latest with a transfer matrix.", ""]
+    return lines + tr_lines
+
+
+def ethical_lines(evaluations: list[dict]) -> list[str]:
+    """Risk as size grows, missed detections and false accusations, held sizes."""
+    lines = ["- Misuse: larger sizes write more fluent text that is easier to pass off as human; staged release "
+             "measures detectability before widening access."]
+    for e in evaluations:
+        worst = worst_sampling(e)
+        ppl = get(e, "perplexity", _size(e), "ppl")
+        lines.append(f"- `{_size(e)}`: perplexity {fmt(ppl, 'ppl')}; "
+                     + (f"{fmt(1 - worst[1], 'pct')} of its {sampling_label(worst[0])} samples pass the detector "
+                        f"unflagged at {fpr_label(detector_fpr(e))} FPR" if worst else "detection by sampling method "
+                        "not measured") + ".")
+    lines.append("- False accusations: every detector is calibrated to flag a fixed share of human documents; a "
+                 "flag is evidence to review, never proof that a person did not write a text.")
+    held = [e for e in evaluations if get(e, "stage", "decision") != "release"]
+    if held:
+        lines.append("- Held sizes (" + ", ".join(f"`{_size(e)}`" for e in held) + ") were withheld after their "
+                     "gates; sharing them would undo the staged-release decision.")
+    return lines + [""]
+
+
+def caveat_lines(evaluations: list[dict]) -> list[str]:
+    """Each stage's caveats, then the standing recommendations."""
+    lines = ["- Each stage is measured with its own detector and samples, so rates compare detectors as well as sizes."]
+    for e in evaluations:
+        lines += [f"- `{_size(e)}` (stage {_stage(e)}): {item}" for item in caveat_items(e)]
+    return lines + [""] + RECOMMENDATIONS
+
+
+BODIES = {
+    "Model details": details_lines, "Intended use": intended_use_lines, "Factors": factors_lines,
+    "Metrics": metrics_lines, "Evaluation data": evaluation_data_lines, "Training data": training_data_lines,
+    "Ethical considerations": ethical_lines, "Caveats and recommendations": caveat_lines,
+}
+
+
+def family_card_markdown(evaluations: list[dict], plots: dict[str, str] | None = None, *,
+                         license: str | None = None) -> str:
+    """The model card of a whole family over the stages of one simulation run.
+
+    Parameters
+    ----------
+    evaluations : list of dict
+        The stages' evaluations (any order; sorted by ``stage.index``).
+    plots : dict of str to str, optional
+        Plot name -> relative path (``family_detectability``, ``family_perplexity``,
+        ``transfer``).
+    license : str, optional
+        The ``license`` metadata (default ``mit``).
+
+    Returns
+    -------
+    str
+        Markdown with YAML front matter, one ``model-index`` entry per stage's size.
+    """
+    evaluations = order_stages(list(evaluations))
+    lines = [front_matter(family_metadata(evaluations, license)), f"# {family_title(evaluations)}", ""]
+    lines += family_banner(evaluations)
+    for section in SECTIONS:
+        lines += [f"## {section}", ""]
+        lines += (quantitative_lines(evaluations, plots) if section == "Quantitative analyses"
+                  else BODIES[section](evaluations))
+    return "\n".join(lines).rstrip("\n") + "\n"
+

@@ -1,0 +1,342 @@
+"""Model cards from stage evaluations: sections, numbers, metadata, HTML, checks, diffs, CLI.
+
+The evaluations are constructed inputs filled with plausible numbers (no model is run).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+
+import click
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from gpt2guard.cli import GuardGroup
+from gpt2guard.cli.release_card import card
+from gpt2guard.errors import GuardError
+from gpt2guard.release.card import card_markdown, family_card_markdown, write_card, write_family_card
+from gpt2guard.release.card_check import check_card, diff_cards, format_diff, parse_front_matter, sections
+from gpt2guard.release.card_format import SECTIONS
+from gpt2guard.release.card_io import evaluation_for_size, load_evaluation, stage_evaluations
+
+SIZES = ["small", "medium", "large", "xl"]
+PARAMS = {"small": 301_234, "medium": 612_345, "large": 1_043_210, "xl": 1_712_345}
+
+
+def metric_block(auroc: float, tpr: float, n_human: int = 100, n_machine: int = 200) -> dict:
+    """A metrics dict with the keys of gpt2guard.detector.evaluate.metrics."""
+    return {"n_human": n_human, "n_machine": n_machine, "n_abstain": 0,
+            "auroc": auroc, "auroc_ci": [round(auroc - 0.04, 3), round(auroc + 0.03, 3)],
+            "tpr@0.05": round(tpr + 0.15, 3), "tpr@0.05_ci": [round(tpr + 0.05, 3), round(tpr + 0.25, 3)],
+            "tpr@0.01": tpr, "tpr@0.01_ci": [round(tpr - 0.08, 3), round(tpr + 0.08, 3)],
+            "tpr@0.001": round(tpr / 2, 3), "tpr@0.001_ci": None,
+            "threshold": 0.42, "accuracy": 0.8, "tpr": round(tpr + 0.01, 3), "fpr": 0.012}
+
+
+def make_evaluation(index: int = 2, decision: str = "release", auroc: float = 0.913, tpr: float = 0.634) -> dict:
+    """An evaluation.json of stage ``index`` (1 = small, ...) following the schema."""
+    size = SIZES[index - 1]
+    before = SIZES[:index - 1]
+    evaluated = SIZES[:index]
+    ppl = {s: {"ppl": round(320.1 - 65.8 * i, 1), "ci": [round(300.2 - 65.8 * i, 1), round(341.0 - 65.8 * i, 1)],
+               "n_docs": 100, "n_tokens": 12800} for i, s in enumerate(evaluated)}
+    n = len(evaluated)
+    transfer = None if index == 1 else {
+        "sizes": evaluated,
+        "auroc": [[0.93 if i == j else 0.85 for j in range(n)] for i in range(n)],
+        "tpr@0.01": [[0.6 if i == j else 0.4 for j in range(n)] for i in range(n)]}
+    gate_ok = decision == "release"
+    return {
+        "schema": "gpt2guard.release.evaluation/1",
+        "run": {"plan": "gpt2-style-staged", "scenario": "staged", "plan_sha256": "ab" * 32, "seed": 0,
+                "versions": {"gpt2guard": "0.1.0", "torch": "2.13.0"}},
+        "stage": {"index": index, "name": size, "sizes": [size], "date": f"2019-0{index + 1}-03",
+                  "tier": "partners" if gate_ok else "internal", "decision": decision,
+                  "reason": "all required gates passed" if gate_ok else "detectability gate failed",
+                  "artifacts": ["weights", "model_card", "samples", "detector"]},
+        "model": {"family": "nano", "size": size, "source": f"/cache/nano/{size}", "n_params": PARAMS[size],
+                  "n_layer": index, "n_head": 2 + index, "n_embd": 64 + 32 * index, "n_positions": 256,
+                  "vocab_size": 4096, "weights_sha256": "cd" * 32, "tokenizer_sha256": "ef" * 32,
+                  "training": {"corpus": "builtin prose (docstrings and docs of numpy, sklearn, click, tqdm)",
+                               "train_tokens": 465463, "val_loss": 5.539, "recipe": {"steps": 400, "lr": 0.003}}},
+        "released_before": before,
+        "detector": {"kind": "logistic", "trained_on": before or [size], "scorers": ["small"], "fallback": None,
+                     "fpr": 0.01, "threshold": 0.42, "threshold_ci": [0.3, 0.55], "n_human_calibration": 200,
+                     "path": "detector"},
+        "detection": {"overall": metric_block(auroc, tpr),
+                      "by_sampling": {"pure": metric_block(0.95, 0.81, 100, 100),
+                                      "top-k=40": metric_block(0.88, tpr, 100, 100)},
+                      "by_length": {"64-127": metric_block(0.93, 0.7, 50, 100),
+                                    "0-63": metric_block(0.79, 0.41, 50, 100)}},
+        "transfer": transfer,
+        "perplexity": ppl,
+        "quality_gain": None if index == 1 else {"vs": before[-1], "value": 0.206, "ci": [0.18, 0.23]},
+        "gates": [{"name": "detectability", "metric": "tpr@0.01 (worst of pure, top-k=40)",
+                   "value": tpr if gate_ok else 0.45, "ci": [0.4, 0.65], "threshold": 0.5, "op": ">=",
+                   "passed": gate_ok, "required": True, "evidence": [f"stages/0{index}-{size}/detection.json"],
+                   "note": ""}],
+        "data": {"human": {"set": "builtin", "splits": {"train": 300, "valid": 200, "test": 100}, "sha256": "12" * 32},
+                 "samples": [{"set": f"nano-{size}-pure", "split": "test", "n": 100, "sha256": "34" * 32},
+                             {"set": f"nano-{size}-k40", "split": "test", "n": 100, "sha256": "56" * 32}]},
+        "evaluation_sha256": f"{index:02d}" * 32,
+    }
+
+
+@pytest.fixture
+def evaluation():
+    return make_evaluation()
+
+
+def section_text(markdown: str, name: str) -> str:
+    _, body, _ = parse_front_matter(markdown)
+    return "\n".join(dict(sections(body))[name])
+
+
+def test_every_section_present_and_filled(evaluation):
+    text = card_markdown(evaluation)
+    _, body, _ = parse_front_matter(text)
+    found = sections(body)
+    assert [h for h, _ in found] == list(SECTIONS)
+    assert all("".join(lines).strip() for _, lines in found)
+    assert check_card(text) == []
+
+
+def test_numbers_come_from_the_evaluation(evaluation):
+    text = card_markdown(evaluation)
+    assert "0.913 [0.873, 0.943]" in text  # overall AUROC with CI
+    assert "63.4% [55.4%, 71.4%] of top-k 40 samples" in section_text(text, "Intended use")
+    assert "612,345" in section_text(text, "Model details")
+    assert "254.3 [234.4, 275.2]" in text and "320.1" in text  # this size and the previous release
+    assert "0.206 [0.18, 0.23]" in text  # quality gain
+    assert ">= 0.5" in text and "pass" in section_text(text, "Quantitative analyses")
+    changed = copy.deepcopy(evaluation)
+    changed["detection"]["overall"]["auroc"] = 0.777
+    changed["model"]["n_params"] = 999_001
+    other = card_markdown(changed)
+    assert "0.777" in other and "0.913 [" not in other and "999,001" in other
+
+
+def test_missing_pieces_say_not_measured():
+    first = make_evaluation(index=1)
+    first["detection"]["by_length"] = None
+    first["detection"]["by_sampling"]["pure"]["auroc_ci"] = None
+    text = card_markdown(first)
+    quant = section_text(text, "Quantitative analyses")
+    assert "Transfer matrix: not measured: the first stage" in quant
+    assert "Quality gain: not measured: no earlier released size" in quant
+    assert "By length: not measured" in quant
+    assert "(CI not measured)" in quant
+    assert check_card(text) == []
+    bare = card_markdown({"schema": "gpt2guard.release.evaluation/1", "model": {"family": "nano", "size": "xl"}})
+    assert "Release decision not recorded" in bare and "Detection of this size's samples: not measured" in bare
+    assert "- **Parameters:** not recorded" in bare
+    assert check_card(bare) == ["model-index nano-xl: no results (nothing measured)"]
+
+
+def test_nan_cells_in_transfer_render_as_not_measured(evaluation):
+    evaluation["transfer"]["auroc"][0][1] = None
+    evaluation["transfer"]["auroc"][1][0] = float("nan")
+    quant = section_text(card_markdown(evaluation), "Quantitative analyses")
+    assert quant.count("not measured: cell not evaluated") == 2
+
+
+def test_held_size_says_not_released():
+    held = make_evaluation(index=3, decision="hold")
+    text = card_markdown(held)
+    _, body, _ = parse_front_matter(text)
+    assert "**NOT RELEASED.**" in body.split("## Model details")[0]
+    assert "detectability gate failed" in body.split("## Model details")[0]
+    assert "**FAIL**" in section_text(text, "Quantitative analyses")
+    assert yaml.safe_load(text.split("---")[1])["gpt2guard"]["decision"] == "hold"
+
+
+def test_front_matter_and_model_index(evaluation):
+    meta, _, problem = parse_front_matter(card_markdown(evaluation))
+    assert problem is None
+    assert meta["language"] == "en" and meta["library_name"] == "transformers"
+    assert meta["pipeline_tag"] == "text-generation" and meta["license"]
+    assert set(meta["tags"]) >= {"gpt2", "text-generation", "gpt2guard", "staged-release"}
+    (entry,) = meta["model-index"]
+    assert entry["name"] == "nano-medium"
+    by_task = {r["task"]["type"]: r for r in entry["results"]}
+    assert by_task["text-generation"]["metrics"][0] == {"type": "perplexity", "value": 254.3, "name": "Perplexity",
+                                                        "verified": False}
+    detection = {m["name"]: m["value"] for m in by_task["text-classification"]["metrics"]}
+    assert detection == {"AUROC": 0.913, "TPR@1%FPR": 0.634}
+    assert all(r["dataset"]["type"] and r["dataset"]["name"] for r in entry["results"])
+    assert meta["gpt2guard"]["evaluation_sha256"] == evaluation["evaluation_sha256"]
+    assert meta["gpt2guard"]["stage"]["index"] == 2 and meta["gpt2guard"]["decision"] == "release"
+
+
+def test_write_card_html_is_self_contained(evaluation, tmp_path):
+    written = write_card(evaluation, tmp_path / "medium")
+    assert set(written) >= {"README.md", "model-card.html", "plots/detection_by_sampling.png",
+                            "plots/auroc_by_length.png", "plots/transfer.png", "plots/perplexity.png"}
+    readme = written["README.md"].read_text()
+    assert "![Transfer AUROC heatmap](plots/transfer.png)" in readme
+    page = written["model-card.html"].read_text()
+    assert 'src="http' not in page and "<script" not in page and "<link" not in page
+    srcs = re.findall(r'src="([^"]*)"', page)
+    assert len(srcs) == 4 and all(s.startswith("data:image/png;base64,") for s in srcs)
+    assert "0.913 [0.873, 0.943]" in page and "612,345" in page and "<table>" in page
+    assert all(p.read_bytes().startswith(b"\x89PNG") for k, p in written.items() if k.startswith("plots/"))
+
+
+def test_first_stage_draws_no_transfer_plot_and_removes_a_stale_one(tmp_path):
+    write_card(make_evaluation(index=2), tmp_path)
+    written = write_card(make_evaluation(index=1), tmp_path)
+    assert "plots/transfer.png" not in written and not (tmp_path / "plots" / "transfer.png").exists()
+
+
+def test_family_card(tmp_path):
+    evaluations = [make_evaluation(3, decision="hold", auroc=0.81, tpr=0.45), make_evaluation(1), make_evaluation(2)]
+    text = family_card_markdown(evaluations)
+    assert check_card(text) == []
+    meta, _, _ = parse_front_matter(text)
+    assert [e["name"] for e in meta["model-index"]] == ["nano-small", "nano-medium", "nano-large"]
+    assert meta["gpt2guard"]["card"] == "family"
+    assert "**NOT RELEASED:** `large`" in text
+    quant = section_text(text, "Quantitative analyses")
+    assert "0.810 [0.770, 0.840]" in quant and "188.5" in quant
+    written = write_family_card(evaluations, tmp_path)
+    assert {"plots/family_detectability.png", "plots/family_perplexity.png", "plots/transfer.png"} <= set(written)
+    page = written["model-card.html"].read_text()
+    assert 'src="http' not in page and page.count('src="data:image/png;base64,') == 3
+
+
+def test_check_card_names_each_problem(evaluation):
+    text = card_markdown(evaluation)
+    no_factors = re.sub(r"## Factors\n.*?(?=## Metrics)", "", text, flags=re.S)
+    assert check_card(no_factors) == ["section 'Factors': missing"]
+    empty = re.sub(r"(## Training data\n).*?(?=## Quantitative)", r"\1\nTODO\n\n", text, flags=re.S)
+    assert check_card(empty) == ["section 'Training data': empty"]
+    broken = text.replace("library_name: transformers", "library_name: [transformers", 1)
+    problems = check_card(broken)
+    assert len(problems) == 1 and problems[0].startswith("front matter: invalid YAML")
+    assert check_card(text.split("---\n", 2)[2])[0].startswith("front matter: missing")
+    no_index = re.sub(r"model-index:\n(?:[- ].*\n)+", "", text)
+    assert check_card(no_index) == ["front matter: model-index missing"]
+    no_params = re.sub(r"- \*\*Parameters:\*\*.*\n", "", text)
+    assert check_card(no_params) == ["Model details: 'Parameters' missing"]
+
+
+def test_diff_of_two_stages_reports_changed_metrics():
+    a = card_markdown(make_evaluation(index=1, auroc=0.95, tpr=0.7))
+    b = card_markdown(make_evaluation(index=2, auroc=0.913, tpr=0.634))
+    d = diff_cards(a, b)
+    auroc = next(m for m in d["metrics"] if m["name"] == "text-classification/AUROC")
+    assert (auroc["a"], auroc["b"]) == (0.95, 0.913) and auroc["delta"] == pytest.approx(-0.037)
+    ppl = next(m for m in d["metrics"] if m["name"] == "text-generation/Perplexity")
+    assert (ppl["a"], ppl["b"]) == (320.1, 254.3)
+    assert {"key": "gpt2guard.stage.name", "a": "small", "b": "medium"} in d["metadata"]
+    assert "Quantitative analyses" in d["sections"] and not d["sections_added"]
+    text = format_diff(d)
+    assert "text-classification/AUROC: 0.95 -> 0.913 (-0.037)" in text
+    assert any(line.startswith("+") and "0.913" in line for line in d["sections"]["Quantitative analyses"])
+    no_ethics = re.sub(r"## Ethical considerations\n.*?(?=## Caveats)", "", b, flags=re.S)
+    assert diff_cards(a, no_ethics)["sections_removed"] == ["Ethical considerations"]
+    assert diff_cards(a, a) == {"metrics": [], "metadata": [], "sections_added": [], "sections_removed": [],
+                                "sections": {}}
+
+
+# ---- command line -----------------------------------------------------------------------------
+
+def guarded() -> click.Group:
+    """The card group under a GuardGroup, as the top-level CLI mounts it (GuardError -> exit 2)."""
+    root = GuardGroup(name="gpt2guard")
+    root.add_command(card)
+    return root
+
+
+def fake_run(tmp_path, scenarios=("staged",), listed=True):
+    run = tmp_path / "run"
+    for scenario in scenarios:
+        for i in (1, 2, 3):
+            e = make_evaluation(i, decision="hold" if i == 3 else "release")
+            e["run"]["scenario"] = scenario
+            stage = run / "scenarios" / scenario / "stages" / f"0{i}-{SIZES[i - 1]}"
+            stage.mkdir(parents=True)
+            (stage / "evaluation.json").write_text(json.dumps(e))
+    if listed:
+        (run / "run.json").write_text(json.dumps({"scenarios": list(scenarios)}))
+    return run
+
+
+def invoke(*args):
+    return CliRunner().invoke(guarded(), ["card", *map(str, args)])
+
+
+def test_cli_build_from_run_for_a_size_and_the_family(tmp_path):
+    run = fake_run(tmp_path, scenarios=("staged", "open"))
+    result = invoke("build", "--run", run, "--size", "medium", "--out", tmp_path / "medium")
+    assert result.exit_code == 0, result.output
+    assert str(tmp_path / "medium" / "README.md") in result.output.splitlines()
+    assert "# Model card: nano-medium" in (tmp_path / "medium" / "README.md").read_text()
+    result = invoke("build", "--run", run, "--family", "--scenario", "open", "--out", tmp_path / "fam")
+    assert result.exit_code == 0, result.output
+    meta, _, _ = parse_front_matter((tmp_path / "fam" / "README.md").read_text())
+    assert meta["gpt2guard"]["run"]["scenario"] == "open" and len(meta["gpt2guard"]["stages"]) == 3
+    result = invoke("build", "--evaluation", run / "scenarios/staged/stages/01-small/evaluation.json",
+                    "--out", tmp_path / "small")
+    assert result.exit_code == 0 and (tmp_path / "small" / "model-card.html").is_file()
+
+
+def test_cli_build_errors_are_one_line(tmp_path):
+    run = fake_run(tmp_path)
+    result = invoke("build", "--run", run, "--size", "xl", "--out", tmp_path / "x")
+    assert result.exit_code == 2 and "size 'xl' is not in run" in result.output and "small, medium, large" in result.output
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    result = invoke("build", "--evaluation", bad, "--out", tmp_path / "x")
+    assert result.exit_code == 2 and "invalid JSON at line 1" in result.output
+    result = invoke("build", "--evaluation", tmp_path / "missing.json", "--out", tmp_path / "x")
+    assert result.exit_code == 2 and "evaluation not found" in result.output
+    result = invoke("build", "--run", run, "--out", tmp_path / "x")
+    assert result.exit_code == 2 and "--size SIZE or --family" in result.output
+    result = CliRunner().invoke(card, ["build", "--run", str(run), "--size", "xl", "--out", str(tmp_path / "x")])
+    assert isinstance(result.exception, GuardError)
+
+
+def test_run_discovery(tmp_path):
+    run = fake_run(tmp_path, scenarios=("b", "a"))
+    assert [e["stage"]["index"] for e in stage_evaluations(run)] == [1, 2, 3]
+    assert evaluation_for_size(run, "large")["run"]["scenario"] == "b"  # first listed in run.json
+    (run / "run.json").unlink()
+    with pytest.raises(GuardError, match="several scenarios"):
+        stage_evaluations(run)
+    with pytest.raises(GuardError, match="scenario 'c' not found"):
+        stage_evaluations(run, "c")
+    only = fake_run(tmp_path / "one", listed=False)
+    assert len(stage_evaluations(only)) == 3
+    (tmp_path / "other.json").write_text(json.dumps({"schema": "something/2"}))
+    with pytest.raises(GuardError, match="schema"):
+        load_evaluation(tmp_path / "other.json")
+
+
+def test_cli_check_and_diff(tmp_path, evaluation):
+    good = tmp_path / "good.md"
+    good.write_text(card_markdown(evaluation))
+    bad = tmp_path / "bad.md"
+    bad.write_text(re.sub(r"## Factors\n.*?(?=## Metrics)", "", good.read_text(), flags=re.S))
+    result = invoke("check", good)
+    assert result.exit_code == 0 and result.output.strip() == f"{good}: complete"
+    result = invoke("check", good, bad)
+    assert result.exit_code == 1 and "section 'Factors': missing" in result.output
+    result = invoke("check", tmp_path / "none.md")
+    assert result.exit_code == 2 and "card not found" in result.output
+    first = tmp_path / "small.md"
+    first.write_text(card_markdown(make_evaluation(index=1, auroc=0.95)))
+    result = invoke("diff", first, good)
+    assert result.exit_code == 0 and "text-classification/AUROC: 0.95 -> 0.913" in result.output
+    result = invoke("diff", first, good, "--json")
+    assert {"name": "text-classification/AUROC", "a": 0.95, "b": 0.913, "delta": pytest.approx(-0.037)} \
+        in json.loads(result.output)["metrics"]
+
+
+def test_help_has_examples():
+    for command in ("build", "check", "diff"):
+        result = CliRunner().invoke(card, [command, "--help"])
+        assert result.exit_code == 0 and "Example:" in result.output
