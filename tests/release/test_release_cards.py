@@ -173,6 +173,16 @@ def test_front_matter_and_model_index(evaluation):
     assert meta["gpt2guard"]["stage"]["index"] == 2 and meta["gpt2guard"]["decision"] == "release"
 
 
+def test_hugging_face_reads_the_model_index(evaluation):
+    from huggingface_hub import ModelCard
+
+    data = ModelCard(card_markdown(evaluation)).data
+    assert data.model_name == "nano-medium" and data.license == "mit"
+    results = {(r.task_type, r.metric_type): r.metric_value for r in data.eval_results}
+    assert results == {("text-generation", "perplexity"): 254.3, ("text-classification", "roc_auc"): 0.913,
+                       ("text-classification", "tpr_at_0.01_fpr"): 0.634}
+
+
 def test_write_card_html_is_self_contained(evaluation, tmp_path):
     written = write_card(evaluation, tmp_path / "medium")
     assert set(written) >= {"README.md", "model-card.html", "plots/detection_by_sampling.png",
