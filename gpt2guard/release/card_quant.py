@@ -68,7 +68,7 @@ def gates_lines(evaluation: dict) -> list[str]:
     if not gates:
         return [f"Release gates: {not_measured('no gates recorded for this stage')}.", ""]
     failed = [g.get("name", "unnamed") for g in gates if g.get("passed") is False and g.get("required", True)]
-    summary = (f"{len(gates) - len([g for g in gates if g.get('passed') is not True])} of {len(gates)} gates passed"
+    summary = (f"{sum(g.get('passed') is True for g in gates)} of {len(gates)} gates passed"
                + (f"; required gates failed: {', '.join(failed)}" if failed else "") + ".")
     return table(["gate", "metric", "value [CI]", "threshold", "required", "result", "evidence"],
                  [gate_row(g) for g in gates]) + ["", summary, ""]
