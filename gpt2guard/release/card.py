@@ -14,8 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from gpt2guard.paths import atomic_write_text
-from gpt2guard.release.card_family import family_card_markdown, family_title, order_stages
-from gpt2guard.release.card_format import SECTIONS
+from gpt2guard.release.card_family import check_family, family_card_markdown, family_title, order_stages
+from gpt2guard.release.card_format import SECTIONS, one_line
 from gpt2guard.release.card_meta import card_metadata, front_matter, model_name
 from gpt2guard.release.card_prose import banner
 from gpt2guard.release.card_quant import quantitative_lines
@@ -45,6 +45,7 @@ def card_markdown(evaluation: dict, plots: dict[str, str] | None = None, *, lice
     str
         The card's text.
     """
+    evaluation = one_line(evaluation)
     lines = [front_matter(card_metadata(evaluation, license)), f"# Model card: {model_name(evaluation)}", ""]
     lines += banner(evaluation)
     for section in SECTIONS:
@@ -85,5 +86,6 @@ def write_family_card(evaluations: list[dict], out_dir) -> dict[str, Path]:
     from gpt2guard.release.card_plots import write_family_plots
 
     evaluations = order_stages(evaluations)
+    check_family(evaluations)
     plots = write_family_plots(evaluations, Path(out_dir) / "plots")
     return _write(lambda rel: family_card_markdown(evaluations, rel), out_dir, plots, family_title(evaluations))

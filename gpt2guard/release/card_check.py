@@ -212,6 +212,6 @@ def format_diff(d: dict) -> str:
             lines.append(f"{label}: " + ", ".join(d[key]))
     if not d["sections"]:
         lines.append("sections: unchanged")
-    for heading, diff in d["sections"].items():
-        lines += ["", f"## {heading}"] + diff
+    for diff in d["sections"].values():
+        lines += [""] + diff
     return "\n".join(lines) + "\n"

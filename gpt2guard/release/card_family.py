@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import math
 
+from gpt2guard.errors import GuardError
 from gpt2guard.release.card_format import (
-    SECTIONS, bucket_order, bullets, fmt, fmt_ci, fpr_label, get, image, is_num, recorded, sampling_label, table, tpr_key,
+    SECTIONS, bucket_order, bullets, fmt, fmt_ci, fpr_label, get, image, is_num, one_line, recorded, sampling_label,
+    table, tpr_key,
 )
 from gpt2guard.release.card_meta import detector_name, family_metadata, front_matter
 from gpt2guard.release.card_prose import (
@@ -26,6 +28,15 @@ def order_stages(evaluations: list[dict]) -> list[dict]:
         idx = get(pair[1], "stage", "index")
         return (idx if is_num(idx) else math.inf, pair[0])
     return [e for _, e in sorted(enumerate(evaluations), key=key)]
+
+
+def check_family(evaluations: list[dict]) -> None:
+    """Refuse an empty list, or stages of more than one family."""
+    if not evaluations:
+        raise GuardError("a family card needs at least one stage evaluation")
+    families = sorted({str(get(e, "model", "family", default="?")) for e in evaluations})
+    if len(families) > 1:
+        raise GuardError(f"the evaluations are of several families ({', '.join(families)}); a family card covers one")
 
 
 def family_of(evaluations: list[dict]) -> str:
@@ -72,7 +83,8 @@ def details_lines(evaluations: list[dict]) -> list[str]:
         "Family": family_of(evaluations),
         "Sizes": ", ".join(_size(e) for e in evaluations) or "none",
         "Stages": f"{len(evaluations)} of plan `{get(first, 'run', 'plan', default='not recorded')}`, scenario "
-                  f"`{get(first, 'run', 'scenario', default='not recorded')}`, seed {get(first, 'run', 'seed', default='not recorded')}",
+                  f"`{get(first, 'run', 'scenario', default='not recorded')}`, "
+                  f"seed {get(first, 'run', 'seed', default='not recorded')}",
         "Parameters": "; ".join(f"{_size(e)} {recorded(get(e, 'model', 'n_params'))}"
                                 for e in evaluations) or "not recorded",
         "Architecture": "GPT-2 decoder-only transformers (`GPT2LMHeadModel`)"
@@ -234,7 +246,8 @@ def family_card_markdown(evaluations: list[dict], plots: dict[str, str] | None =
     str
         Markdown with YAML front matter, one ``model-index`` entry per stage's size.
     """
-    evaluations = order_stages(list(evaluations))
+    evaluations = order_stages([one_line(e) for e in evaluations])
+    check_family(evaluations)
     lines = [front_matter(family_metadata(evaluations, license)), f"# {family_title(evaluations)}", ""]
     lines += family_banner(evaluations)
     for section in SECTIONS:

@@ -22,6 +22,19 @@ def get(d, *keys, default=None):
     return d
 
 
+def one_line(obj):
+    """A copy of a JSON-like object whose strings have their whitespace runs (newlines too)
+    collapsed to one space, so no value from an evaluation can start a Markdown heading,
+    list or table row of its own."""
+    if isinstance(obj, str):
+        return " ".join(obj.split())
+    if isinstance(obj, dict):
+        return {k: one_line(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [one_line(v) for v in obj]
+    return obj
+
+
 def is_num(v) -> bool:
     """A finite int or float (not a bool, None or NaN)."""
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)

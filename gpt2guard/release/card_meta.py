@@ -20,7 +20,8 @@ DEFAULT_LICENSE = "mit"
 
 def model_name(evaluation: dict) -> str:
     """``<family>-<size>`` of an evaluation."""
-    return f"{get(evaluation, 'model', 'family', default='unknown')}-{get(evaluation, 'model', 'size', default='unknown')}"
+    family = get(evaluation, "model", "family", default="unknown")
+    return f"{family}-{get(evaluation, 'model', 'size', default='unknown')}"
 
 
 def evaluation_sha256(evaluation: dict) -> str:

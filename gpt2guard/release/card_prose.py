@@ -51,7 +51,7 @@ def failed_gates(evaluation: dict, required_only: bool = True) -> list[dict]:
 
 
 def _gate_short(g: dict) -> str:
-    return f"{g.get('name', 'unnamed')} ({fmt(g.get('value'))} {g.get('op', '')} {fmt(g.get('threshold'))} failed)"
+    return f"{g.get('name', 'unnamed')} ({fmt(g.get('value'))}, needed {g.get('op', '')} {fmt(g.get('threshold'))})"
 
 
 def banner(evaluation: dict) -> list[str]:
@@ -146,12 +146,17 @@ def ethical_lines(evaluation: dict) -> list[str]:
                  f"are wrongly flagged (measured on held-out human text: {fmt(measured, 'pct')}). A flag is "
                  "evidence to review, never proof that a person did not write a text.")
     if get(evaluation, "stage", "decision") != "release":
-        lines.append(f"- Held: this size was withheld ({get(evaluation, 'stage', 'reason', default='no reason recorded')}); "
+        reason = get(evaluation, "stage", "reason", default="no reason recorded")
+        lines.append(f"- Held: this size was withheld ({reason}); "
                      "sharing its weights would undo the staged-release decision.")
     return lines + [""]
 
 
-def wide_intervals(evaluation: dict, width: float = 0.2) -> list[str]:
+WIDE_CI = 0.2
+"""An interval on a rate wider than this (20 points) is called out as a caveat."""
+
+
+def wide_intervals(evaluation: dict, width: float = WIDE_CI) -> list[str]:
     """Groups whose TPR interval at the detector's FPR is wider than ``width``."""
     key = tpr_key(detector_fpr(evaluation))
     groups = {**(get(evaluation, "detection", "by_sampling", default={}) or {}),
@@ -179,13 +184,15 @@ RECOMMENDATIONS = [
 def caveat_items(evaluation: dict) -> list[str]:
     """Caveats computed from one evaluation, one sentence each (without the bullet)."""
     overall = get(evaluation, "detection", "overall", default={})
+    threshold = fmt_ci(get(evaluation, "detector", "threshold"), get(evaluation, "detector", "threshold_ci"))
     items = [f"Sample size: detection rests on {fmt(overall.get('n_human'), 'int')} human and "
              f"{fmt(overall.get('n_machine'), 'int')} machine documents; the threshold on "
              f"{fmt(get(evaluation, 'detector', 'n_human_calibration'), 'int')} human calibration documents "
-             f"(threshold {fmt_ci(get(evaluation, 'detector', 'threshold'), get(evaluation, 'detector', 'threshold_ci'))})."]
+             f"(threshold {threshold})."]
     wide = wide_intervals(evaluation)
     if wide:
-        items.append(f"Wide intervals (more than 20 points) at {fpr_label(detector_fpr(evaluation))} FPR: "
+        items.append(f"Wide intervals (more than {fmt(WIDE_CI * 100, 'int')} points) at "
+                     f"{fpr_label(detector_fpr(evaluation))} FPR: "
                      + ", ".join(wide) + ".")
     missing = missing_cis(evaluation)
     if missing:
@@ -198,7 +205,8 @@ def caveat_items(evaluation: dict) -> list[str]:
     tr = get(evaluation, "transfer")
     summary = transfer_summary(tr) if isinstance(tr, dict) else None
     if summary:
-        items.append(f"Transfer: {summary[0].lower()}{summary[1:]} A detector may miss text from sizes it was not trained on.")
+        items.append(f"Transfer: {summary[0].lower()}{summary[1:]} "
+                     "A detector may miss text from sizes it was not trained on.")
     if is_num(overall.get("n_abstain")) and overall["n_abstain"] > 0:
         items.append(f"The detector abstained on {fmt(overall['n_abstain'], 'int')} documents, left out of every rate.")
     if get(evaluation, "detector", "fallback"):

@@ -8,8 +8,8 @@ Markdown lines; anything missing from the evaluation becomes ``not measured: <re
 from __future__ import annotations
 
 from gpt2guard.release.card_format import (
-    ABSENT, bucket_order, fmt, fmt_ci, fpr_keys, fpr_label, get, image, is_num, matrix_cell, not_measured, sampling_label,
-    table,
+    ABSENT, bucket_order, fmt, fmt_ci, fpr_keys, fpr_label, get, image, is_num, matrix_cell, not_measured,
+    sampling_label, table,
 )
 
 RESULT = {True: "pass", False: "**FAIL**"}
@@ -68,7 +68,7 @@ def gates_lines(evaluation: dict) -> list[str]:
     if not gates:
         return [f"Release gates: {not_measured('no gates recorded for this stage')}.", ""]
     failed = [g.get("name", "unnamed") for g in gates if g.get("passed") is False and g.get("required", True)]
-    summary = (f"{len(gates) - len([g for g in gates if g.get('passed') is not True])} of {len(gates)} gates passed"
+    summary = (f"{sum(g.get('passed') is True for g in gates)} of {len(gates)} gates passed"
                + (f"; required gates failed: {', '.join(failed)}" if failed else "") + ".")
     return table(["gate", "metric", "value [CI]", "threshold", "required", "result", "evidence"],
                  [gate_row(g) for g in gates]) + ["", summary, ""]
@@ -153,7 +153,8 @@ def quality_gain_value(evaluation: dict) -> str:
     """``0.206 [0.18, 0.23]``, or why the quality gain is not measured."""
     qg = get(evaluation, "quality_gain", default={})
     reason = "no earlier released size to compare with" if not released_before(evaluation) else ABSENT
-    return fmt_ci(qg.get("value") if isinstance(qg, dict) else None, get(evaluation, "quality_gain", "ci"), reason=reason)
+    value = qg.get("value") if isinstance(qg, dict) else None
+    return fmt_ci(value, get(evaluation, "quality_gain", "ci"), reason=reason)
 
 
 def quality_gain_text(evaluation: dict) -> str:
@@ -186,7 +187,8 @@ def perplexity_lines(evaluation: dict, plots: dict | None = None) -> list[str]:
 def quantitative_lines(evaluation: dict, plots: dict | None = None) -> list[str]:
     """The whole "Quantitative analyses" section body."""
     lines = ["### Release gates", ""] + gates_lines(evaluation)
-    lines += detection_lines(evaluation, plots) + transfer_lines(evaluation, plots) + perplexity_lines(evaluation, plots)
+    lines += detection_lines(evaluation, plots) + transfer_lines(evaluation, plots)
+    lines += perplexity_lines(evaluation, plots)
     known = {"detection_by_sampling", "auroc_by_length", "transfer", "perplexity"}
     for name in [n for n in (plots or {}) if n not in known]:
         lines += image(plots, name, name.replace("_", " "))

@@ -15,17 +15,17 @@ from gpt2guard.release.card_prose import (
 from gpt2guard.release.card_quant import detector_fpr, released_before, transfer_reason
 
 
-def _count(v, unit: str, before: bool = False) -> str:
+def _count(v, unit: str, before: bool = False, suffix: str = "") -> str:
     if not is_num(v):
         return f"{unit} not recorded"
-    return f"{unit} {fmt(v, 'int')}" if before else f"{fmt(v, 'int')} {unit}"
+    return (f"{unit} {fmt(v, 'int')}" if before else f"{fmt(v, 'int')} {unit}") + suffix
 
 
 def architecture_text(model: dict) -> str:
     """``GPT-2 decoder-only transformer (GPT2LMHeadModel): 2 layers, 4 heads, ...``."""
     parts = [_count(model.get("n_layer"), "layers"), _count(model.get("n_head"), "heads"),
-             _count(model.get("n_embd"), "width", True), _count(model.get("n_positions"), "context tokens"),
-             _count(model.get("vocab_size"), "vocabulary tokens")]
+             _count(model.get("n_embd"), "width", True), _count(model.get("n_positions"), "context", True, " tokens"),
+             _count(model.get("vocab_size"), "vocabulary", True, " tokens")]
     return "GPT-2 decoder-only transformer (`GPT2LMHeadModel`): " + ", ".join(parts)
 
 
@@ -150,7 +150,8 @@ def training_data_lines(evaluation: dict) -> list[str]:
         "Validation loss": fmt(training.get("val_loss")),
         "Recipe": f"`{json.dumps(recipe, sort_keys=True)}`" if recipe else "not recorded",
         "Detector": f"{detector_name(evaluation)}, on human text and samples of "
-                    f"{', '.join(map(str, get(evaluation, 'detector', 'trained_on', default=[]))) or 'sizes not recorded'}",
+                    + (", ".join(map(str, get(evaluation, "detector", "trained_on", default=[])))
+                       or "sizes not recorded"),
     }
     return bullets(items) + [""]
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import copy
 import json
 import re
+import subprocess
+import sys
 
 import click
 import pytest
@@ -171,6 +173,16 @@ def test_front_matter_and_model_index(evaluation):
     assert meta["gpt2guard"]["stage"]["index"] == 2 and meta["gpt2guard"]["decision"] == "release"
 
 
+def test_hugging_face_reads_the_model_index(evaluation):
+    from huggingface_hub import ModelCard
+
+    data = ModelCard(card_markdown(evaluation)).data
+    assert data.model_name == "nano-medium" and data.license == "mit"
+    results = {(r.task_type, r.metric_type): r.metric_value for r in data.eval_results}
+    assert results == {("text-generation", "perplexity"): 254.3, ("text-classification", "roc_auc"): 0.913,
+                       ("text-classification", "tpr_at_0.01_fpr"): 0.634}
+
+
 def test_write_card_html_is_self_contained(evaluation, tmp_path):
     written = write_card(evaluation, tmp_path / "medium")
     assert set(written) >= {"README.md", "model-card.html", "plots/detection_by_sampling.png",
@@ -205,6 +217,33 @@ def test_family_card(tmp_path):
     assert {"plots/family_detectability.png", "plots/family_perplexity.png", "plots/transfer.png"} <= set(written)
     page = written["model-card.html"].read_text()
     assert 'src="http' not in page and page.count('src="data:image/png;base64,') == 3
+
+
+def test_text_from_the_evaluation_cannot_break_the_card(evaluation, tmp_path):
+    evaluation["stage"]["decision"] = "hold"
+    evaluation["stage"]["reason"] = "gate failed\n## Factors\n<script>alert(1)</script> | x"
+    text = card_markdown(evaluation)
+    assert check_card(text) == []
+    _, body, _ = parse_front_matter(text)
+    assert [h for h, _ in sections(body)] == list(SECTIONS)
+    page = write_card(evaluation, tmp_path)["model-card.html"].read_text()
+    assert "<script" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_family_card_refuses_mixed_or_no_stages():
+    other = make_evaluation(2)
+    other["model"]["family"] = "gpt2"
+    with pytest.raises(GuardError, match="several families"):
+        family_card_markdown([make_evaluation(1), other])
+    with pytest.raises(GuardError, match="at least one"):
+        family_card_markdown([])
+
+
+def test_importing_cards_and_the_cli_is_light():
+    code = ("import sys; import gpt2guard.cli.release_card, gpt2guard.release.card, gpt2guard.release.card_check; "
+            "heavy = [m for m in ('matplotlib', 'torch', 'transformers', 'sklearn') if m in sys.modules]; "
+            "assert not heavy, heavy")
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_check_card_names_each_problem(evaluation):
@@ -287,7 +326,8 @@ def test_cli_build_from_run_for_a_size_and_the_family(tmp_path):
 def test_cli_build_errors_are_one_line(tmp_path):
     run = fake_run(tmp_path)
     result = invoke("build", "--run", run, "--size", "xl", "--out", tmp_path / "x")
-    assert result.exit_code == 2 and "size 'xl' is not in run" in result.output and "small, medium, large" in result.output
+    assert result.exit_code == 2 and "size 'xl' is not in run" in result.output
+    assert "sizes evaluated: small, medium, large" in result.output
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     result = invoke("build", "--evaluation", bad, "--out", tmp_path / "x")
