@@ -60,6 +60,7 @@ def _register() -> None:
     from gpt2guard.cli.family import family
     from gpt2guard.cli.detector import detector
     from gpt2guard.cli.generate import generate
+    from gpt2guard.cli.release import release
     from gpt2guard.cli.score import score
 
     main.add_command(family)
@@ -67,6 +68,7 @@ def _register() -> None:
     main.add_command(generate)
     main.add_command(score)
     main.add_command(detector)
+    main.add_command(release)
 
 
 _register()

@@ -48,6 +48,6 @@ class StatsCache:
     def put(self, text_hash: str, settings: dict, stats: TokenStats) -> None:
         """Store a record; a cache that cannot be written only costs re-scoring later."""
         try:
-            stats.save(self.path(text_hash, settings))
+            stats.save(self.path(text_hash, settings), durable=False)
         except OSError:
             pass

@@ -126,8 +126,9 @@ class TokenStats:
                    reference_hash=str(arrays["reference_hash"]) or None,
                    flags=tuple(str(f) for f in arrays["flags"]), text_hash=str(arrays["text_hash"]))
 
-    def save(self, path: str | os.PathLike) -> None:
-        """Write an ``.npz`` atomically (temporary file, then rename)."""
+    def save(self, path: str | os.PathLike, durable: bool = True) -> None:
+        """Write an ``.npz`` atomically (temporary file, then rename); ``durable`` also fsyncs
+        it (a cache, whose torn files read as misses, skips that)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         buf = io.BytesIO()
@@ -135,8 +136,9 @@ class TokenStats:
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         with open(tmp, "wb") as f:
             f.write(buf.getvalue())
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
 
     @classmethod

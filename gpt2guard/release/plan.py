@@ -97,15 +97,15 @@ class Evaluation:
     """How much evidence each stage computes (per size and sampling method) and how."""
 
     samples: int = 150
-    test_samples: int = 100
+    test_samples: int = 150
     length: int = 128
     sampling: list[str] = field(default_factory=lambda: ["pure", "top-k=40"])
     human_train: int = 300
-    human_calibration: int = 300
-    human_test: int = 200
+    human_calibration: int = 600
+    human_test: int = 400
     fpr: float = 0.01
     detector: Literal["logistic", "boosting"] = "logistic"
-    max_scorers: int = 2
+    max_scorers: int = 1
     min_tokens: int = 16
     n_boot: int = 200
     batch_size: int = 16
