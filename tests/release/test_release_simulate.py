@@ -1,0 +1,219 @@
+"""A full staged-release simulation on the micro family: decisions, evidence, cards, manifests,
+the decision log's chain, resume after an interruption, tamper detection and the CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from gpt2guard.cli import main
+from gpt2guard.release.card_check import check_card, diff_cards
+from gpt2guard.release.log import read_log, verify_log
+from gpt2guard.release.manifest import verify_tree
+from gpt2guard.release.simulate import simulate
+
+PLAN = """
+name = "micro-test"
+family = "micro"
+seed = 3
+on_hold = "stop"
+[evaluation]
+samples = 24
+test_samples = 24
+length = 32
+human_train = 40
+human_calibration = 60
+human_test = 40
+n_boot = 20
+batch_size = 8
+[gates.detect]
+kind = "detectability"
+threshold = 0.0
+[gates.wait]
+kind = "min_time"
+threshold = 60
+[gates.quality]
+kind = "quality_gain"
+threshold = 0.95
+[gates.sign]
+kind = "signoff"
+file = "evidence/signoff-{size}.toml"
+[[stages]]
+name = "first"
+sizes = ["small"]
+tier = "download"
+gates = ["detect", "quality", "sign"]
+[[stages]]
+name = "second"
+sizes = ["medium"]
+after_days = 90
+tier = "open"
+gates = ["detect", "wait", "quality", "sign"]
+[[scenarios]]
+name = "rushed"
+after_days = 10
+"""
+
+
+@pytest.fixture(scope="module")
+def plan_file(tmp_path_factory, micro_family):
+    root = tmp_path_factory.mktemp("plan")
+    (root / "evidence").mkdir()
+    for size in ("small", "medium"):
+        (root / "evidence" / f"signoff-{size}.toml").write_text('approved = true\nby = "test board"\n')
+    path = root / "plan.toml"
+    path.write_text(PLAN)
+    return path
+
+
+@pytest.fixture(scope="module")
+def run_dir(plan_file, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "run"
+    result = simulate(plan_file, out, progress=False)
+    return out, result
+
+
+def evaluation(out, scenario, stage_dir):
+    return json.loads((out / "scenarios" / scenario / "stages" / stage_dir / "evaluation.json").read_text())
+
+
+def test_decisions_follow_the_gates(run_dir):
+    out, result = run_dir
+    rows = {(r["scenario"], r["name"]): r for r in result.rows}
+    assert rows[("staged", "first")]["decision"] == "release"
+    assert rows[("staged", "second")]["decision"] == "release"
+    # the rushed scenario waits 10 days: the waiting-period gate holds the second stage
+    assert rows[("rushed", "second")]["decision"] == "hold"
+    assert "wait" in rows[("rushed", "second")]["reason"]
+    ev = evaluation(out, "rushed", "02-second")
+    wait = next(g for g in ev["gates"] if g["name"] == "wait")
+    assert (wait["value"], wait["threshold"], wait["passed"]) == (10.0, 60.0, False)
+
+
+def test_stage_evidence_is_measured_on_released_sizes_only(run_dir):
+    out, _ = run_dir
+    first, second = evaluation(out, "staged", "01-first"), evaluation(out, "staged", "02-second")
+    assert first["detector"]["trained_on"] == ["small"] and first["detector"]["fallback"]
+    assert second["detector"]["trained_on"] == ["small"] and second["released_before"] == ["small"]
+    assert second["detector"]["scorers"] == ["small"]
+    assert set(second["detection"]["by_size_sampling"]) == {"medium"}
+    for cell in second["detection"]["by_size_sampling"]["medium"].values():
+        assert 0.0 <= cell["tpr"] <= 1.0 and cell["tpr_ci"][0] <= cell["tpr"] <= cell["tpr_ci"][1]
+    assert second["transfer"]["sizes"] == ["small", "medium"]
+    ppl = second["perplexity"]
+    assert set(ppl) == {"small", "medium"}
+    gain = second["quality_gain"]
+    assert gain["vs"] == "small"
+    assert gain["value"] == pytest.approx(1 - ppl["medium"]["ppl"] / ppl["small"]["ppl"])
+    assert second["model"]["n_params"] > first["model"]["n_params"]
+    detect = next(g for g in second["gates"] if g["name"] == "detect")
+    worst = min(c["tpr"] for c in second["detection"]["by_size_sampling"]["medium"].values())
+    assert detect["value"] == pytest.approx(worst)
+    assert (out / "scenarios" / "staged" / detect["evidence"][0]).is_file()
+
+
+def test_log_chain_and_entries(run_dir):
+    out, _ = run_dir
+    for scenario in ("staged", "rushed"):
+        path = out / "scenarios" / scenario / "decisions.jsonl"
+        assert verify_log(path) == []
+        entries = read_log(path)
+        assert [e["type"] for e in entries] == ["start", "decision", "decision"]
+        assert entries[1]["prev"] == entries[0]["hash"]
+        assert all(g["evidence"] is not None for g in entries[1]["gates"])
+
+
+def test_cards_are_complete_and_published_with_manifests(run_dir):
+    out, _ = run_dir
+    staged = out / "scenarios" / "staged"
+    cards = [staged / "stages" / d / "card" / "README.md" for d in ("01-first", "02-second")]
+    for card in cards:
+        assert check_card(card.read_text()) == []
+    assert check_card((staged / "family-card" / "README.md").read_text()) == []
+    diff = diff_cards(cards[0].read_text(), cards[1].read_text())
+    assert diff["metrics"], "the two stages' metrics differ"
+    release = staged / "stages" / "02-second" / "release"
+    assert (release / "model.safetensors").is_file() and (release / "README.md").is_file()
+    assert (release / "detector" / "detector.json").is_file()
+    assert any(p.name.startswith("micro-medium") for p in (release / "samples").iterdir())
+    held = out / "scenarios" / "rushed" / "stages" / "02-second"
+    assert (held / "card" / "README.md").is_file() and not (held / "release").exists()
+    assert all(v.ok for v in verify_tree(out))
+    for name in ("summary.md", "summary.png", "summary.json", "MANIFEST.json", "run.json"):
+        assert (out / name).is_file()
+
+
+def test_resume_after_interruption_gives_the_same_run(run_dir, plan_file, tmp_path):
+    out, _ = run_dir
+    again = tmp_path / "again"
+
+    def stop_at_second(msg):
+        if "stage 2 second" in msg and "measuring" in msg:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        simulate(plan_file, again, progress=False, only=["staged"], log=stop_at_second)
+    staged = again / "scenarios" / "staged"
+    assert [e["stage"] for e in read_log(staged / "decisions.jsonl") if e["type"] == "decision"] == ["first"]
+    assert (staged / "stages" / "02-second").is_dir()  # left unfinished
+    lines = []
+    simulate(plan_file, again, progress=False, only=["staged"], log=lines.append)
+    assert any("stage 1 first already decided" in m for m in lines)
+    entries = read_log(staged / "decisions.jsonl")
+    assert [e["stage"] for e in entries if e["type"] == "decision"] == ["first", "second"]
+    assert verify_log(staged / "decisions.jsonl") == []
+    for d in ("01-first", "02-second"):
+        assert evaluation(again, "staged", d)["evaluation_sha256"] == evaluation(out, "staged", d)["evaluation_sha256"]
+
+
+def test_another_plan_in_the_same_directory_is_refused(run_dir, plan_file, tmp_path):
+    out, _ = run_dir
+    other = tmp_path / "plan.toml"
+    other.write_text(PLAN.replace("seed = 3", "seed = 4"))
+    shutil.copytree(plan_file.parent / "evidence", tmp_path / "evidence")
+    result = CliRunner().invoke(main, ["release", "simulate", str(other), "--out", str(out)])
+    assert result.exit_code == 2 and "another plan" in result.output
+
+
+def test_verify_cli_finds_tampering(run_dir, tmp_path):
+    out, _ = run_dir
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    runner = CliRunner()
+    ok = runner.invoke(main, ["release", "verify", str(copy)])
+    assert ok.exit_code == 0 and ok.output.startswith("ok:")
+    release = copy / "scenarios" / "staged" / "stages" / "01-first" / "release"
+    (release / "README.md").write_text("a card that says something else\n")
+    (release / "config.json").unlink()
+    (release / "backdoor.py").write_text("print('hi')\n")
+    log = copy / "scenarios" / "staged" / "decisions.jsonl"
+    lines = log.read_text().splitlines()
+    lines[1] = lines[1].replace('"decision": "release"', '"decision": "hold"')
+    log.write_text("\n".join(lines) + "\n")
+    bad = runner.invoke(main, ["release", "verify", str(copy)])
+    assert bad.exit_code == 1
+    for what in ("altered", "missing", "unlisted"):
+        assert any(line.startswith(what) and "01-first/release" in line for line in bad.output.splitlines())
+    assert "entry 2: content does not match its hash" in bad.output
+    missing = runner.invoke(main, ["release", "verify", str(tmp_path / "nowhere")])
+    assert missing.exit_code == 2 and "no such directory" in missing.output
+
+
+def test_cli_plan_init_check_and_card_build(run_dir, tmp_path):
+    out, _ = run_dir
+    runner = CliRunner()
+    plan = tmp_path / "p" / "plan.toml"
+    r = runner.invoke(main, ["release", "plan", "init", str(plan), "--family", "micro"])
+    assert r.exit_code == 0 and str(plan) in r.output
+    r = runner.invoke(main, ["release", "plan", "check", str(plan)])
+    assert r.exit_code == 0 and "valid" in r.output and "all-at-once" in r.output
+    plan.write_text(plan.read_text().replace('kind = "min_time"', 'kind = "someday"'))
+    r = runner.invoke(main, ["release", "plan", "check", str(plan)])
+    assert r.exit_code == 2 and "gates.waiting-period.kind" in r.output and "Traceback" not in r.output
+    r = runner.invoke(main, ["release", "card", "build", "--run", str(out), "--size", "medium",
+                             "--out", str(tmp_path / "card")])
+    assert r.exit_code == 0, r.output
+    assert check_card((tmp_path / "card" / "README.md").read_text()) == []
