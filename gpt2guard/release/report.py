@@ -96,7 +96,8 @@ def stage_report(evaluation: dict) -> str:
                          f"{m['auroc']:.3f}{_ci(m.get('auroc_ci'))} | {m['n_abstain']} |")
     lines += ["", "## Perplexity on held-out human text", "", "| size | perplexity | documents |", "|---|---|---|"]
     for size, p in evaluation["perplexity"].items():
-        lines.append(f"| {size} | {p['ppl']:.1f}{_ci(p.get('ci'))} | {p['n_docs']} |")
+        ci = p.get("ci")
+        lines.append(f"| {size} | {p['ppl']:.1f}" + (f" [{ci[0]:.1f}, {ci[1]:.1f}]" if ci else "") + f" | {p['n_docs']} |")
     if det.get("warning"):
         lines += ["", f"Note: {det['warning']}."]
     return "\n".join(lines) + "\n"

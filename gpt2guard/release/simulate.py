@@ -250,6 +250,12 @@ def simulate(plan: Plan | str | Path, out: str | Path, *, only: list[str] | None
     out = Path(out)
     chosen = scenarios(plan, only)
     run = _open_run(out, plan, [n for n, _ in chosen])
+    from gpt2guard.family import get_family
+
+    if get_family(plan.family).kind == "builtin":  # build (or finish building) the family, with progress
+        from gpt2guard.family.build import build_family
+
+        build_family(plan.family, progress=progress, log=say)
     data = RunData(out, plan, progress=progress)
     result = SimulationResult(out)
     for name, variant in chosen:

@@ -69,8 +69,8 @@ def format_table(rows: list[dict], markdown: bool = False) -> str:
 
 
 def plot_summary(rows: list[dict], path: Path) -> None:
-    """Detectability (worst TPR at the calibrated FPR, per sampling method) and perplexity by
-    stage, one line per scenario; held stages are crosses."""
+    """One panel per sampling method (worst TPR at the calibrated FPR, with its interval) and
+    one of perplexity, by stage; a line per scenario, held stages drawn as crosses."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -78,29 +78,37 @@ def plot_summary(rows: list[dict], path: Path) -> None:
 
     scenarios = list(dict.fromkeys(r["scenario"] for r in rows))
     methods = list(dict.fromkeys(m for r in rows for m in r["tpr"]))
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = plt.subplots(1, len(methods) + 1, figsize=(4.2 * (len(methods) + 1), 3.8), squeeze=False)
+    axes = axes[0]
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for si, sc in enumerate(scenarios):
         rs = [r for r in rows if r["scenario"] == sc and r["ppl"] is not None]
-        x = [r["stage"] for r in rs]
-        for mi, m in enumerate(methods):
-            y = [r["tpr"].get(m, (None, None))[0] for r in rs]
-            err = [[max(0, (r["tpr"][m][0] - r["tpr"][m][1][0])) if r["tpr"].get(m, (0, None))[1] else 0 for r in rs],
-                   [max(0, (r["tpr"][m][1][1] - r["tpr"][m][0])) if r["tpr"].get(m, (0, None))[1] else 0 for r in rs]]
-            axes[0].errorbar([v + 0.04 * (si * len(methods) + mi) for v in x], y, yerr=err, marker="o", capsize=3,
-                             label=f"{sc}: {m}")
-        axes[1].plot(x, [r["ppl"] for r in rs], marker="o", label=sc)
+        colour, shift = colours[si % len(colours)], 0.06 * (si - (len(scenarios) - 1) / 2)
+        for ax, m in zip(axes, methods):
+            pts = [(r["stage"] + shift, *r["tpr"][m], r["decision"]) for r in rs if r["tpr"].get(m, (None,))[0] is not None]
+            if not pts:
+                continue
+            x, y = [p[0] for p in pts], [p[1] for p in pts]
+            err = [[p[1] - p[2][0] if p[2] else 0 for p in pts], [p[2][1] - p[1] if p[2] else 0 for p in pts]]
+            ax.errorbar(x, y, yerr=err, color=colour, marker="o", capsize=3, label=sc)
+            held = [(p[0], p[1]) for p in pts if p[3] != "release"]
+            ax.scatter([h[0] for h in held], [h[1] for h in held], marker="x", s=80, color="black", zorder=5)
+        axes[-1].plot([r["stage"] + shift for r in rs], [r["ppl"] for r in rs], color=colour, marker="o", label=sc)
         held = [r for r in rs if r["decision"] != "release"]
-        axes[0].scatter([r["stage"] for r in held], [min(v[0] for v in r["tpr"].values()) for r in held], marker="x",
-                        s=90, color="red", zorder=5)
-        axes[1].scatter([r["stage"] for r in held], [r["ppl"] for r in held], marker="x", s=90, color="red", zorder=5)
-    axes[0].set(title="Detectability at the calibrated FPR", xlabel="stage", ylabel="TPR (worst size)", ylim=(0, 1.05))
-    axes[1].set(title="Perplexity on held-out human text", xlabel="stage", ylabel="perplexity")
+        axes[-1].scatter([r["stage"] + shift for r in held], [r["ppl"] for r in held], marker="x", s=80,
+                         color="black", zorder=5)
+    for ax, m in zip(axes, methods):
+        ax.set(title=f"Detectability, {m}", ylabel="TPR at the calibrated FPR (worst size)", ylim=(0, 1.05))
+    axes[-1].set(title="Perplexity, held-out human text", ylabel="perplexity")
+    stages = sorted({r["stage"] for r in rows})
     for ax in axes:
+        ax.set_xticks(stages)
+        ax.set_xlabel("stage")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.suptitle("Staged release: red crosses are held stages")
+    axes[-1].legend(fontsize=8)
+    fig.suptitle("Release simulation by stage (x: held)")
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
+    tmp = path.with_name(path.stem + ".tmp.png")
     fig.savefig(tmp, dpi=110)
     plt.close(fig)
     tmp.replace(path)
