@@ -96,8 +96,8 @@ class Stage:
 class Evaluation:
     """How much evidence each stage computes (per size and sampling method) and how."""
 
-    samples: int = 150
-    test_samples: int = 150
+    samples: int = 120
+    test_samples: int = 120
     length: int = 128
     sampling: list[str] = field(default_factory=lambda: ["pure", "top-k=40"])
     human_train: int = 300
