@@ -69,7 +69,14 @@ def banner(evaluation: dict) -> list[str]:
 
 
 def detection_phrases(evaluation: dict) -> list[str]:
-    """``63% [55%, 71%] of top-k 40 samples`` for every sampling method measured."""
+    """``63% [55%, 71%] of top-k 40 samples`` for every sampling method measured: the share
+    flagged at the calibrated threshold (what the detectability gate judges) when the
+    evaluation has it, else the TPR at the target rate on the test split."""
+    size = get(evaluation, "model", "size")
+    cells = get(evaluation, "detection", "by_size_sampling", default={}) or {}
+    if isinstance(cells.get(size), dict):
+        return [f"{fmt_ci(m['tpr'], m.get('tpr_ci'), 'pct')} of {sampling_label(method)} samples"
+                for method, m in cells[size].items() if isinstance(m, dict) and is_num(m.get("tpr"))]
     key = tpr_key(detector_fpr(evaluation))
     out = []
     for method, m in (get(evaluation, "detection", "by_sampling", default={}) or {}).items():

@@ -155,6 +155,14 @@ class RunData:
             self.machine[(size, split)] = read_samples(self.out / "samples", self.plan, size, split)
         return self.machine[(size, split)]
 
+    def set_name(self, size: str, method: str) -> str:
+        """The sample set's name of a size and sampling method (``nano-small-k40``...)."""
+        from gpt2guard.family import get_family
+        from gpt2guard.generator.run import gen_set_name
+        from gpt2guard.generator.sampling import parse_sampling
+
+        return gen_set_name(get_family(self.plan.family), size, parse_sampling(method)[0])
+
     def human_split(self, split: str) -> list[str]:
         if split not in self.human:
             from gpt2guard.datasets.tokens import count_tokens

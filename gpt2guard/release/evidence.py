@@ -232,7 +232,8 @@ def measure_stage(data: RunData, plan, sizes: list[str], released: list[str]) ->
         "data": {"human": {"set": "builtin", "splits": {k: len(data.human_split(k))
                                                         for k in ("train", "calibration", "test")},
                            "sha256": human_digest},
-                 "samples": [{"size": z, "sampling": meth, "split": split, "n": len(t), "sha256": sha256_json(t)}
+                 "samples": [{"set": data.set_name(z, meth), "size": z, "sampling": meth, "split": split,
+                              "n": len(t), "sha256": sha256_json(t)}
                              for z in both for split in ("train", "test")
                              for meth, t in data.samples(z, split).items()]},
     }

@@ -258,7 +258,7 @@ def load_plan(path: str | Path) -> Plan:
         return parse_plan(read_data(path), source=str(Path(path).resolve()))
     except GuardError as exc:
         msg = str(exc)
-        raise GuardError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None
+        raise GuardError(msg if str(path) in msg else f"{path}: {msg}") from None
 
 
 def stage_dates(plan: Plan) -> list[dt.date]:
