@@ -80,13 +80,15 @@ def simulate_cmd(plan, out, only, as_json):
     from pathlib import Path
 
     from gpt2guard.release.simulate import simulate
-    from gpt2guard.release.summary import format_table
+    from gpt2guard.release.summary import format_table, scenario_table
 
     result = simulate(plan, out, only=list(only) or None, progress=True, log=lambda m: click.echo(m, err=True))
     if as_json:
         click.echo(json.dumps(result.rows, indent=2))
         return
     click.echo(format_table(result.rows))
+    click.echo("")
+    click.echo(scenario_table(result.rows))
     root = Path(out)
     click.echo(f"\nsummary:  {result.summary['md']} and {result.summary['png']}")
     for name, sdir in result.scenario_dirs.items():

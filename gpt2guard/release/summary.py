@@ -62,8 +62,31 @@ def format_table(rows: list[dict], markdown: bool = False) -> str:
         body.append([r["scenario"], f"{r['stage']} {r['name']}", "+".join(r["sizes"]), r["date"], r["tier"]] + tprs +
                     [_f(r["auroc"]), _f(r["transfer_drop"]), _f(r["ppl"], "{:.1f}"), _f(r["quality_gain"]),
                      r["decision"]])
+    return _table(head, body, markdown)
+
+
+def scenario_table(rows: list[dict], markdown: bool = False) -> str:
+    """Scenarios side by side: what each released and held, by when, and the least
+    detectable released stage per sampling method."""
+    methods = list(dict.fromkeys(m for r in rows for m in r["tpr"]))
+    head = ["scenario", "released", "held or skipped", "last release"] + [f"worst released TPR {m}" for m in methods]
+    body = []
+    for sc in dict.fromkeys(r["scenario"] for r in rows):
+        rs = [r for r in rows if r["scenario"] == sc]
+        out = [r for r in rs if r["decision"] == "release"]
+        worst = []
+        for m in methods:
+            vals = [r["tpr"][m][0] for r in out if r["tpr"].get(m, (None,))[0] is not None]
+            worst.append(f"{min(vals):.2f}" if vals else "-")
+        body.append([sc, "+".join(z for r in out for z in r["sizes"]) or "-",
+                     "+".join(z for r in rs if r["decision"] != "release" for z in r["sizes"]) or "-",
+                     max((r["date"] for r in out), default="-")] + worst)
+    return _table(head, body, markdown)
+
+
+def _table(head: list, body: list, markdown: bool) -> str:
     if markdown:
-        return "\n".join("| " + " | ".join(x) + " |" for x in [head, ["---"] * len(head)] + body)
+        return "\n".join("| " + " | ".join(map(str, x)) + " |" for x in [head, ["---"] * len(head)] + body)
     widths = [max(len(str(x[i])) for x in [head] + body) for i in range(len(head))]
     return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(x, widths)).rstrip() for x in [head] + body)
 
@@ -117,7 +140,9 @@ def plot_summary(rows: list[dict], path: Path) -> None:
 def write_summary(out: Path, rows: list[dict], title: str) -> dict[str, Path]:
     """``summary.md``, ``summary.json`` and ``summary.png`` in ``out``."""
     paths = {"md": out / "summary.md", "json": out / "summary.json", "png": out / "summary.png"}
-    text = [f"# {title}", "", format_table(rows, markdown=True), "", "![detectability and perplexity](summary.png)", ""]
+    text = [f"# {title}", "", "## Scenarios side by side", "", scenario_table(rows, markdown=True), "",
+            "## Every stage", "", format_table(rows, markdown=True), "",
+            "![detectability and perplexity](summary.png)", ""]
     for r in rows:
         if r["decision"] != "release":
             text.append(f"- {r['scenario']} stage {r['stage']} ({r['name']}): {r['decision']}: {r['reason']}")

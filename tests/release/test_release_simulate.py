@@ -217,3 +217,14 @@ def test_cli_plan_init_check_and_card_build(run_dir, tmp_path):
                              "--out", str(tmp_path / "card")])
     assert r.exit_code == 0, r.output
     assert check_card((tmp_path / "card" / "README.md").read_text()) == []
+
+
+def test_cli_simulate_on_a_finished_run_returns_the_tables(run_dir, plan_file):
+    out, _ = run_dir
+    r = CliRunner().invoke(main, ["release", "simulate", str(plan_file), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "already decided" in r.output  # nothing recomputed
+    assert "worst released TPR" in r.output and "rushed" in r.output
+    assert f"gpt2guard release verify {out}" in r.output
+    summary = (out / "summary.md").read_text()
+    assert "Scenarios side by side" in summary and "| rushed |" in summary
