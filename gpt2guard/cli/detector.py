@@ -57,6 +57,12 @@ def _calibrate(det, directory, data, fpr, seed, n_boot):
               help="logistic / boosting on token-statistic features, or OpenAI's TF-IDF baseline.")
 @click.option("--family", default="nano", show_default=True, help="Scorer family for feature detectors.")
 @click.option("--sizes", default="small", show_default=True, help="Comma-separated scorer sizes (features concatenated).")
+@click.option("--references", is_flag=True,
+              help="Score each size with its neighbouring size as reference: adds the cross terms, Binoculars and "
+                   "fast-detectgpt-ref to the features (one more model per size).")
+@click.option("--cv", default=5, show_default=True, type=click.IntRange(min=0),
+              help="logistic: choose the regularisation C by this many folds of cross-validation on the training "
+                   "split (0: C=1).")
 @click.option("--split", default="train", show_default=True)
 @click.option("--valid-split", default="valid", show_default=True,
               help="Split for metrics and the threshold, when the sets have it (else metrics on the training split).")
@@ -65,7 +71,8 @@ def _calibrate(det, directory, data, fpr, seed, n_boot):
 @SEED
 @LIMIT
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Detector directory to write.")
-def train_cmd(data, human, machine, kind, family, sizes, split, valid_split, fpr, min_tokens, seed, limit, out):
+def train_cmd(data, human, machine, kind, family, sizes, references, cv, split, valid_split, fpr, min_tokens, seed, limit,
+              out):
     """Train a detector on human and machine sets and save it (no pickles) to OUT.
 
     Example: gpt2guard detector train --data data/human --data data/gen --family nano --sizes small,medium
@@ -82,11 +89,14 @@ def train_cmd(data, human, machine, kind, family, sizes, split, valid_split, fpr
 
         det = TfidfDetector(min_tokens=min_tokens).fit(train.texts, train.labels)
     else:
+        from gpt2guard.detector.compare import reference_size
         from gpt2guard.detector.estimators import FeatureDetector
         from gpt2guard.detector.trained import TrainedDetector
 
-        det = TrainedDetector(FeatureDetector(kind, random_state=seed), family,
-                              [s.strip() for s in sizes.split(",") if s.strip()], min_tokens=min_tokens)
+        names = [s.strip() for s in sizes.split(",") if s.strip()]
+        refs = {s: reference_size(family, s) for s in names} if references else None
+        est = FeatureDetector(kind, random_state=seed, cv=(cv or None) if kind == "logistic" else None)
+        det = TrainedDetector(est, family, names, references=refs, min_tokens=min_tokens)
         det.fit(train.texts, train.labels)
     det.save(out)
     held = load_labelled(data, human, list(machine), valid_split, limit=limit, require=False)

@@ -35,7 +35,14 @@ class FeatureDetector(ClassifierMixin, BaseEstimator):
         ``logistic``: standardise, then L2-regularised logistic regression.
         ``boosting``: gradient-boosted regression trees (log loss).
     C : float
-        Inverse regularisation strength of the logistic regression.
+        Inverse regularisation strength of the logistic regression (when ``cv`` is unset).
+    cv : int, optional
+        Logistic regression: choose ``C`` from ``Cs`` by stratified ``cv``-fold
+        cross-validation on the training data (lowest mean held-out log loss; the scaler is
+        fitted inside each fold), then fit on all of it. Fewer folds are used when a class
+        has fewer than ``cv`` rows; with fewer than two, ``C`` is used.
+    Cs : sequence of float, optional
+        Candidate values of ``C`` for ``cv``; default 13 values from 1e-3 to 1e3, log-spaced.
     max_iter : int
         Iteration cap of the logistic regression solver.
     n_estimators, learning_rate, max_depth : int, float, int
@@ -50,6 +57,10 @@ class FeatureDetector(ClassifierMixin, BaseEstimator):
     n_features_in_ : int
     n_iter_ : int
         Solver iterations (logistic) or trees fitted (boosting).
+    C_ : float
+        The ``C`` the logistic regression was fitted with (chosen by ``cv`` when set).
+    cv_scores_ : dict of float to float
+        With ``cv``: mean held-out log loss per candidate ``C``.
     fill_ : ndarray, shape (n_features,)
         Training medians used for missing values.
     arrays_ : dict of str to ndarray
@@ -57,9 +68,11 @@ class FeatureDetector(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, kind="logistic", C=1.0, max_iter=1000, n_estimators=100, learning_rate=0.1, max_depth=3,
-                 random_state=None):
+                 random_state=None, cv=None, Cs=None):
         self.kind = kind
         self.C = C
+        self.cv = cv
+        self.Cs = Cs
         self.max_iter = max_iter
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -96,12 +109,37 @@ class FeatureDetector(ClassifierMixin, BaseEstimator):
         self.arrays_ = self._fit_logistic(Xf, y_idx) if self.kind == "logistic" else self._fit_boosting(Xf, y_idx)
         return self
 
-    def _fit_logistic(self, X, y) -> dict:
+    def _choose_C(self, X, y) -> float:
+        """``C`` by stratified k-fold cross-validation on the training data (see ``cv``)."""
+        from sklearn.metrics import log_loss
+        from sklearn.model_selection import StratifiedKFold
+
+        folds = min(int(self.cv), int(np.bincount(y).min()))
+        Cs = [float(c) for c in (np.logspace(-3, 3, 13) if self.Cs is None else self.Cs)]
+        self.cv_scores_ = {}
+        if folds < 2 or len(Cs) < 2:
+            return Cs[0] if len(Cs) == 1 else float(self.C)
+        split = list(StratifiedKFold(folds, shuffle=True, random_state=self.random_state or 0).split(X, y))
+        losses = {}
+        for C in Cs:
+            loss = []
+            for tr, te in split:
+                pipe = self._pipeline(C).fit(X[tr], y[tr])
+                loss.append(log_loss(y[te], pipe.predict_proba(X[te])[:, 1], labels=[0, 1]))
+            losses[C] = float(np.mean(loss))
+        self.cv_scores_ = losses
+        return min(Cs, key=lambda c: (losses[c], c))  # ties: the stronger regularisation
+
+    def _pipeline(self, C):
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
-        pipe = make_pipeline(StandardScaler(), LogisticRegression(C=self.C, max_iter=self.max_iter))
+        return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=self.max_iter))
+
+    def _fit_logistic(self, X, y) -> dict:
+        self.C_ = self._choose_C(X, y) if self.cv else float(self.C)
+        pipe = self._pipeline(self.C_)
         pipe.fit(X, y)
         scaler, lr = pipe[0], pipe[-1]
         self.n_iter_ = int(lr.n_iter_[0])

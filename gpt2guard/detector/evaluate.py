@@ -32,11 +32,21 @@ def _split(y, s):
 
 
 def auroc(y, s) -> float:
-    """Area under the ROC curve (NaN unless both classes are present)."""
-    from sklearn.metrics import roc_auc_score
+    """Area under the ROC curve (NaN unless both classes are present).
+
+    Computed as the Mann-Whitney statistic from average ranks (ties count one half), which
+    equals scikit-learn's ``roc_auc_score`` and is much faster on the many small samples of
+    a bootstrap.
+    """
+    from scipy.stats import rankdata
 
     y, s, _ = _split(y, s)
-    return float(roc_auc_score(y, s)) if len(set(y.tolist())) == 2 else math.nan
+    n1 = int((y == 1).sum())
+    n0 = len(y) - n1
+    if not n0 or not n1:
+        return math.nan
+    r = rankdata(s)  # average ranks, 1-based
+    return float((r[y == 1].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
 def tpr_at_fpr(y, s, fpr: float) -> float:

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from gpt2guard.detector.methods import get_method, list_methods
+from gpt2guard.detector.methods import TINY, get_method, list_methods
 from gpt2guard.detector.stats import TokenStats
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
@@ -37,11 +37,22 @@ def _summary(prefix: str, x: np.ndarray) -> dict[str, float]:
     return out
 
 
+def _summary_names(prefix: str) -> list[str]:
+    return [f"{prefix}_mean", f"{prefix}_std"] + [f"{prefix}_q{int(round(q * 100)):02d}" for q in QUANTILES]
+
+
+def _standardised(num: np.ndarray, var: np.ndarray) -> np.ndarray:
+    return num.astype(np.float64) / np.sqrt(np.maximum(var.astype(np.float64), TINY))
+
+
 def feature_names(reference: bool = False) -> list[str]:
     """Names of :func:`features`, in order, for records with or without reference terms."""
     names = ["n_tokens", "log_n_tokens"]
-    for prefix in ("logp", "logrank", "entropy", "var_ref") + (("cross_entropy", "cross_var") if reference else ()):
-        names += [f"{prefix}_mean", f"{prefix}_std"] + [f"{prefix}_q{int(round(q * 100)):02d}" for q in QUANTILES]
+    prefixes = ("logp", "logrank", "entropy", "var_ref", "fdg_z")
+    if reference:
+        prefixes += ("cross_entropy", "cross_var", "fdg_ref_z")
+    for prefix in prefixes:
+        names += _summary_names(prefix)
     names += list(GLTR_NAMES)
     names += [f"method_{m}" for m in list_methods(with_reference=reference)]
     return names
@@ -57,9 +68,12 @@ def features(stats: TokenStats) -> dict[str, float]:
     out.update(_summary("logrank", np.log1p(stats.rank.astype(np.float64))))
     out.update(_summary("entropy", stats.entropy))
     out.update(_summary("var_ref", stats.var_ref))
+    out.update(_summary("fdg_z", _standardised(stats.logp - stats.mean_ref, stats.var_ref)))
     if stats.has_reference:
         out.update(_summary("cross_entropy", stats.cross_entropy))
         out.update(_summary("cross_var", stats.cross_var))
+        out.update(_summary("fdg_ref_z", _standardised(stats.logp.astype(np.float64) + stats.cross_entropy,
+                                                       stats.cross_var)))
     out.update(zip(GLTR_NAMES, gltr_histogram(stats).tolist()))
     for m in list_methods(with_reference=stats.has_reference):
         out[f"method_{m}"] = get_method(m)(stats)
@@ -76,3 +90,29 @@ def feature_matrix(records: list[TokenStats], names: list[str] | None = None) ->
         names = feature_names(bool(records) and all(r.has_reference for r in records))
     rows = [features(r) for r in records]
     return np.array([[row.get(n, math.nan) for n in names] for row in rows], dtype=np.float64).reshape(-1, len(names)), names
+
+
+def pair_feature_names() -> list[str]:
+    """Names of :func:`pair_features`, in order."""
+    return _summary_names("dlogp")
+
+
+def pair_features(a: TokenStats, b: TokenStats) -> dict[str, float]:
+    """Aggregates of :math:`\\log p_b(x_i) - \\log p_a(x_i)` over the tokens of one document
+    scored by two models sharing a tokenizer (see the module docstring).
+
+    NaN everywhere when either record has no scored tokens or their tokens differ (other
+    tokenizers, or one record truncated).
+    """
+    names = pair_feature_names()
+    if not (a.scorable and b.scorable) or not np.array_equal(a.token_ids, b.token_ids):
+        return {name: math.nan for name in names}
+    out = _summary("dlogp", b.logp.astype(np.float64) - a.logp.astype(np.float64))
+    return {name: float(out[name]) for name in names}
+
+
+def pair_feature_matrix(first: list[TokenStats], second: list[TokenStats]) -> np.ndarray:
+    """Stack :func:`pair_features` of aligned record lists: (N, len(pair_feature_names())) float64."""
+    names = pair_feature_names()
+    rows = [pair_features(a, b) for a, b in zip(first, second)]
+    return np.array([[row[n] for n in names] for row in rows], dtype=np.float64).reshape(-1, len(names))

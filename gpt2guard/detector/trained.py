@@ -1,9 +1,11 @@
 """Trained detectors on text: token statistics under one or more family sizes -> features -> classifier.
 
 A :class:`TrainedDetector` scores each document under every scorer size it names (through
-:class:`~gpt2guard.detector.scoring.Scorer`), turns each :class:`TokenStats` into
-:func:`~gpt2guard.detector.features.features`, concatenates them with a ``<size>:`` prefix,
-and hands the row to a :class:`~gpt2guard.detector.estimators.FeatureDetector`.
+:class:`~gpt2guard.detector.scoring.Scorer`, optionally with a reference size per scorer),
+turns each :class:`TokenStats` into :func:`~gpt2guard.detector.features.features`,
+concatenates them with a ``<size>:`` prefix, adds the
+:func:`~gpt2guard.detector.features.pair_features` of consecutive sizes, and hands the row
+to a :class:`~gpt2guard.detector.estimators.FeatureDetector`.
 
 Saved as a directory, never as a pickle:
 
@@ -67,6 +69,10 @@ class TrainedDetector:
         Scorer family (``micro``, ``nano``, ``gpt2`` or a model directory).
     sizes : sequence of str
         Scorer sizes; features of each are concatenated with a ``<size>:`` prefix.
+    references : dict of str to str, optional
+        A reference size (same family) per scorer size: that size is scored with it as
+        :class:`~gpt2guard.detector.scoring.Scorer`'s reference, so its features add the
+        cross terms and the reference methods (Binoculars, ``fast-detectgpt-ref``).
     min_tokens : int
         Documents with fewer scored tokens get an ``abstain`` verdict.
     threshold : float, optional
@@ -83,34 +89,49 @@ class TrainedDetector:
 
     kind = "features"
 
-    def __init__(self, estimator, family: str, sizes, *, min_tokens: int = DEFAULT_MIN_TOKENS,
-                 threshold: float | None = None, scorer_kwargs: dict | None = None, device: str | None = None):
+    def __init__(self, estimator, family: str, sizes, *, references: dict | None = None,
+                 min_tokens: int = DEFAULT_MIN_TOKENS, threshold: float | None = None,
+                 scorer_kwargs: dict | None = None, device: str | None = None):
         if not sizes:
             raise GuardError("a trained detector needs at least one scorer size")
         self.estimator, self.family, self.sizes = estimator, family, list(sizes)
+        self.references = {str(k): str(v) for k, v in (references or {}).items()}
+        unknown = sorted(set(self.references) - set(self.sizes))
+        if unknown:
+            raise GuardError(f"references named for sizes the detector does not score with: {', '.join(unknown)}")
         self.min_tokens, self.threshold = int(min_tokens), threshold
         self.scorer_kwargs, self.device = dict(scorer_kwargs or {}), device
         self.feature_names: list[str] | None = None
         self.model_hashes: dict[str, str] = {}
         self.meta: dict = {}
         self._scorers: dict = {}
+        self._models: dict = {}
 
     # --- scoring ---------------------------------------------------------------------------
 
+    def _load(self, size: str):
+        """One size's model, loaded once (a size may be a scorer and another size's reference)."""
+        from gpt2guard.family import load_model
+
+        if size in self._models:
+            return self._models[size]
+        loaded = load_model(self.family, size, device=self.device)
+        expected = self.model_hashes.get(size)
+        if expected and expected != loaded.model_hash:
+            raise GuardError(f"scorer {self.family} {size} has weights {loaded.model_hash[:12]} but the detector "
+                             f"was trained with {expected[:12]}: retrain or use the original weights")
+        self.model_hashes[size] = loaded.model_hash
+        self._models[size] = loaded
+        return loaded
+
     def scorer(self, size: str):
-        """The :class:`Scorer` of one size, loaded on first use (its model hash is checked
-        against the saved one)."""
+        """The :class:`Scorer` of one size (with its reference, if one is named), loaded on
+        first use (model hashes are checked against the saved ones)."""
         if size not in self._scorers:
             from gpt2guard.detector.scoring import Scorer
-            from gpt2guard.family import load_model
 
-            loaded = load_model(self.family, size, device=self.device)
-            expected = self.model_hashes.get(size)
-            if expected and expected != loaded.model_hash:
-                raise GuardError(f"scorer {self.family} {size} has weights {loaded.model_hash[:12]} but the detector "
-                                 f"was trained with {expected[:12]}: retrain or use the original weights")
-            self.model_hashes[size] = loaded.model_hash
-            self._scorers[size] = Scorer(loaded, **self.scorer_kwargs)
+            ref = self.references.get(size)
+            self._scorers[size] = Scorer(self._load(size), self._load(ref) if ref else None, **self.scorer_kwargs)
         return self._scorers[size]
 
     def token_stats(self, texts) -> dict[str, list]:
@@ -120,14 +141,22 @@ class TrainedDetector:
 
     def feature_matrix(self, stats_by_size: dict[str, list]) -> np.ndarray:
         """Concatenated, prefixed feature matrix of :meth:`token_stats` output, in
-        :attr:`feature_names` order (set on the first call)."""
-        from gpt2guard.detector.features import feature_matrix
+        :attr:`feature_names` order (set on the first call).
+
+        Each size's :func:`~gpt2guard.detector.features.features` come prefixed
+        ``<size>:``, then for each consecutive pair of sizes the
+        :func:`~gpt2guard.detector.features.pair_features` prefixed ``<a>><b>:``.
+        """
+        from gpt2guard.detector.features import feature_matrix, pair_feature_matrix, pair_feature_names
 
         blocks, names = [], []
         for size in self.sizes:
             X, cols = feature_matrix(stats_by_size[size])
             blocks.append(X)
             names += [f"{size}:{c}" for c in cols]
+        for a, b in zip(self.sizes, self.sizes[1:]):
+            blocks.append(pair_feature_matrix(stats_by_size[a], stats_by_size[b]))
+            names += [f"{a}>{b}:{c}" for c in pair_feature_names()]
         X = np.hstack(blocks) if blocks else np.zeros((0, 0))
         if self.feature_names is None:
             self.feature_names = names
@@ -153,6 +182,8 @@ class TrainedDetector:
         self.estimator.fit(X[keep], y[keep])
         self.meta.update(train_digest=data_digest(texts, y.tolist()), n_train=int(keep.sum()),
                          n_train_machine=int(y[keep].sum()))
+        if getattr(self.estimator, "C_", None) is not None:  # the C a cross-validated logistic regression chose
+            self.meta["fitted_C"] = float(self.estimator.C_)
         return self
 
     def logit_from_stats(self, stats_by_size) -> np.ndarray:
@@ -198,7 +229,7 @@ class TrainedDetector:
         """The ``detector.json`` content."""
         return {"format": FORMAT_VERSION, "kind": self.kind, "estimator": self.estimator.get_params(),
                 "feature_names": self.feature_names, "family": self.family, "sizes": self.sizes,
-                "model_hashes": self.model_hashes, "classes": [str(c) for c in self.estimator.classes_],
+                "references": self.references, "model_hashes": self.model_hashes, "classes": [str(c) for c in self.estimator.classes_],
                 "labels": list(LABELS), "threshold": self.threshold, "min_tokens": self.min_tokens, **self.meta}
 
     def save(self, directory: str | os.PathLike) -> Path:
@@ -214,8 +245,8 @@ class TrainedDetector:
         from gpt2guard.detector.estimators import FeatureDetector
 
         est = FeatureDetector.from_arrays(meta["estimator"], arrays)
-        det = cls(est, meta["family"], meta["sizes"], min_tokens=meta.get("min_tokens", DEFAULT_MIN_TOKENS),
-                  threshold=meta.get("threshold"), **kwargs)
+        det = cls(est, meta["family"], meta["sizes"], references=meta.get("references"),
+                  min_tokens=meta.get("min_tokens", DEFAULT_MIN_TOKENS), threshold=meta.get("threshold"), **kwargs)
         det.feature_names = list(meta["feature_names"])
         det.model_hashes = dict(meta.get("model_hashes") or {})
         det.meta = {k: v for k, v in meta.items() if k not in det.describe()}
