@@ -5,9 +5,10 @@ Samples are ordinary generator sets (``<family>-<size>[-<method>]``, splits ``tr
 and so resumable and regenerable from provenance. The test split uses the next job seed, so
 no test document shares a seed with a training one.
 
-Human documents come from the builtin corpus the family was trained on, from its held-out
-splits by source (``train`` for training detectors, ``valid`` for calibration, ``test`` for
-testing and perplexity). Each is a piece that starts at a paragraph and is cut, at a token
+Human documents come from the builtin corpus the family was trained on, only from the splits
+it was *not* trained on, split by source module so no source feeds two uses: a third of the
+``valid`` split's sources train detectors, the other two thirds calibrate thresholds, and
+the ``test`` split is for testing and perplexity. Each is a piece that starts at a paragraph and is cut, at a token
 boundary, to a length drawn from the generated documents' lengths, so the two classes have
 the same length distribution and a detector cannot learn length. The lengths are those of
 the plan's smallest size's training samples, so every stage and scenario shares one human set.
@@ -22,7 +23,8 @@ import numpy as np
 
 from gpt2guard.errors import GuardError
 
-HUMAN_SPLITS = {"train": "train", "calibration": "valid", "test": "test"}
+HUMAN_SPLITS = {"train": "valid", "calibration": "valid", "test": "test"}
+TRAIN_SHARE = 3  # one in TRAIN_SHARE of the valid split's sources trains detectors; the rest calibrate
 MACHINE_SPLITS = ("train", "test")
 
 
@@ -107,8 +109,16 @@ def cut_pieces(texts: list[str], lengths: list[int], tokenizer) -> list[str]:
     return pieces
 
 
+def human_use(source: str) -> str:
+    """``train`` or ``calibration``: which use a source of the valid split serves (a hash)."""
+    from gpt2guard.paths import sha256_text
+
+    return "train" if int(sha256_text(source)[:8], 16) % TRAIN_SHARE == 0 else "calibration"
+
+
 def corpus_splits(plan) -> dict[str, list[str]]:
-    """The texts of the family's builtin corpus by split (``train``, ``valid``, ``test``)."""
+    """The texts of the family's held-out corpus by use: ``train``, ``calibration`` (the
+    ``valid`` split, divided by source) and ``test``."""
     from gpt2guard.datasets.builtin import DEFAULT_PACKAGES, builtin_corpus
     from gpt2guard.family import get_family
 
@@ -116,7 +126,10 @@ def corpus_splits(plan) -> dict[str, list[str]]:
     packages = recipe.packages if recipe is not None else DEFAULT_PACKAGES
     out: dict[str, list[str]] = {}
     for doc in builtin_corpus(packages=packages):
-        out.setdefault(doc.split, []).append(doc.text)
+        if doc.split == "valid":
+            out.setdefault(human_use(doc.source), []).append(doc.text)
+        elif doc.split == "test":
+            out.setdefault("test", []).append(doc.text)
     return out
 
 
@@ -127,7 +140,7 @@ def human_docs(docs: list[str], split: str, n: int, target_lengths, tokenizer, s
     target = [int(x) for x in rng.choice(np.asarray(target_lengths), size=n)]
     pieces = cut_pieces([docs[i] for i in order], target, tokenizer)
     if len(pieces) < n:
-        raise GuardError(f"the builtin corpus's {HUMAN_SPLITS[split]} split gives only {len(pieces)} human documents "
+        raise GuardError(f"the builtin corpus's held-out text for {split} gives only {len(pieces)} human documents "
                          f"of the generated lengths; lower evaluation.human_{split} to at most {len(pieces)}")
     return pieces
 
@@ -176,7 +189,7 @@ class RunData:
             n = getattr(self.plan.evaluation, f"human_{split}")
             if self._corpus is None:
                 self._corpus = corpus_splits(self.plan)
-            docs = self._corpus.get(HUMAN_SPLITS[split], [])
+            docs = self._corpus.get(split, [])
             self.human[split] = human_docs(docs, split, n, lengths, tok, self.plan.seed)
         return self.human[split]
 

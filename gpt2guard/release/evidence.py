@@ -97,7 +97,8 @@ class StageDetector:
 
         ev = plan.evaluation
         self.data, self.plan, self.trained_on, self.scorers = data, plan, trained_on, scorers
-        self.det = TrainedDetector(FeatureDetector(ev.detector, random_state=plan.seed), plan.family, scorers,
+        cv = 5 if ev.detector == "logistic" else None  # regularisation chosen on the training data only
+        self.det = TrainedDetector(FeatureDetector(ev.detector, random_state=plan.seed, cv=cv), plan.family, scorers,
                                    min_tokens=ev.min_tokens)
 
     def stats(self, texts: list[str]) -> dict:
@@ -208,7 +209,7 @@ def measure_stage(data: RunData, plan, sizes: list[str], released: list[str]) ->
              for split in ("train", "test")}
     matrix = transfer_matrix(feats["train"], feats["test"], sd.features(data.human_split("train")),
                              sd.features(human_test),
-                             lambda: FeatureDetector(ev.detector, random_state=seed), fpr=ev.fpr)
+                             lambda: FeatureDetector(**sd.det.estimator.get_params()), fpr=ev.fpr)
 
     prev = max(released, key=order.index) if released else None
     ppl, raw = {}, {}

@@ -100,9 +100,9 @@ class Evaluation:
     test_samples: int = 120
     length: int = 128
     sampling: list[str] = field(default_factory=lambda: ["pure", "top-k=40"])
-    human_train: int = 300
-    human_calibration: int = 600
-    human_test: int = 400
+    human_train: int = 180
+    human_calibration: int = 400
+    human_test: int = 500
     fpr: float = 0.01
     detector: Literal["logistic", "boosting"] = "logistic"
     max_scorers: int = 1
