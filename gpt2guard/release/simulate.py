@@ -114,8 +114,10 @@ class ScenarioRun:
 
     def _run_stage(self, index, stage, date, released, last_release) -> dict:
         from gpt2guard.release.data import generate_samples
+        from gpt2guard.detector.trained import update_meta
         from gpt2guard.release.evidence import measure_stage
         from gpt2guard.release.gates import StageEvidence, decide, evaluate_gates
+        from gpt2guard.release.report import clean
 
         sdir = _stage_dir(self.root, index, stage.name)
         if sdir.exists():  # a stage killed before its decision: start it again
@@ -126,8 +128,6 @@ class ScenarioRun:
         measured, sd = measure_stage(self.data, self.plan, stage.sizes, released)
         files = {"detection": sdir / "evidence" / "detection.json", "transfer": sdir / "evidence" / "transfer.json",
                  "perplexity": sdir / "evidence" / "perplexity.json"}
-        from gpt2guard.release.report import clean
-
         write_json(files["detection"], clean({"detector": measured["detector"], "calibration": measured["calibration"],
                                               "detection": measured["detection"],
                                               "summary": measured["detection_summary"]}))
@@ -142,8 +142,6 @@ class ScenarioRun:
         decision, reason = decide(judged)
         results = [r.to_dict() for r in judged]
         sd.det.save(sdir / "detector")
-        from gpt2guard.detector.trained import update_meta
-
         update_meta(sdir / "detector", threshold=measured["detector"]["threshold"],
                     calibration=clean(measured["calibration"]), trained_on=measured["detector"]["trained_on"])
         evaluation = self._write_evaluation(sdir, index, stage, date, decision, reason, released, measured, results)
