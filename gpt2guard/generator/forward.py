@@ -27,11 +27,16 @@ is removed here:
    bit on the machine running them).
 
 The output layer (:class:`OutputLayer`) multiplies by a contiguous transposed copy of
-``lm_head``'s weight, ``hidden @ W.T`` as an "NN" product: on CPU, MKL runs it about a
-quarter faster than ``F.linear``'s "NT" product over the 50257 x 768 matrix (at 8 rows,
-one thread), and for M >= 4 rows it gives the very same bits (measured for M = 4..40,
-64 and 80 with the output shapes of GPT-2 small, medium and xl and of every nano size);
-for M <= 3 the two differ, so fewer rows go through ``lm_head`` itself.
+``lm_head``'s weight, ``hidden @ W.T`` as an "NN" product: on CPU, MKL runs it faster
+than ``F.linear``'s "NT" product over GPT-2's 50257 x 768 matrix (one thread, weights
+streamed from memory: 15 ms against 16-20 ms at 8 rows, 13-15 against 17-20 ms at 4),
+and for M >= 4 rows it gives the very same bits (measured for M = 4..40, 64 and 80 with
+the output shapes of GPT-2 small, medium and xl and of every nano size; tested); for
+M <= 3 the two differ, so fewer rows go through ``lm_head`` itself. The copy costs one
+more output matrix of memory (150 MiB for GPT-2, 310 MiB for xl) and about 0.1 s per
+batch for GPT-2 small. The other layers' weights are already stored for "NN" products
+(``Conv1D``); transposing them, packing them for MKL or splitting them into column
+blocks was measured too: no faster.
 
 What remains outside this module's control: other BLAS libraries or CPUs may group M
 differently, and GPU libraries choose kernels by shape; there a record regenerated in
