@@ -5,7 +5,12 @@ For each model and batch size both generate ``--tokens`` new tokens per row from
 by ``generate()`` with an explicit ``top_k=0``, since its default truncates to 50),
 without stopping at ``<|endoftext|>``. The two are timed alternately, ``--repeats`` times
 each, and the best time of each is kept (the least disturbed by other processes on the
-machine). Output: generated tokens per second and the ratio ours / generate().
+machine). Output: generated tokens per second and the ratio ours / generate(). Both run
+in float32 with the same torch threads; ``generate()`` gets only its top-k (or top-p)
+warper, and a plain length limit. ``--generate-cache static`` gives ``generate()``
+transformers' preallocated ``StaticCache`` instead of its default ``DynamicCache`` (on
+CPU it was not faster: 79 against 77 ms a step at batch 8, 256 tokens, alternating in
+one process). ``--tokens 1023`` times the full context this way.
 
 For batches smaller than ``MIN_ROWS`` (4) our loop computes dummy rows so that a record
 comes out the same in any batch (:mod:`gpt2guard.generator.forward`); a second line
@@ -18,7 +23,10 @@ first use, cached under ``$GPT2GUARD_CACHE``).
 
 ``--memory`` adds one batch of 8 rows of 1023 new tokens (the full 1024-token context) on
 ``gpt2-124m``, each method in a fresh subprocess, one after the other: its time and peak
-memory. The process's peak resident set size (``VmHWM`` of ``/proc/self/status``) is
+memory. That time is one cold run, a fresh process's first long generation: for
+``generate()`` it includes the allocator growing its heap for the cache it concatenates
+(a first run of batch 8 x 256 tokens took 100-107 ms a step, later ones 77), so compare
+speeds with the speed table. The process's peak resident set size (``VmHWM`` of ``/proc/self/status``) is
 reset just before generation by writing ``5`` to ``/proc/self/clear_refs``, so the peak
 counts generation only; the table shows it minus the resident size just before (model
 weights and libraries are resident then). Where the reset is not permitted the lifetime
@@ -76,7 +84,7 @@ def run_ours(model, eos: int, batch: int, tokens: int, spec: str, min_rows: int 
     return elapsed
 
 
-def run_generate(model, eos: int, batch: int, tokens: int, spec: str, min_rows=None) -> float:
+def run_generate(model, eos: int, batch: int, tokens: int, spec: str, min_rows=None, cache: str = "dynamic") -> float:
     import torch
     from transformers import GenerationConfig
 
@@ -86,9 +94,11 @@ def run_generate(model, eos: int, batch: int, tokens: int, spec: str, min_rows=N
     if cfg.method == "nucleus" and cfg.top_p is None:
         raise SystemExit("generate() has no per-row p: benchmark nucleus with a fixed p")
     # top_k=0 spelled out: generate() would otherwise truncate pure sampling to 50 tokens
+    # cache "dynamic": transformers' default DynamicCache; "static": its preallocated StaticCache
     gen = GenerationConfig(do_sample=True, max_new_tokens=tokens, temperature=cfg.temperature,
                            top_k=cfg.top_k, top_p=cfg.top_p if cfg.method == "nucleus" else None,
-                           eos_token_id=None, pad_token_id=eos)
+                           eos_token_id=None, pad_token_id=eos,
+                           cache_implementation=None if cache == "dynamic" else cache)
     ids = torch.full((batch, 1), eos, dtype=torch.long)
     # eos_token_id=None above only means "not given": the model's own generation config
     # would still stop rows at <|endoftext|>, so take it out for the run
@@ -105,7 +115,7 @@ def run_generate(model, eos: int, batch: int, tokens: int, spec: str, min_rows=N
     return elapsed
 
 
-def speed_table(models, batches, tokens, repeats, spec, threads) -> list[dict]:
+def speed_table(models, batches, tokens, repeats, spec, threads, cache="dynamic") -> list[dict]:
     from gpt2guard.generator.forward import MIN_ROWS
 
     rows = []
@@ -116,11 +126,11 @@ def speed_table(models, batches, tokens, repeats, spec, threads) -> list[dict]:
             variants = [("", None)] + ([(" (live rows only)", 1)] if b < MIN_ROWS else [])
             for label, min_rows in variants:
                 run_ours(model, eos, b, 4, spec, min_rows)      # warm up both paths
-                run_generate(model, eos, b, 4, spec)
+                run_generate(model, eos, b, 4, spec, cache=cache)
                 ours, gen = [], []
                 for _ in range(repeats):                        # alternate: both see the same machine load
                     ours.append(run_ours(model, eos, b, n, spec, min_rows))
-                    gen.append(run_generate(model, eos, b, n, spec))
+                    gen.append(run_generate(model, eos, b, n, spec, cache=cache))
                 rows.append({"model": name, "batch": f"{b}{label}", "tokens": n, "ours_tok_s": b * n / min(ours),
                              "generate_tok_s": b * n / min(gen), "ratio": min(gen) / min(ours)})
                 r = rows[-1]
@@ -137,12 +147,13 @@ def _status_kib(field: str) -> int:
     raise KeyError(field)
 
 
-def memory_child(method: str, tokens: int, batch: int, spec: str, threads: int | None) -> None:
+def memory_child(method: str, tokens: int, batch: int, spec: str, threads: int | None, cache="dynamic") -> None:
     """Runs in a subprocess: one generation; prints its time and peak memory as JSON."""
+    import functools
     import resource
 
     model, eos = build_model("gpt2-124m", threads)
-    run = run_ours if method == "ours" else run_generate
+    run = run_ours if method == "ours" else functools.partial(run_generate, cache=cache)
     run(model, eos, 1, 2, spec)
     try:
         with open("/proc/self/clear_refs", "w") as f:
@@ -158,11 +169,11 @@ def memory_child(method: str, tokens: int, batch: int, spec: str, threads: int |
                       "tok_s": batch * tokens / elapsed, "how": how}))
 
 
-def memory_table(tokens: int, batch: int, spec: str, threads: int | None) -> list[dict]:
+def memory_table(tokens: int, batch: int, spec: str, threads: int | None, cache="dynamic") -> list[dict]:
     rows = []
     for method in ("ours", "generate"):
         cmd = [sys.executable, os.path.abspath(__file__), "--memory-child", method, "--tokens", str(tokens),
-               "--sampling", spec]
+               "--sampling", spec, "--generate-cache", cache]
         if threads:
             cmd += ["--threads", str(threads)]
         out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=os.environ)
@@ -201,6 +212,8 @@ def main(argv=None) -> None:
     ap.add_argument("--repeats", type=int, default=3, help="timed runs of each method, alternating")
     ap.add_argument("--sampling", default="top-k=40", help="one sampling spec, e.g. top-k=40 or pure")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    ap.add_argument("--generate-cache", choices=("dynamic", "static"), default="dynamic",
+                    help="generate()'s key/value cache: DynamicCache (its default) or StaticCache (preallocated)")
     ap.add_argument("--memory", action="store_true", help="also time and measure a 1024-token batch of 8")
     ap.add_argument("--repro", type=int, default=0, metavar="N", help="also count records that differ alone")
     ap.add_argument("--no-speed", action="store_true", help="skip the speed table")
@@ -216,31 +229,34 @@ def main(argv=None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.memory_child:
-        memory_child(args.memory_child, args.tokens, 8, args.sampling, args.threads)
+        memory_child(args.memory_child, args.tokens, 8, args.sampling, args.threads, args.generate_cache)
         return
     if args.quick:
         args.tokens, args.repeats, args.memory = 32, 1, False
     models = [m for m in args.models.split(",") if m]
     batches = [int(b) for b in args.batches.split(",") if b]
     print(f"sampling {args.sampling}, {args.tokens} new tokens per row, best of {args.repeats}, "
-          f"{torch.get_num_threads()} torch thread(s), torch {torch.__version__}", file=sys.stderr)
+          f"{torch.get_num_threads()} torch thread(s), torch {torch.__version__}, generate() cache "
+          f"{args.generate_cache}, load average {os.getloadavg()[0]:.2f}", file=sys.stderr)
     if not args.no_speed:
-        rows = speed_table(models, batches, args.tokens, args.repeats, args.sampling, args.threads)
-        print(f"\nsampling {args.sampling}, best of {args.repeats}, {torch.get_num_threads()} thread(s)")
+        rows = speed_table(models, batches, args.tokens, args.repeats, args.sampling, args.threads,
+                           args.generate_cache)
+        print(f"\nsampling {args.sampling}, best of {args.repeats}, {torch.get_num_threads()} thread(s), "
+              f"generate() cache {args.generate_cache}, 1-minute load average {os.getloadavg()[0]:.2f} at the end")
         print("| model | batch | new tokens | ours tok/s | generate() tok/s | ours / generate() |")
         print("|---|---|---:|---:|---:|---:|")
         for r in rows:
             print(f"| {r['model']} | {r['batch']} | {r['tokens']} | {r['ours_tok_s']:.1f} | "
                   f"{r['generate_tok_s']:.1f} | {r['ratio']:.2f}x |")
     if args.memory:
-        mem = memory_table(1023, 8, args.sampling, args.threads)
+        mem = memory_table(1023, 8, args.sampling, args.threads, args.generate_cache)
         print(f"\ngpt2-124m, batch 8, 1023 new tokens, one run each ({mem[0]['how']}):")
         print("| method | tok/s | resident before MiB | peak MiB | peak - before MiB |")
         print("|---|---:|---:|---:|---:|")
         for m in mem:
             print(f"| {m['method']} | {m['tok_s']:.1f} | {m['rss_before_mib']:.0f} | {m['peak_mib']:.0f} | "
                   f"{m['extra_mib']:.0f} |")
-        print(f"ours / generate(): {mem[1]['seconds'] / mem[0]['seconds']:.2f}x")
+        print(f"ours / generate(), one cold run each: {mem[1]['seconds'] / mem[0]['seconds']:.2f}x")
     if args.repro:
         rep = repro_check(models[0], args.repro, args.tokens, args.sampling, args.threads)
         print(f"\n{models[0]}: records that differ between a batch of 8 and alone ({args.sampling}):")

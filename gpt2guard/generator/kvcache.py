@@ -45,9 +45,10 @@ class RowCache:
         layer : int
         k, v : torch.Tensor
             ``(B, H, T, D)`` for T new tokens per row.
-        columns : torch.Tensor, optional
-            ``(B,)`` column of each row's new token (T must be 1); None writes columns
-            ``[0, T)`` of every row (a prompt).
+        columns : torch.Tensor or int, optional
+            ``(B,)`` column of each row's new token (T must be 1), or one int when every
+            row writes the same column; None writes columns ``[0, T)`` of every row (a
+            prompt).
 
         Returns
         -------
@@ -61,6 +62,9 @@ class RowCache:
             T = k.shape[2]
             K[:, :, :T] = k
             V[:, :, :T] = v
+        elif isinstance(columns, int):
+            K[:, :, columns] = k[:, :, 0]                     # (B, H, D) into one column
+            V[:, :, columns] = v[:, :, 0]
         else:
             rows = torch.arange(k.shape[0], device=k.device)
             K[rows, :, columns] = k[:, :, 0]                  # (B, H, D) into each row's own column

@@ -135,7 +135,7 @@ def sample_batch(model, prompts: Sequence[Sequence[int]], max_new_tokens: Sequen
     import torch
 
     from gpt2guard.generator.draw import draw_tokens
-    from gpt2guard.generator.forward import MIN_ROWS, check_gpt2, forward_hidden
+    from gpt2guard.generator.forward import MIN_ROWS, OutputLayer, check_gpt2, forward_hidden
     from gpt2guard.generator.kvcache import RowCache
     from gpt2guard.generator.seeding import uniforms
 
@@ -176,9 +176,10 @@ def sample_batch(model, prompts: Sequence[Sequence[int]], max_new_tokens: Sequen
                      model.transformer.wte.weight.dtype, device)
 
     with torch.inference_mode():
+        lm_head = OutputLayer(model, B)
         # Prompts: all positions at once; each row's logits come from its last real token.
         hidden = forward_hidden(model, ids, positions, cache, None, lengths.tolist())      # (B, T0, d)
-        logits = model.lm_head(hidden[torch.arange(B, device=device), lengths - 1]).float()  # (B, V)
+        logits = lm_head(hidden[torch.arange(B, device=device), lengths - 1])          # (B, V)
         for t in range(N):
             if not bool(torch.isfinite(logits.max())):    # max propagates NaN; +inf is overflow
                 raise GuardError("the model produced NaN or infinite logits; half precision may overflow, "
@@ -219,7 +220,7 @@ def sample_batch(model, prompts: Sequence[Sequence[int]], max_new_tokens: Sequen
             columns = lengths[rows] + t                                                  # (b,)
             hidden = forward_hidden(model, nxt[:, None], columns.clamp(max=window - 1)[:, None], cache,
                                     columns, (columns + 1).tolist())                     # (b, 1, d)
-            logits = model.lm_head(hidden[:, -1]).float()                               # (b, V)
+            logits = lm_head(hidden[:, -1])                                             # (b, V)
 
     return [{"token_ids": tokens[i], "stop_reason": stop[i],
              "ended": stop[i] == "eos" if stop_at_eos else eos_id in tokens[i],

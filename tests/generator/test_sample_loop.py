@@ -119,6 +119,24 @@ def test_forward_matches_the_model_on_prompts_of_different_lengths(micro, prompt
             assert torch.allclose(step[b, 0], ref[-1], atol=1e-4)
 
 
+def test_output_layer_gives_lm_heads_bits():
+    """The transposed-copy output layer computes lm_head's bits for >= MIN_ROWS rows
+    (and runs lm_head itself for fewer), on the output shapes of micro, nano and GPT-2."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from gpt2guard.generator.forward import MIN_ROWS, OutputLayer
+
+    torch.manual_seed(0)
+    for vocab, width in [(512, 32), (4096, 96), (50257, 768)]:
+        model = GPT2LMHeadModel(GPT2Config(vocab_size=vocab, n_embd=width, n_layer=1, n_head=4)).eval()
+        head = OutputLayer(model, 8)
+        assert head.weight_t is not None and OutputLayer(model, MIN_ROWS - 1).weight_t is None
+        with torch.inference_mode():
+            for rows in (1, 2, 3, 4, 5, 8, 13):
+                h = torch.randn(rows, width)
+                assert torch.equal(head(h), model.lm_head(h)), (vocab, rows)
+
+
 @pytest.mark.parametrize("cfg", CONFIGS[:3], ids=lambda c: c.name or "pure")
 def test_nan_logits_are_reported(micro_tokenizer, cfg):
     model = eos_model(eos_logit=1.0)
