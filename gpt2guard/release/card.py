@@ -15,8 +15,8 @@ from pathlib import Path
 
 from gpt2guard.paths import atomic_write_text
 from gpt2guard.release.card_family import check_family, family_card_markdown, family_title, order_stages
-from gpt2guard.release.card_format import SECTIONS, one_line
-from gpt2guard.release.card_meta import card_metadata, front_matter, model_name
+from gpt2guard.release.card_format import one_line
+from gpt2guard.release.card_meta import assemble, card_metadata, model_name
 from gpt2guard.release.card_prose import banner
 from gpt2guard.release.card_quant import quantitative_lines
 from gpt2guard.release.card_sections import SECTION_BODIES
@@ -46,13 +46,9 @@ def card_markdown(evaluation: dict, plots: dict[str, str] | None = None, *, lice
         The card's text.
     """
     evaluation = one_line(evaluation)
-    lines = [front_matter(card_metadata(evaluation, license)), f"# Model card: {model_name(evaluation)}", ""]
-    lines += banner(evaluation)
-    for section in SECTIONS:
-        lines += [f"## {section}", ""]
-        lines += (quantitative_lines(evaluation, plots) if section == "Quantitative analyses"
-                  else SECTION_BODIES[section](evaluation))
-    return "\n".join(lines).rstrip("\n") + "\n"
+    return assemble(card_metadata(evaluation, license), f"Model card: {model_name(evaluation)}", banner(evaluation),
+                    lambda section: (quantitative_lines(evaluation, plots) if section == "Quantitative analyses"
+                                     else SECTION_BODIES[section](evaluation)))
 
 
 def _write(markdown_fn, out_dir, plots: dict[str, Path], title: str) -> dict[str, Path]:

@@ -11,10 +11,10 @@ import math
 
 from gpt2guard.errors import GuardError
 from gpt2guard.release.card_format import (
-    SECTIONS, bucket_order, bullets, fmt, fmt_ci, fpr_label, get, image, is_num, one_line, recorded, sampling_label,
+    bucket_order, bullets, fmt, fmt_ci, fpr_label, get, image, is_num, one_line, recorded, sampling_label,
     table, tpr_key,
 )
-from gpt2guard.release.card_meta import detector_name, family_metadata, front_matter
+from gpt2guard.release.card_meta import assemble, detector_name, family_metadata
 from gpt2guard.release.card_prose import (
     RECOMMENDATIONS, caveat_items, detection_sentence, worst_sampling,
 )
@@ -248,11 +248,7 @@ def family_card_markdown(evaluations: list[dict], plots: dict[str, str] | None =
     """
     evaluations = order_stages([one_line(e) for e in evaluations])
     check_family(evaluations)
-    lines = [front_matter(family_metadata(evaluations, license)), f"# {family_title(evaluations)}", ""]
-    lines += family_banner(evaluations)
-    for section in SECTIONS:
-        lines += [f"## {section}", ""]
-        lines += (quantitative_lines(evaluations, plots) if section == "Quantitative analyses"
-                  else BODIES[section](evaluations))
-    return "\n".join(lines).rstrip("\n") + "\n"
+    return assemble(family_metadata(evaluations, license), family_title(evaluations), family_banner(evaluations),
+                    lambda section: (quantitative_lines(evaluations, plots) if section == "Quantitative analyses"
+                                     else BODIES[section](evaluations)))
 

@@ -120,3 +120,14 @@ def family_metadata(evaluations: list[dict], license: str | None = None) -> dict
 def front_matter(meta: dict) -> str:
     """``---`` fenced YAML, keys in the given order."""
     return "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=1000) + "---\n"
+
+
+def assemble(metadata: dict, title: str, banner: list[str], body) -> str:
+    """A card's Markdown: front matter, title, banner, then each of Mitchell et al.'s sections
+    in order, ``body(section)`` giving its lines."""
+    from gpt2guard.release.card_format import SECTIONS
+
+    lines = [front_matter(metadata), f"# {title}", ""] + list(banner)
+    for section in SECTIONS:
+        lines += [f"## {section}", ""] + list(body(section))
+    return "\n".join(lines).rstrip("\n") + "\n"

@@ -23,7 +23,7 @@ import numpy as np
 
 from gpt2guard.errors import GuardError
 
-HUMAN_SPLITS = {"train": "valid", "calibration": "valid", "test": "test"}
+HUMAN_USES = ("train", "calibration", "test")
 TRAIN_SHARE = 3  # one in TRAIN_SHARE of the valid split's sources trains detectors; the rest calibrate
 MACHINE_SPLITS = ("train", "test")
 
@@ -135,7 +135,7 @@ def corpus_splits(plan) -> dict[str, list[str]]:
 
 def human_docs(docs: list[str], split: str, n: int, target_lengths, tokenizer, seed: int) -> list[str]:
     """``n`` length-matched human documents from a corpus split's texts (see the module)."""
-    rng = np.random.default_rng([seed, list(HUMAN_SPLITS).index(split)])
+    rng = np.random.default_rng([seed, HUMAN_USES.index(split)])
     order = rng.permutation(len(docs))
     target = [int(x) for x in rng.choice(np.asarray(target_lengths), size=n)]
     pieces = cut_pieces([docs[i] for i in order], target, tokenizer)

@@ -100,6 +100,8 @@ class StageDetector:
         cv = 5 if ev.detector == "logistic" else None  # regularisation chosen on the training data only
         self.det = TrainedDetector(FeatureDetector(ev.detector, random_state=plan.seed, cv=cv), plan.family, scorers,
                                    min_tokens=ev.min_tokens)
+        # statistics come from the run's scorers, so record their weights for the saved detector's check
+        self.det.model_hashes = {z: data.scorer(z).scorer.model_hash for z in scorers}
 
     def stats(self, texts: list[str]) -> dict:
         return {s: self.data.stats(s, texts) for s in self.scorers}

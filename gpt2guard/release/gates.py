@@ -130,17 +130,11 @@ def min_time(name: str, spec: GateSpec, ev: StageEvidence) -> GateResult:
                   f"{ev.last_release.isoformat()} to {ev.date.isoformat()}")
 
 
-def _file(spec: GateSpec, ev: StageEvidence) -> Path:
-    if ev.plan is not None:
-        return resolve_file(ev.plan, spec.file, ev.stage)
-    return Path(spec.file.replace("{size}", "+".join(ev.stage.sizes)).replace("{stage}", ev.stage.name))
-
-
 def signoff(name: str, spec: GateSpec, ev: StageEvidence) -> GateResult:
     """A sign-off file (TOML, YAML or JSON) with ``approved = true``."""
     from gpt2guard.release.plan import read_data
 
-    path = _file(spec, ev)
+    path = resolve_file(ev.plan, spec.file, ev.stage)
     metric = "approved sign-off on file"
     if not path.is_file():
         return GateResult(name, spec.kind, metric, 0.0, None, 1.0, ">=", False, spec.required, [str(path)],
@@ -173,7 +167,7 @@ def read_reports(path: Path) -> list[dict]:
 
 def misuse_reports(name: str, spec: GateSpec, ev: StageEvidence) -> GateResult:
     """Reports at or above ``min_severity`` against released sizes, dated up to this stage."""
-    path = _file(spec, ev)
+    path = resolve_file(ev.plan, spec.file, ev.stage)
     metric = f"misuse reports of severity {spec.min_severity} or worse"
     if not path.is_file():
         return GateResult(name, spec.kind, metric, None, None, spec.threshold, "<=", False, spec.required,

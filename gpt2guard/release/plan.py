@@ -303,10 +303,11 @@ def scenarios(plan: Plan, only: list[str] | None = None) -> list[tuple[str, Plan
     return out
 
 
-def resolve_file(plan: Plan, pattern: str, stage: Stage) -> Path:
-    """A gate's evidence file for a stage: ``{size}``/``{stage}`` filled, relative to the plan."""
+def resolve_file(plan: Plan | None, pattern: str, stage: Stage) -> Path:
+    """A gate's evidence file for a stage: ``{size}``/``{stage}`` filled, relative to the plan
+    file (to the working directory without a plan file)."""
     name = pattern.replace("{size}", "+".join(stage.sizes)).replace("{stage}", stage.name)
     path = Path(name).expanduser()
-    if not path.is_absolute() and plan.source:
+    if not path.is_absolute() and plan is not None and plan.source:
         path = Path(plan.source).parent / path
     return path

@@ -138,6 +138,9 @@ def test_cards_are_complete_and_published_with_manifests(run_dir):
     release = staged / "stages" / "02-second" / "release"
     assert (release / "model.safetensors").is_file() and (release / "README.md").is_file()
     assert (release / "detector" / "detector.json").is_file()
+    first = evaluation(out, "staged", "01-first")
+    saved = json.loads((staged / "stages" / "01-first" / "detector" / "detector.json").read_text())
+    assert saved["model_hashes"] == {"small": first["model"]["weights_sha256"]}  # scorer weights checked on load
     assert any(p.name.startswith("micro-medium") for p in (release / "samples").iterdir())
     held = out / "scenarios" / "rushed" / "stages" / "02-second"
     assert (held / "card" / "README.md").is_file() and not (held / "release").exists()
