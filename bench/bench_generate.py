@@ -12,9 +12,12 @@ transformers' preallocated ``StaticCache`` instead of its default ``DynamicCache
 CPU it was not faster: 79 against 77 ms a step at batch 8, 256 tokens, alternating in
 one process). ``--tokens 1023`` times the full context this way.
 
-For batches smaller than ``MIN_ROWS`` (4) our loop computes dummy rows so that a record
-comes out the same in any batch (:mod:`gpt2guard.generator.forward`); a second line
-``b (live rows only)`` times it with ``min_rows=1``, which skips them.
+Our loop runs its linear layers on oneDNN where available (:mod:`gpt2guard.family.linear`);
+a line ``b (aten linear)`` times it on torch's default path, as ``generate()`` runs. For
+batches smaller than its minimum rows (2 on oneDNN, 4 on the default path) our loop
+computes dummy rows so that a record comes out the same in any batch
+(:mod:`gpt2guard.generator.forward`); a line ``b (live rows only)`` times it with
+``min_rows=1``, which skips them.
 
 Models: ``gpt2-124m`` is the GPT-2 small architecture (``GPT2Config()`` defaults: 12
 layers, width 768, vocabulary 50257, context 1024) with random weights, so nothing is
@@ -72,13 +75,15 @@ def build_model(name: str, threads: int | None = None):
             torch.set_num_threads(threads)
 
 
-def run_ours(model, eos: int, batch: int, tokens: int, spec: str, min_rows: int | None = None) -> float:
+def run_ours(model, eos: int, batch: int, tokens: int, spec: str, min_rows: int | None = None,
+             linear: str = "auto") -> float:
     from gpt2guard.generator import parse_sampling, sample_batch
+    from gpt2guard.generator.sample import linear_for
 
     cfg = parse_sampling(spec)[0]
     t0 = time.perf_counter()
     out = sample_batch(model, [[eos]] * batch, [tokens] * batch, cfg, list(range(batch)), eos_id=eos,
-                       stop_at_eos=False, min_rows=min_rows)
+                       stop_at_eos=False, min_rows=min_rows, linear=linear_for(model, linear))
     elapsed = time.perf_counter() - t0
     assert all(len(o["token_ids"]) == tokens for o in out)
     return elapsed
@@ -116,20 +121,24 @@ def run_generate(model, eos: int, batch: int, tokens: int, spec: str, min_rows=N
 
 
 def speed_table(models, batches, tokens, repeats, spec, threads, cache="dynamic") -> list[dict]:
-    from gpt2guard.generator.forward import MIN_ROWS
+    from gpt2guard.generator.forward import min_rows_for
+    from gpt2guard.generator.sample import linear_for
 
     rows = []
     for name in models:
         model, eos = build_model(name, threads)
         n = min(tokens, model.config.n_positions - 1)
+        backend = linear_for(model)
         for b in batches:
-            variants = [("", None)] + ([(" (live rows only)", 1)] if b < MIN_ROWS else [])
-            for label, min_rows in variants:
-                run_ours(model, eos, b, 4, spec, min_rows)      # warm up both paths
+            variants = [("", None, "auto")] + ([(" (live rows only)", 1, "auto")] if b < min_rows_for(backend) else [])
+            if backend != "aten":  # the loop on torch's default linear path: what the backend adds
+                variants.append((" (aten linear)", None, "aten"))
+            for label, min_rows, linear in variants:
+                run_ours(model, eos, b, 4, spec, min_rows, linear)      # warm up both paths
                 run_generate(model, eos, b, 4, spec, cache=cache)
                 ours, gen = [], []
                 for _ in range(repeats):                        # alternate: both see the same machine load
-                    ours.append(run_ours(model, eos, b, n, spec, min_rows))
+                    ours.append(run_ours(model, eos, b, n, spec, min_rows, linear))
                     gen.append(run_generate(model, eos, b, n, spec, cache=cache))
                 rows.append({"model": name, "batch": f"{b}{label}", "tokens": n, "ours_tok_s": b * n / min(ours),
                              "generate_tok_s": b * n / min(gen), "ratio": min(gen) / min(ours)})
@@ -186,19 +195,23 @@ def repro_check(name: str, records: int, tokens: int, spec: str, threads: int | 
     """Records generated in batches of 8 vs alone: how many differ, with and without dummy rows."""
     from gpt2guard.generator import parse_sampling, sample_batch
 
+    from gpt2guard.generator.forward import min_rows_for
+    from gpt2guard.generator.sample import linear_for
+
     model, eos = build_model(name, threads)
     cfg = parse_sampling(spec)[0]
     n = min(tokens, model.config.n_positions - 1)
+    backend = linear_for(model)
     out = []
     for min_rows in (None, 1):
-        kw = dict(eos_id=eos, stop_at_eos=False, min_rows=min_rows)
+        kw = dict(eos_id=eos, stop_at_eos=False, min_rows=min_rows, linear=backend)
         batched = []
         for start in range(0, records, 8):
             seeds = list(range(start, min(start + 8, records)))
             batched += sample_batch(model, [[eos]] * len(seeds), [n] * len(seeds), cfg, seeds, **kw)
         differ = sum(sample_batch(model, [[eos]], [n], cfg, [s], **kw)[0]["token_ids"] != batched[s]["token_ids"]
                      for s in range(records))
-        out.append({"min_rows": "default (4)" if min_rows is None else "1", "differ": differ, "records": records,
+        out.append({"min_rows": f"default ({min_rows_for(backend)}, {backend})" if min_rows is None else "1", "differ": differ, "records": records,
                     "tokens": n})
         print(f"  repro min_rows={out[-1]['min_rows']}: {differ}/{records} differ", file=sys.stderr, flush=True)
     return out

@@ -146,22 +146,25 @@ def as_released(loaded, docs):
                     ((probs * logprobs.square()).sum(-1) - mean.square()).sum()
 
 
-def engine(loaded, docs, batch_tokens, chunk_elements, bf16=False):
+def engine(loaded, docs, batch_tokens, chunk_elements, bf16=False, linear="auto"):
     from gpt2guard.detector import score_token_ids
 
-    return score_token_ids(docs, loaded, batch_tokens=batch_tokens, chunk_elements=chunk_elements, bf16=bf16)
+    return score_token_ids(docs, loaded, batch_tokens=batch_tokens, chunk_elements=chunk_elements, bf16=bf16,
+                           linear=linear)
 
 
-def bare(loaded, docs, batch_tokens):
-    """The engine's batches through ``model(...).logits`` only."""
+def bare(loaded, docs, batch_tokens, linear="auto"):
+    """The engine's batches through ``model(...).logits`` only, its linear layers on the
+    engine's backend."""
     import torch
 
-    from gpt2guard.detector.scoring import _batches
+    from gpt2guard.detector.scoring import _batches, engine_backend
     from gpt2guard.detector.windows import plan_windows
+    from gpt2guard.family.linear import linear_backend
 
     segments = [(i, w) for i, d in enumerate(docs) for w in plan_windows(len(d), loaded.n_positions)]
     padded = [np.concatenate([[0], d]) for d in docs]  # a leading token, as the engine's <|endoftext|>
-    with torch.inference_mode():
+    with torch.inference_mode(), linear_backend(loaded.model, engine_backend(loaded, linear)):
         for batch in _batches(segments, batch_tokens):
             B, L = len(batch), batch[0][1].length
             ids = torch.zeros(B, L, dtype=torch.long)
@@ -181,12 +184,17 @@ def timed(fn):
 
 
 def run_setup(name, loaded, docs, args):
+    from gpt2guard.detector.scoring import engine_backend
+
     n_tok = sum(len(d) for d in docs)
     print(f"\n## {name}: {len(docs)} documents, {n_tok} tokens (lengths {min(map(len, docs))}-{max(map(len, docs))}), "
-          f"{__import__('torch').get_num_threads()} threads")
+          f"{__import__('torch').get_num_threads()} threads, engine linear backend {engine_backend(loaded)}")
     ways = {"per-doc": lambda: per_document(loaded, docs),
             "engine": lambda: engine(loaded, docs, args.batch_tokens, args.chunk_elements),
             "bare": lambda: bare(loaded, docs, args.batch_tokens)}
+    if engine_backend(loaded) != "aten":  # the same batches on torch's default linear path: what the backend adds
+        ways["engine aten"] = lambda: engine(loaded, docs, args.batch_tokens, args.chunk_elements, linear="aten")
+        ways["bare aten"] = lambda: bare(loaded, docs, args.batch_tokens, linear="aten")
     if args.bf16:
         ways["engine bf16"] = lambda: engine(loaded, docs, args.batch_tokens, args.chunk_elements, bf16=True)
     engine(loaded, docs[:2], args.batch_tokens, args.chunk_elements)  # warm-up

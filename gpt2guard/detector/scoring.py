@@ -86,9 +86,23 @@ def _hidden(body, input_ids, attention_mask):
     return out.last_hidden_state  # (B, L, d)
 
 
+def engine_backend(scorer: LoadedModel, linear: str = "auto", bf16: bool = False) -> str:
+    """The linear backend the engine runs ``scorer`` on: ``linear`` resolved for its device
+    and dtype (bfloat16 autocast keeps torch's own path)."""
+    from gpt2guard.family.linear import pick_backend
+
+    if bf16:
+        return "aten"
+    try:
+        return pick_backend(linear, scorer.device, next(scorer.model.parameters()).dtype)
+    except ValueError as exc:
+        raise GuardError(str(exc)) from None
+
+
 def score_token_ids(docs: Sequence[np.ndarray], scorer: LoadedModel, *, reference: LoadedModel | None = None,
                     batch_tokens: int = DEFAULT_BATCH_TOKENS, chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
-                    bf16: bool = False, context: int | None = None, progress: bool = False) -> list[dict]:
+                    bf16: bool = False, context: int | None = None, progress: bool = False,
+                    linear: str = "auto") -> list[dict]:
     """Per-token statistics of tokenised documents: the engine without hygiene or cache.
 
     Parameters
@@ -108,6 +122,9 @@ def score_token_ids(docs: Sequence[np.ndarray], scorer: LoadedModel, *, referenc
         Window size; default the smaller ``n_positions`` of the models.
     progress : bool
         Show a tqdm bar over tokens.
+    linear : str
+        Backend of the float32 linear layers (:mod:`gpt2guard.family.linear`): ``"auto"``
+        (oneDNN on CPU where available), ``"onednn"`` or ``"aten"``. Ignored under ``bf16``.
 
     Returns
     -------
@@ -115,10 +132,15 @@ def score_token_ids(docs: Sequence[np.ndarray], scorer: LoadedModel, *, referenc
         Per document: ``token_ids`` and the arrays of :data:`~gpt2guard.detector.reduce.STAT_NAMES`
         (plus the reference terms with a reference), each shape (n,), and ``n_windows``.
     """
+    import contextlib
+
     import torch
+
+    from gpt2guard.family.linear import linear_backend
 
     if reference is not None:
         check_pair(scorer, reference)
+    backend = engine_backend(scorer, linear, bf16)
     models = [scorer] + ([reference] if reference is not None else [])
     if context is None:
         context = min(m.n_positions for m in models)
@@ -151,7 +173,9 @@ def score_token_ids(docs: Sequence[np.ndarray], scorer: LoadedModel, *, referenc
 
         bar = tqdm(total=sum(len(d) for d in docs), unit="tok", desc="scoring")
     workspace = {}  # chunk buffers, reused by every batch
-    with torch.inference_mode():
+    with torch.inference_mode(), contextlib.ExitStack() as stack:
+        for m in models:
+            stack.enter_context(linear_backend(m.model, backend))
         for batch in _batches(segments, batch_tokens):
             B, L = len(batch), batch[0][1].length
             ids = np.full((B, L), eos, dtype=np.int64)
@@ -175,7 +199,7 @@ def score_token_ids(docs: Sequence[np.ndarray], scorer: LoadedModel, *, referenc
             if reference is not None:
                 ref = {"ref_hidden": hidden[1], "ref_weight": parts[1][1], "ref_bias": parts[1][2]}
             stats = project_and_reduce(hidden[0], parts[0][1], targets_t, bias=parts[0][2],
-                                       chunk_elements=chunk_elements, workspace=workspace, **ref)
+                                       chunk_elements=chunk_elements, workspace=workspace, backend=backend, **ref)
             stats = {name: value.cpu().numpy() for name, value in stats.items()}
             lo = 0
             for i, w in batch:
@@ -206,7 +230,7 @@ class Scorer:
         cross terms: it is Binoculars' *performer* (the scorer is the *observer*, whose
         log-perplexity is the numerator) and Fast-DetectGPT's *sampling* model (the scorer
         is the *scoring* model). Refused (GuardError) if its tokenizer differs.
-    batch_tokens, chunk_elements, bf16 : see :func:`score_token_ids`
+    batch_tokens, chunk_elements, bf16, linear : see :func:`score_token_ids`
     cache : bool or StatsCache
         True for the default cache under gpt2guard's cache directory, False for none.
     max_tokens : int, optional
@@ -219,9 +243,10 @@ class Scorer:
     def __init__(self, scorer: LoadedModel, reference: LoadedModel | None = None, *,
                  batch_tokens: int = DEFAULT_BATCH_TOKENS, chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
                  bf16: bool = False, cache: bool | StatsCache = True, max_tokens: int | None = None,
-                 progress: bool = False):
+                 progress: bool = False, linear: str = "auto"):
         if reference is not None:
             check_pair(scorer, reference)
+        self.backend = engine_backend(scorer, linear, bf16)
         if scorer.tokenizer is None:
             raise GuardError("the scorer has no tokenizer: score token ids with score_token_ids instead")
         if batch_tokens < 1 or chunk_elements < 1 or (max_tokens is not None and max_tokens < 1):
@@ -239,7 +264,7 @@ class Scorer:
         return {"engine": ENGINE_VERSION, "model": self.scorer.model_hash,
                 "reference": self.reference.model_hash if self.reference else None,
                 "tokenizer": self.scorer.tokenizer_hash, "context": self.context, "dtype": str(param.dtype),
-                "bf16": self.bf16, "max_tokens": self.max_tokens}
+                "bf16": self.bf16, "linear": self.backend, "max_tokens": self.max_tokens}
 
     def score(self, texts: Iterable[str | bytes]) -> list[TokenStats]:
         """Score documents; one :class:`TokenStats` per input, in input order.
@@ -269,7 +294,7 @@ class Scorer:
             ids = [x[: self.max_tokens] if c else x for x, c in zip(ids, cut)]
             arrays = score_token_ids(ids, self.scorer, reference=self.reference, batch_tokens=self.batch_tokens,
                                      chunk_elements=self.chunk_elements, bf16=self.bf16, context=self.context,
-                                     progress=self.progress)
+                                     progress=self.progress, linear=self.backend)
             for (th, positions), arr, was_cut in zip(todo.items(), arrays, cut):
                 n_windows = arr.pop("n_windows")
                 stats = TokenStats(**arr, n_windows=n_windows, model_hash=self.scorer.model_hash,

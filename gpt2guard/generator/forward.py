@@ -13,30 +13,27 @@ is removed here:
    (each row's prompt starts at column 0, see :mod:`.kvcache`), and attention reads
    exactly a row's own filled columns: one call for the batch when all rows have the
    same length, else one call per row.
-2. The number of rows in a matrix product. CPU BLAS (MKL on x86-64) picks its kernel by
-   the number of rows M, and kernels sum in different orders. Measured on this project's
-   machine (AVX-512): the same row comes out of the output layer (``lm_head``) with
-   different bits for M = 1, for M = 2-3 and for M >= 4, and out of the other layers
-   for M <= 3 and for M >= 4; every M >= 4 gives the same bits (tested up to 80, for
-   the weight shapes of GPT-2 small and of the micro and nano families' smallest sizes). So every product runs
-   with at least :data:`MIN_ROWS` rows: a batch with fewer live rows carries dummy rows
-   (at batch size 1 this costs about 1.8x per step on the 124M model on CPU; pass
-   ``min_rows=1`` to skip them and give up the guarantee).
+2. The number of rows in a matrix product. CPU libraries pick their kernel by the number
+   of rows M, and kernels sum in different orders. The linear layers run on oneDNN where
+   available (:mod:`gpt2guard.family.linear`, about twice as fast as MKL), where every
+   M >= 2 gives a row the same bits, whatever the thread count (M = 1 takes a
+   matrix-vector path); on torch's default path (MKL on x86-64), measured on this
+   project's machine (AVX-512), the same row comes out of the output layer with different
+   bits for M = 1, for M = 2-3 and for M >= 4, and out of the other layers for M <= 3
+   and for M >= 4, and the bits also change with the thread count. So every product runs
+   with at least :func:`min_rows_for` the backend rows (2 on oneDNN, :data:`MIN_ROWS` = 4
+   on MKL): a batch with fewer live rows carries dummy rows (pass ``min_rows=1`` to skip
+   them and give up the guarantee). The backend is recorded in each record's provenance.
 3. Row position and neighbour content do not matter for a given M (measured, and
    asserted by the tests, which compare records generated alone and in batches bit for
    bit on the machine running them).
 
-The output layer (:class:`OutputLayer`) multiplies by a contiguous transposed copy of
-``lm_head``'s weight, ``hidden @ W.T`` as an "NN" product: on CPU, MKL runs it faster
-than ``F.linear``'s "NT" product over GPT-2's 50257 x 768 matrix (one thread, weights
-streamed from memory: 15 ms against 16-20 ms at 8 rows, 13-15 against 17-20 ms at 4),
-and for M >= 4 rows it gives the very same bits (measured for M = 4..40, 64 and 80 with
-the output shapes of GPT-2 small, medium and xl and of every nano size; tested); for
-M <= 3 the two differ, so fewer rows go through ``lm_head`` itself. The copy costs one
-more output matrix of memory (150 MiB for GPT-2, 310 MiB for xl) and about 0.1 s per
-batch for GPT-2 small. The other layers' weights are already stored for "NN" products
-(``Conv1D``); transposing them, packing them for MKL or splitting them into column
-blocks was measured too: no faster.
+The output layer (:class:`OutputLayer`) on the default path multiplies by a contiguous
+transposed copy of ``lm_head``'s weight, ``hidden @ W.T`` as an "NN" product: MKL runs it
+faster than ``F.linear``'s "NT" product over GPT-2's 50257 x 768 matrix and gives the very
+same bits for M >= 4 rows (measured for M = 4..40, 64 and 80 with the output shapes of
+GPT-2 small, medium and xl and of every nano size; tested). On oneDNN it reads
+``lm_head``'s weight as it is.
 
 What remains outside this module's control: other BLAS libraries or CPUs may group M
 differently, and GPU libraries choose kernels by shape; there a record regenerated in
@@ -48,7 +45,15 @@ from __future__ import annotations
 
 from gpt2guard.errors import GuardError
 
+# Fewest rows per matrix product on torch's default (MKL) path for batch-independent bits.
 MIN_ROWS = 4
+
+
+def min_rows_for(backend: str) -> int:
+    """Fewest rows per product for which a row's bits do not depend on the batch, on ``backend``."""
+    from gpt2guard.family.linear import ONEDNN_MIN_ROWS
+
+    return ONEDNN_MIN_ROWS if backend == "onednn" else MIN_ROWS
 
 
 def check_gpt2(model) -> None:
@@ -125,29 +130,37 @@ def forward_hidden(model, input_ids, positions, cache, columns, kv_lengths: list
 
 
 class OutputLayer:
-    """GPT-2's output layer (``lm_head``, no bias) as ``hidden @ W.T`` with ``W.T`` stored
-    contiguously: the same bits as ``model.lm_head`` for at least :data:`MIN_ROWS` rows,
-    faster on CPU (see the module notes). Fewer rows, another device or dtype, or a head
-    with a bias go through ``model.lm_head`` unchanged.
+    """GPT-2's output layer (``lm_head``, no bias), as fast as the backend allows with the
+    bits the batch-invariance needs: on oneDNN ``lm_head``'s own weight; on the default
+    path ``hidden @ W.T`` with ``W.T`` stored contiguously (the same bits as
+    ``model.lm_head`` for at least :data:`MIN_ROWS` rows, see the module notes). Fewer
+    rows, another device or dtype, or a head with a bias go through ``model.lm_head``.
 
     Parameters
     ----------
     model : transformers.GPT2LMHeadModel
     rows : int
         The most rows the caller will pass; below :data:`MIN_ROWS` no copy is made.
+    backend : str
+        ``"aten"`` or ``"onednn"`` (:mod:`gpt2guard.family.linear`).
     """
 
-    def __init__(self, model, rows: int):
+    def __init__(self, model, rows: int, backend: str = "aten"):
         import torch
 
         head = model.lm_head
-        self.head = head
+        self.head, self.backend = head, backend
         w = head.weight                                                           # (V, d)
-        fast = (rows >= MIN_ROWS and head.bias is None and w.device.type == "cpu" and w.dtype == torch.float32)
+        fast = (backend == "aten" and rows >= MIN_ROWS and head.bias is None and w.device.type == "cpu"
+                and w.dtype == torch.float32)
         self.weight_t = w.detach().t().contiguous() if fast else None             # (d, V), a copy
 
     def __call__(self, hidden):
         """``(b, d)`` final hidden states -> ``(b, V)`` float32 logits."""
+        from gpt2guard.family.linear import linear
+
+        if self.backend == "onednn":
+            return linear(hidden, self.head.weight, self.head.bias, "onednn").float()
         if self.weight_t is None or hidden.shape[0] < MIN_ROWS:
             return self.head(hidden).float()
         return hidden @ self.weight_t                                             # (b, V)

@@ -15,15 +15,15 @@ Two things make that so:
   row's random numbers, however many rows there are or when they stop.
 - Arithmetic. A row's logits are computed with the same bits in any batch
   (:mod:`gpt2guard.generator.forward`: no left padding, attention over each row's own
-  cache columns, at least four rows in every matrix product). The tests check a batch of
-  8 against each record alone, bit for bit.
+  cache columns, at least two rows (four on torch's default BLAS path) in every matrix
+  product). The tests check a batch of 8 against each record alone, bit for bit.
 
 Length and positions. Row ``b`` holds its prompt of ``L_b`` tokens in cache columns
 ``[0, L_b)``; its t-th new token goes to column and position ``L_b + t``. Rows stop at
 ``<|endoftext|>`` (unless told to continue) or at their own ``max_new_tokens``;
-finished rows leave the batch (their cache rows are dropped) once at least
-:data:`~gpt2guard.generator.forward.MIN_ROWS` others remain, so a batch's cost follows
-its live rows.
+finished rows leave the batch (their cache rows are dropped) while at least
+:func:`~gpt2guard.generator.forward.min_rows_for` the backend others remain, so a batch's
+cost follows its live rows.
 """
 
 from __future__ import annotations
@@ -70,6 +70,8 @@ class GenerationResult:
         The prompt the continuation follows (``[eos]`` for unconditional generation).
     max_new_tokens : int
         The record's length limit.
+    linear : str
+        The backend its linear layers ran on (``"aten"`` or ``"onednn"``).
     """
 
     token_ids: list[int]
@@ -82,6 +84,7 @@ class GenerationResult:
     sampling: SamplingConfig
     prompt_ids: list[int] = field(repr=False)
     max_new_tokens: int = 0
+    linear: str = "aten"
 
     @property
     def length(self) -> int:
@@ -92,12 +95,13 @@ class GenerationResult:
         """What regenerating this record needs besides the model: JSON-ready."""
         return {"sampling": self.sampling.to_dict(), "seed": self.seed, "top_p": self.top_p,
                 "max_new_tokens": self.max_new_tokens, "prompt_length": len(self.prompt_ids),
-                "stop_reason": self.stop_reason}
+                "stop_reason": self.stop_reason, "linear": self.linear}
 
 
 def sample_batch(model, prompts: Sequence[Sequence[int]], max_new_tokens: Sequence[int], cfg: SamplingConfig,
                  seeds: Sequence[int], *, eos_id: int, stop_at_eos: bool = True, return_logprobs: bool = False,
-                 top_p: Sequence[float] | None = None, min_rows: int | None = None) -> list[dict]:
+                 top_p: Sequence[float] | None = None, min_rows: int | None = None,
+                 linear: str = "aten") -> list[dict]:
     """Sample continuations of one batch of prompts with one sampling method.
 
     Parameters
@@ -122,9 +126,12 @@ def sample_batch(model, prompts: Sequence[Sequence[int]], max_new_tokens: Sequen
         Per-row nucleus p; defaults to ``cfg.top_p``.
     min_rows : int, optional
         Fewest rows in a forward pass (dummy rows fill up); default
-        :data:`~gpt2guard.generator.forward.MIN_ROWS`, which makes results independent
-        of the batch. 1 computes only live rows: faster below 4 rows, but a record may
-        then differ from the same record generated in a batch.
+        :func:`~gpt2guard.generator.forward.min_rows_for` the backend, which makes
+        results independent of the batch. 1 computes only live rows: faster for a single
+        row, but a record may then differ from the same record generated in a batch.
+    linear : str
+        Backend of the linear layers, ``"aten"`` or ``"onednn"``
+        (:mod:`gpt2guard.family.linear`); records differ in their last bits between them.
 
     Returns
     -------
@@ -135,12 +142,13 @@ def sample_batch(model, prompts: Sequence[Sequence[int]], max_new_tokens: Sequen
     import torch
 
     from gpt2guard.generator.draw import draw_tokens
-    from gpt2guard.generator.forward import MIN_ROWS, OutputLayer, check_gpt2, forward_hidden
+    from gpt2guard.family.linear import linear_backend
+    from gpt2guard.generator.forward import OutputLayer, check_gpt2, forward_hidden, min_rows_for
     from gpt2guard.generator.kvcache import RowCache
     from gpt2guard.generator.seeding import uniforms
 
     check_gpt2(model)
-    min_rows = MIN_ROWS if min_rows is None else max(1, int(min_rows))
+    min_rows = min_rows_for(linear) if min_rows is None else max(1, int(min_rows))
     n = len(prompts)
     # Dummy rows (copies of row 0, never reported) bring the batch up to min_rows.
     prompts = list(prompts) + [prompts[0]] * max(0, min_rows - n)
@@ -175,8 +183,8 @@ def sample_batch(model, prompts: Sequence[Sequence[int]], max_new_tokens: Sequen
     cache = RowCache(len(model.transformer.h), B, blk.num_heads, blk.head_dim, T0 + N,
                      model.transformer.wte.weight.dtype, device)
 
-    with torch.inference_mode():
-        lm_head = OutputLayer(model, B)
+    with torch.inference_mode(), linear_backend(model, linear):
+        lm_head = OutputLayer(model, B, linear)
         # Prompts: all positions at once; each row's logits come from its last real token.
         hidden = forward_hidden(model, ids, positions, cache, None, lengths.tolist())      # (B, T0, d)
         logits = lm_head(hidden[torch.arange(B, device=device), lengths - 1])          # (B, V)
@@ -261,11 +269,21 @@ def plan_batches(prompts: Sequence[Sequence[int]], configs: Sequence[SamplingCon
     return batches
 
 
+def linear_for(model, requested: str = "auto") -> str:
+    """The linear backend the sampling loop runs ``model`` on (:func:`~gpt2guard.family.linear.pick_backend`)."""
+    from gpt2guard.family.linear import pick_backend
+
+    try:
+        return pick_backend(requested, model.device, model.dtype)
+    except ValueError as exc:
+        raise GuardError(str(exc)) from None
+
+
 def generate_tokens(loaded, prompts: Sequence[Sequence[int]], max_new_tokens: int | Sequence[int],
                     configs: SamplingConfig | Sequence[SamplingConfig], seeds: Sequence[int], *,
                     stop_at_eos: bool = True, return_logprobs: bool = False, batch_size: int = 8,
                     progress: Callable[[int], None] | None = None,
-                    min_rows: int | None = None) -> list[GenerationResult]:
+                    min_rows: int | None = None, linear: str = "auto") -> list[GenerationResult]:
     """Generate one continuation per prompt, batched, each reproducible from its seed.
 
     Parameters
@@ -292,6 +310,9 @@ def generate_tokens(loaded, prompts: Sequence[Sequence[int]], max_new_tokens: in
         Called with the number of records finished after each batch.
     min_rows : int, optional
         See :func:`sample_batch`; the default keeps records independent of batching.
+    linear : str
+        Backend of the linear layers: ``"auto"`` (oneDNN on CPU where available; see
+        :func:`linear_for`), ``"onednn"`` or ``"aten"``. Recorded in each result.
 
     Returns
     -------
@@ -309,6 +330,7 @@ def generate_tokens(loaded, prompts: Sequence[Sequence[int]], max_new_tokens: in
 
     model, tokenizer = loaded.model, loaded.tokenizer
     check_gpt2(model)
+    backend = linear_for(model, linear)
     eos_id = tokenizer.eos_token_id
     if eos_id is None:
         raise GuardError("the tokenizer has no <|endoftext|> token (eos_token_id is None)")
@@ -348,12 +370,12 @@ def generate_tokens(loaded, prompts: Sequence[Sequence[int]], max_new_tokens: in
         cfg = configs[batch[0]]
         outs = sample_batch(model, [rows[i] for i in batch], [limits[i] for i in batch], cfg,
                             [seeds[i] for i in batch], eos_id=eos_id, stop_at_eos=stop_at_eos,
-                            return_logprobs=return_logprobs, min_rows=min_rows,
+                            return_logprobs=return_logprobs, min_rows=min_rows, linear=backend,
                             top_p=[top_ps[i] for i in batch] if cfg.method == "nucleus" else None)
         for i, o in zip(batch, outs):
             text = tokenizer.decode(o["token_ids"], skip_special_tokens=False, clean_up_tokenization_spaces=False)
             results[i] = GenerationResult(o["token_ids"], text, o["stop_reason"], o["ended"], o["logprobs"],
-                                          seeds[i], top_ps[i], cfg, rows[i], limits[i])
+                                          seeds[i], top_ps[i], cfg, rows[i], limits[i], backend)
         if progress is not None:
             progress(len(batch))
     return results

@@ -139,6 +139,26 @@ def test_reference_with_another_tokenizer_is_refused(tiny_pair, tokenizer, tmp_p
         score_texts(["x"], tiny_pair[0], reference=other, cache=False)
 
 
+def test_linear_backends_agree_and_key_the_cache(tiny_pair, texts, tmp_path):
+    """oneDNN's linear (where available) and torch's default path give the same statistics
+    to float32 tolerance; the backend is part of the cache key."""
+    from gpt2guard.family.linear import pick_backend
+
+    scorer, reference = tiny_pair
+    docs = [np.array(_ids(scorer.tokenizer, t)[1:]) for t in texts[:3]]
+    fast = score_token_ids(docs, scorer, reference=reference, linear="auto")
+    slow = score_token_ids(docs, scorer, reference=reference, linear="aten")
+    for a, b in zip(fast, slow):
+        for key in ("logp", "entropy", "mean_ref", "var_ref", "cross_entropy", "cross_var"):
+            np.testing.assert_allclose(a[key], b[key], atol=1e-4, rtol=1e-4, err_msg=key)
+        assert np.mean(a["rank"] == b["rank"]) > 0.95
+    backend = pick_backend("auto", "cpu", None)
+    assert Scorer(scorer, cache=False).settings["linear"] == backend
+    assert Scorer(scorer, cache=False, linear="aten").settings["linear"] == "aten"
+    with pytest.raises(GuardError, match="unknown linear backend"):
+        Scorer(scorer, cache=False, linear="blas")
+
+
 def test_bf16_autocast_runs_close_to_float32(tiny_pair, texts):
     scorer, _ = tiny_pair
     f32, bf = (score_texts([texts[1]], scorer, cache=False, bf16=flag)[0] for flag in (False, True))

@@ -54,6 +54,23 @@ def test_records_regenerate_from_provenance(micro_family, tmp_path):
     assert regenerate(forged) != forged.text
 
 
+def test_regeneration_follows_the_recorded_linear_backend(micro_family):
+    """A record made on torch's default path (and an older record that does not name its
+    backend) regenerates on that path."""
+    from gpt2guard.family import load_model
+    from gpt2guard.generator import generate_tokens, parse_sampling
+
+    loaded = load_model("micro", "small", device="cpu")
+    cfg = parse_sampling("pure")[0]
+    made = generate_tokens(loaded, [[]], 30, cfg, [5], linear="aten")[0]
+    prov = {"family": "micro", "size": "small", **made.provenance(), "min_rows": 4, "stop_at_eos": True,
+            "model_hash": loaded.model_hash}
+    record = Record(id=0, text=made.text, length=made.length, ended=made.ended, label="machine", provenance=prov)
+    assert regenerate(record) == made.text
+    del record.provenance["linear"]
+    assert regenerate(record) == made.text
+
+
 def test_killed_run_resumes_to_the_uninterrupted_result(micro_family, tmp_path, monkeypatch):
     import gpt2guard.generator.sample as sample
 

@@ -51,11 +51,13 @@ def wrap(model, tokenizer) -> LoadedModel:
 
 # --- reproducibility ------------------------------------------------------------------------
 
-@pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: c.name or "pure")
-def test_a_record_in_a_batch_of_8_equals_the_record_alone(micro, prompts, cfg):
+@pytest.mark.parametrize("cfg,linear", [(c, "auto") for c in CONFIGS] + [(CONFIGS[1], "aten")],
+                         ids=lambda v: v if isinstance(v, str) else (v.name or "pure"))
+def test_a_record_in_a_batch_of_8_equals_the_record_alone(micro, prompts, cfg, linear):
+    """On the fastest linear backend here and on torch's default path."""
     limits = [40, 25, 40, 33, 40, 12, 40, 40]      # rows leave the batch at different steps
     seeds = [11, 12, 13, 14, 15, 16, 17, 18]
-    kw = dict(stop_at_eos=True, return_logprobs=True)
+    kw = dict(stop_at_eos=True, return_logprobs=True, linear=linear)
     batched = generate_tokens(micro, prompts, limits, cfg, seeds, batch_size=8, **kw)
     for i in range(8):
         alone = generate_tokens(micro, [prompts[i]], limits[i], cfg, [seeds[i]], batch_size=1, **kw)[0]
@@ -67,6 +69,18 @@ def test_a_record_in_a_batch_of_8_equals_the_record_alone(micro, prompts, cfg):
     threes = generate_tokens(micro, prompts, limits, cfg, seeds, batch_size=3, **kw)
     assert [r.token_ids for r in threes] == [r.token_ids for r in batched]
     assert [r.logprobs for r in threes] == [r.logprobs for r in batched]
+
+
+def test_results_record_their_linear_backend(micro, prompts):
+    from gpt2guard.family.linear import pick_backend
+
+    auto = generate_tokens(micro, prompts[:2], 8, CONFIGS[0], [1, 2])
+    assert {r.linear for r in auto} == {pick_backend("auto", "cpu", torch.float32)}
+    assert auto[0].provenance()["linear"] == auto[0].linear
+    aten = generate_tokens(micro, prompts[:2], 8, CONFIGS[0], [1, 2], linear="aten")
+    assert {r.provenance()["linear"] for r in aten} == {"aten"}
+    with pytest.raises(GuardError, match="unknown linear backend"):
+        generate_tokens(micro, prompts[:1], 8, CONFIGS[0], [1], linear="blas")
 
 
 def test_same_seed_same_text_other_seed_other_text(micro, prompts):

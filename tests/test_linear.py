@@ -1,0 +1,115 @@
+"""The oneDNN linear backend: same numbers as torch's default path, batch- and thread-invariant
+rows, and a model restored exactly after use."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from gpt2guard.family.linear import (ONEDNN_MIN_ROWS, linear, linear_backend,  # noqa: E402
+                                     onednn_available, pick_backend)
+
+needs_onednn = pytest.mark.skipif(not onednn_available(), reason="this torch has no oneDNN float32 linear")
+
+
+def small_gpt2(act="gelu_new"):
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    cfg = GPT2Config(vocab_size=300, n_positions=64, n_embd=48, n_layer=2, n_head=4, activation_function=act)
+    return GPT2LMHeadModel(cfg).eval()
+
+
+def test_pick_backend_resolves_and_refuses():
+    assert pick_backend("aten") == "aten"
+    assert pick_backend("auto", "cpu", torch.bfloat16) == "aten"  # oneDNN here is float32 only
+    assert pick_backend("auto", "cuda:0", torch.float32) == "aten"
+    assert pick_backend("auto", "cpu", torch.float32) == ("onednn" if onednn_available() else "aten")
+    with pytest.raises(ValueError, match="unknown linear backend 'mkl'"):
+        pick_backend("mkl")
+    with pytest.raises(ValueError, match="float32 models on CPU"):
+        pick_backend("onednn", "cpu", torch.float16)
+
+
+@needs_onednn
+@pytest.mark.parametrize("shape", [(48, 144), (768, 2304), (3072, 768), (768, 50257)])
+def test_onednn_linear_matches_the_default_path(shape):
+    d_in, d_out = shape
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(2, 7, d_in, generator=gen)
+    w = torch.randn(d_out, d_in, generator=gen) * d_in ** -0.5
+    b = torch.randn(d_out, generator=gen)
+    with torch.inference_mode():
+        got = linear(x, w, b, "onednn")
+        want = torch.nn.functional.linear(x, w, b)
+    assert got.dtype == torch.float32 and got.shape == (2, 7, d_out)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-4)
+    # a transposed view (GPT-2's Conv1D stores weights (in, out)) gives the same numbers
+    with torch.inference_mode():
+        torch.testing.assert_close(linear(x, w.t().contiguous().t(), b, "onednn"), got, rtol=0, atol=0)
+
+
+@needs_onednn
+@pytest.mark.parametrize("shape", [(48, 144), (192, 48), (768, 2304), (3072, 768)])
+def test_onednn_rows_do_not_depend_on_the_other_rows_or_threads(shape):
+    """What the generator's batch-invariance relies on: a row's bits are the same for every
+    M >= ONEDNN_MIN_ROWS rows, wherever the row sits, with 1 or 2 threads."""
+    d_in, d_out = shape
+    gen = torch.Generator().manual_seed(2)
+    X = torch.randn(40, d_in, generator=gen)
+    w = torch.randn(d_in, d_out, generator=gen).t()  # a Conv1D weight seen as (out, in)
+    b = torch.randn(d_out, generator=gen)
+    threads = torch.get_num_threads()
+    try:
+        with torch.inference_mode():
+            ref = linear(X[:ONEDNN_MIN_ROWS], w, b, "onednn")[0]
+            for n_threads in sorted({1, 2, threads}):
+                torch.set_num_threads(n_threads)
+                for m in (ONEDNN_MIN_ROWS, 3, 4, 7, 8, 16, 33, 40):
+                    assert torch.equal(linear(X[:m], w, b, "onednn")[0], ref), (m, n_threads)
+                moved = X[:8].clone()
+                moved[[0, 5]] = moved[[5, 0]]
+                assert torch.equal(linear(moved, w, b, "onednn")[5], ref)
+    finally:
+        torch.set_num_threads(threads)
+
+
+@needs_onednn
+@pytest.mark.parametrize("act", ["gelu_new", "relu"])
+def test_linear_backend_runs_the_model_and_restores_it(act):
+    model = small_gpt2(act)
+    ids = torch.randint(0, 300, (3, 20), generator=torch.Generator().manual_seed(3))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    classes = [type(m) for m in model.modules()]
+    with torch.inference_mode():
+        want = model(ids).logits
+        with linear_backend(model, "onednn"):
+            mlp = model.transformer.h[0].mlp
+            assert type(model.transformer.h[0].attn.c_attn).__name__ == "OneDNNConv1D"
+            assert type(model.lm_head).__name__ == "OneDNNLinear"
+            # the GELU fuses into the MLP's first product only for GPT-2's tanh GELU
+            assert (type(mlp).__name__ == "OneDNNGPT2MLP") == (act == "gelu_new")
+            got = model(ids).logits
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
+    assert [type(m) for m in model.modules()] == classes
+    assert model.lm_head.weight is model.transformer.wte.weight  # still tied
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+
+
+@needs_onednn
+def test_linear_backend_keeps_gradients_on_the_default_path():
+    model = small_gpt2()
+    ids = torch.randint(0, 300, (2, 10), generator=torch.Generator().manual_seed(4))
+    with linear_backend(model, "onednn"):
+        loss = model(ids, labels=ids).loss
+        loss.backward()
+    grad = model.transformer.h[0].mlp.c_fc.weight.grad
+    assert grad is not None and bool(torch.isfinite(grad).all()) and float(grad.abs().sum()) > 0
+
+
+def test_aten_backend_changes_nothing():
+    model = small_gpt2()
+    classes = [type(m) for m in model.modules()]
+    with linear_backend(model, "aten"):
+        assert [type(m) for m in model.modules()] == classes
