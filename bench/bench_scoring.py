@@ -273,18 +273,22 @@ def memory_child(mode: str, n_docs: int, doc_len: int, args) -> None:
 
 
 def run_memory(args, n_docs: int, doc_len: int):
+    from gpt2guard.detector.reduce import chunk_rows
+
     V = 50257
+    rows = chunk_rows(V, args.chunk_elements)
     print(f"\n## Peak memory added, GPT-2 124M arch, {n_docs} documents x {doc_len} tokens (child processes)")
     print(f"analytic: full logits B x T x V x 4 bytes = {n_docs * doc_len * V * 4 / 2**20:,.0f} MiB; "
-          f"engine chunk buffers ~ 3.25 x {args.chunk_elements} x 4 bytes = {3.25 * args.chunk_elements * 4 / 2**20:,.0f} MiB "
+          f"engine chunk buffers ~ 2 x {rows} rows x {V} x 4 bytes = {2 * rows * V * 4 / 2**20:,.0f} MiB "
           f"+ activations of one batch of {args.batch_tokens} tokens")
     print("| approach | peak added MiB |")
     print("|---|---|")
     out = {}
     for mode in ("engine", "bare", "per-doc", "full-logits"):
         cmd = [sys.executable, os.path.abspath(__file__), "--memory-child", mode, "--mem-docs", str(n_docs),
-               "--mem-len", str(doc_len), "--batch-tokens", str(args.batch_tokens),
-               "--chunk-elements", str(args.chunk_elements)]
+               "--mem-len", str(doc_len), "--batch-tokens", str(args.batch_tokens)]
+        if args.chunk_elements:
+            cmd += ["--chunk-elements", str(args.chunk_elements)]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             print(f"| {mode} | failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode} |")

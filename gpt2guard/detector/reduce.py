@@ -27,10 +27,24 @@ written into a reused buffer.
 
 from __future__ import annotations
 
-# Elements (rows x vocabulary) of one logits chunk: 2**23 float32 = 32 MiB per buffer, about
-# 166 rows of GPT-2's vocabulary, enough rows that streaming the (V, d) output matrix from
-# memory once per chunk costs little next to the matrix product.
-DEFAULT_CHUNK_ELEMENTS = 1 << 23
+# Rows of one logits chunk, by default: at least CHUNK_MIN_ROWS, so the output product runs
+# at full speed, and for small vocabularies as many as fit CHUNK_TARGET_ELEMENTS float32
+# values (4 MiB), so the elementwise passes over a chunk stay in the CPU's cache. Measured
+# (2 cores, statistics overhead over a bare forward pass): nano xl (vocabulary 4096) +12.7%
+# with 2048-row chunks, -2.6% with 256; GPT-2 124M +13% with 20 rows, -2.5% with 83, -3.9%
+# with 166.
+DEFAULT_CHUNK_ELEMENTS = None
+CHUNK_TARGET_ELEMENTS = 1 << 20
+CHUNK_MIN_ROWS = 128
+
+
+def chunk_rows(vocab: int, chunk_elements: int | None = None) -> int:
+    """Rows per logits chunk: ``chunk_elements // vocab`` (at least 1) when given, else the
+    default policy above."""
+    if chunk_elements is None:
+        return max(CHUNK_MIN_ROWS, CHUNK_TARGET_ELEMENTS // vocab)
+    return max(1, chunk_elements // vocab)
+
 
 STAT_NAMES = ("logp", "rank", "entropy", "mean_ref", "var_ref")
 REFERENCE_STAT_NAMES = ("cross_entropy", "cross_var")
@@ -43,22 +57,24 @@ def _rowdot(a, b):
 
 def _moments(e, s, z):
     """Mean and variance of the rows of ``z`` under the weights ``e`` (row sums ``s``), in one
-    pass: ``E[z^2] - E[z]^2``. Overwrites ``e`` with ``e * z``."""
-    e.mul_(z)  # (R, V)
+    pass: ``E[z^2] - E[z]^2``. Overwrites ``e`` with ``e * z^2``. (Multiplying in place and
+    summing rows is ~3x faster on CPU than a batched row-wise dot product.)"""
+    e.mul_(z)  # e z, (R, V)
     mean = e.sum(1) / s  # (R,)
-    return mean, (_rowdot(e, z) / s - mean * mean).clamp_min_(0.0)
+    e.mul_(z)  # e z^2, (R, V)
+    return mean, (e.sum(1) / s - mean * mean).clamp_min_(0.0)
 
 
 def _centred_moments(e, s, z):
     """As :func:`_moments`, the variance taken about the mean (two passes, no cancellation).
-    Leaves ``z - mean`` in ``z`` and ``e * (z - mean)`` in ``e``."""
+    Leaves ``z - mean`` in ``z`` and ``e * (z - mean)^2`` in ``e``."""
     mean = _rowdot(e, z) / s  # (R,)
     z.sub_(mean[:, None])  # (R, V)
-    e.mul_(z)  # (R, V)
-    return mean, _rowdot(e, z) / s
+    e.mul_(z).mul_(z)  # (R, V)
+    return mean, e.sum(1) / s
 
 
-def reduce_chunk(z, targets, zq=None, *, e=None, mask=None) -> dict:
+def reduce_chunk(z, targets, zq=None, *, e=None) -> dict:
     """Per-token statistics from one chunk of logits.
 
     Parameters
@@ -69,8 +85,8 @@ def reduce_chunk(z, targets, zq=None, *, e=None, mask=None) -> dict:
         The observed token at each row.
     zq : Tensor, shape (R, V), optional
         Reference-model logits on the same rows, float32. Overwritten.
-    e, mask : Tensor, shape (R, V), optional
-        Work buffers (float32 and bool) to reuse; allocated when not given.
+    e : Tensor, shape (R, V), optional
+        Float32 work buffer to reuse; allocated when not given.
 
     Returns
     -------
@@ -80,8 +96,12 @@ def reduce_chunk(z, targets, zq=None, *, e=None, mask=None) -> dict:
     """
     import torch
 
+    if e is None:
+        e = torch.empty_like(z)
     obs = z.gather(1, targets[:, None])  # (R, 1)
-    rank = torch.gt(z, obs, out=mask).sum(1, dtype=torch.int32)  # (R,)
+    # The comparison lands in the float buffer as 0/1 and is summed there (exact below 2**24
+    # tokens): summing a bool tensor casts it element by element first, ~8x slower.
+    rank = torch.gt(z, obs, out=e).sum(1).to(torch.int32)  # (R,)
     top = z.amax(1, keepdim=True)  # (R, 1)
     z.sub_(top)  # z' = z - max <= 0, (R, V)
     obs = (obs - top).view(-1)  # (R,)
@@ -118,7 +138,7 @@ def _logits(h, weight, bias, out, backend: str = "aten"):
 
 
 def project_and_reduce(hidden, weight, targets, *, bias=None, ref_hidden=None, ref_weight=None, ref_bias=None,
-                       chunk_elements: int = DEFAULT_CHUNK_ELEMENTS, workspace: dict | None = None,
+                       chunk_elements: int | None = DEFAULT_CHUNK_ELEMENTS, workspace: dict | None = None,
                        backend: str = "aten") -> dict:
     """Logits of the rows of ``hidden``, chunk by chunk, reduced to per-token statistics.
 
@@ -133,8 +153,8 @@ def project_and_reduce(hidden, weight, targets, *, bias=None, ref_hidden=None, r
         Observed token per row.
     ref_hidden, ref_weight, ref_bias : Tensor, optional
         The same for a reference model, shapes (M, d_ref) and (V, d_ref).
-    chunk_elements : int
-        Rows per chunk are ``max(1, chunk_elements // V)``.
+    chunk_elements : int, optional
+        Rows per chunk are ``max(1, chunk_elements // V)``; default :func:`chunk_rows`'s policy.
     workspace : dict, optional
         Holds the (R, V) buffers between calls (pass the same dict for every batch).
     backend : str
@@ -148,12 +168,12 @@ def project_and_reduce(hidden, weight, targets, *, bias=None, ref_hidden=None, r
     import torch
 
     n_rows, vocab = hidden.shape[0], weight.shape[0]
-    rows = max(1, min(n_rows, chunk_elements // vocab))
+    rows = max(1, min(n_rows, chunk_rows(vocab, chunk_elements)))
     names = STAT_NAMES + (REFERENCE_STAT_NAMES if ref_hidden is not None else ())
     out = {name: torch.empty(n_rows, dtype=torch.int32 if name == "rank" else torch.float32, device=hidden.device)
            for name in names}
     buf = workspace if workspace is not None else {}
-    kinds = {"e": torch.float32, "mask": torch.bool}
+    kinds = {"e": torch.float32}
     if not (backend == "onednn" and hidden.dtype == torch.float32):  # oneDNN returns fresh logits
         kinds.update({"z": torch.float32} if ref_hidden is None else {"z": torch.float32, "zq": torch.float32})
     for key, dtype in kinds.items():
@@ -165,7 +185,7 @@ def project_and_reduce(hidden, weight, targets, *, bias=None, ref_hidden=None, r
         zq = None
         if ref_hidden is not None:
             zq = _logits(ref_hidden[lo:hi], ref_weight, ref_bias, buf.get("zq"), backend)  # (R, V)
-        stats = reduce_chunk(z, targets[lo:hi], zq, e=buf["e"][: hi - lo], mask=buf["mask"][: hi - lo])
+        stats = reduce_chunk(z, targets[lo:hi], zq, e=buf["e"][: hi - lo])
         for name, value in stats.items():
             out[name][lo:hi] = value
     return out

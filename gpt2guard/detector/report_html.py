@@ -8,9 +8,10 @@ machine-looking stretches) are outlined (class ``hot``). Every piece of document
 HTML-escaped.
 
 The top alternatives need the full next-token distribution, which :class:`TokenStats` does
-not keep: :func:`top_alternatives` runs one extra forward pass per context window, for the
-documents being rendered only, keeping just the top-k ids and probabilities of each
-position (memory bounded by one window's logits).
+not keep: :func:`top_alternatives` runs one extra forward pass per sliding window (the
+engine's windows, so each position sees the context it was scored with), for the documents
+being rendered only, keeping just the top-k ids and probabilities of each position (memory
+bounded by one window's logits).
 """
 
 from __future__ import annotations
@@ -44,9 +45,9 @@ def rank_class(rank: int) -> str:
 def top_alternatives(loaded, token_ids: np.ndarray, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
     """Top-``k`` next-token ids and probabilities before each document token.
 
-    The document (with ``<|endoftext|>`` in front) is cut into consecutive windows of the
-    model's context; each window starts again from ``<|endoftext|>``, so positions after the
-    first window see a shorter context than the scoring engine's sliding windows give them.
+    The document (with ``<|endoftext|>`` in front) goes through the scoring engine's sliding
+    windows (:func:`~gpt2guard.detector.windows.plan_windows`), so every position sees the
+    same context as when it was scored.
 
     Returns
     -------
@@ -56,22 +57,22 @@ def top_alternatives(loaded, token_ids: np.ndarray, k: int = 5) -> tuple[np.ndar
     import torch
 
     from gpt2guard.detector.models import eos_id
+    from gpt2guard.detector.scoring import engine_backend
+    from gpt2guard.detector.windows import plan_windows
+    from gpt2guard.family.linear import linear_backend
 
     n = len(token_ids)
     ids_out = np.zeros((n, k), np.int64)
     probs_out = np.zeros((n, k), np.float32)
-    span = int(loaded.model.config.n_positions) - 1
-    eos = eos_id(loaded)
+    padded = np.concatenate([[eos_id(loaded)], np.asarray(token_ids, np.int64)])
     device = next(loaded.model.parameters()).device
-    with torch.no_grad():
-        for start in range(0, n, span):
-            piece = [int(t) for t in token_ids[start:start + span]]
-            m = len(piece)
-            x = torch.tensor([[eos] + piece[:-1]], device=device)  # position j predicts piece[j]
-            logits = loaded.model(x).logits[0].float()
+    with torch.inference_mode(), linear_backend(loaded.model, engine_backend(loaded)):
+        for w in plan_windows(n, loaded.n_positions):
+            x = torch.from_numpy(padded[w.start:w.stop])[None].to(device)  # (1, L)
+            logits = loaded.model(x).logits[0, w.first:].float()  # (n_scored, V)
             top = torch.topk(torch.softmax(logits, -1), k, dim=-1)
-            ids_out[start:start + m] = top.indices.cpu().numpy()
-            probs_out[start:start + m] = top.values.cpu().numpy()
+            ids_out[w.start + w.first:w.stop] = top.indices.cpu().numpy()
+            probs_out[w.start + w.first:w.stop] = top.values.cpu().numpy()
     return ids_out, probs_out
 
 

@@ -100,7 +100,7 @@ def engine_backend(scorer: LoadedModel, linear: str = "auto", bf16: bool = False
 
 
 def score_token_ids(docs: Sequence[np.ndarray], scorer: LoadedModel, *, reference: LoadedModel | None = None,
-                    batch_tokens: int = DEFAULT_BATCH_TOKENS, chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
+                    batch_tokens: int = DEFAULT_BATCH_TOKENS, chunk_elements: int | None = DEFAULT_CHUNK_ELEMENTS,
                     bf16: bool = False, context: int | None = None, progress: bool = False,
                     linear: str = "auto") -> list[dict]:
     """Per-token statistics of tokenised documents: the engine without hygiene or cache.
@@ -113,8 +113,9 @@ def score_token_ids(docs: Sequence[np.ndarray], scorer: LoadedModel, *, referenc
         The scoring model and an optional reference model sharing its tokenizer.
     batch_tokens : int
         Padded tokens per forward pass (a single window longer than this still runs alone).
-    chunk_elements : int
-        Logit elements (rows x vocabulary) materialised at once.
+    chunk_elements : int, optional
+        Logit elements (rows x vocabulary) materialised at once; default
+        :func:`~gpt2guard.detector.reduce.chunk_rows`'s policy (128 rows of GPT-2's vocabulary).
     bf16 : bool
         Run the models under bfloat16 autocast and the output projection in bfloat16
         (statistics stay float32). Worth it only on hardware with fast bfloat16.
@@ -241,7 +242,7 @@ class Scorer:
     """
 
     def __init__(self, scorer: LoadedModel, reference: LoadedModel | None = None, *,
-                 batch_tokens: int = DEFAULT_BATCH_TOKENS, chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
+                 batch_tokens: int = DEFAULT_BATCH_TOKENS, chunk_elements: int | None = DEFAULT_CHUNK_ELEMENTS,
                  bf16: bool = False, cache: bool | StatsCache = True, max_tokens: int | None = None,
                  progress: bool = False, linear: str = "auto"):
         if reference is not None:
@@ -249,7 +250,8 @@ class Scorer:
         self.backend = engine_backend(scorer, linear, bf16)
         if scorer.tokenizer is None:
             raise GuardError("the scorer has no tokenizer: score token ids with score_token_ids instead")
-        if batch_tokens < 1 or chunk_elements < 1 or (max_tokens is not None and max_tokens < 1):
+        if batch_tokens < 1 or (chunk_elements is not None and chunk_elements < 1) or (
+                max_tokens is not None and max_tokens < 1):
             raise GuardError("batch_tokens, chunk_elements and max_tokens must be positive")
         self.scorer, self.reference = scorer, reference
         self.batch_tokens, self.chunk_elements, self.bf16 = batch_tokens, chunk_elements, bf16

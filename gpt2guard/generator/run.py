@@ -225,6 +225,7 @@ def run_generation(job: GenerationJob, progress: bool = True, log=None) -> list[
         Per set: name, size, sampling, records written now and in all, tokens, seconds,
         tokens per second, flagged records, and the card's path.
     """
+    import torch
     from tqdm.auto import tqdm
 
     from gpt2guard.datasets.card import write_card
@@ -245,7 +246,8 @@ def run_generation(job: GenerationJob, progress: bool = True, log=None) -> list[
         for _, cfg, name in (t for t in plan["sets"] if t[0] == size):
             config = {"generator": "gpt2guard", **asdict(job),
                       "set": name, "size": size, "sampling": cfg.to_dict(), "model_hash": loaded.model_hash,
-                      "tokenizer_hash": loaded.tokenizer_hash, "versions": versions}
+                      "tokenizer_hash": loaded.tokenizer_hash, "versions": versions,
+                      "linear": backend, "torch_threads": torch.get_num_threads()}
             meta = {"config": config, "label": "machine",
                     "motivation": f"Machine-written text from {loaded.family} {size} ({cfg.spec or 'pure'} sampling) "
                                   "for training and evaluating detectors of GPT-2 text."}

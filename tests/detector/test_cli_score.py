@@ -113,7 +113,7 @@ def test_top_alternatives_are_the_model_top5(micro_family):
     from gpt2guard.family import load_model
 
     loaded = load_model("micro", "small")
-    ids = np.array(loaded.tokenizer(TEXT * 3)["input_ids"])  # longer than one 128-token context
+    ids = np.array(loaded.tokenizer(TEXT * 8)["input_ids"])  # several 128-token contexts long
     alt_ids, alt_p = top_alternatives(loaded, ids, 5)
     assert alt_ids.shape == (len(ids), 5) and np.all(np.diff(alt_p, axis=1) <= 0)
     with torch.no_grad():
@@ -121,6 +121,18 @@ def test_top_alternatives_are_the_model_top5(micro_family):
         p = torch.softmax(loaded.model(x).logits[0], -1)
     np.testing.assert_array_equal(alt_ids[:10], torch.topk(p, 5).indices.numpy())
     np.testing.assert_allclose(alt_p[:10], torch.topk(p, 5).values.numpy(), rtol=1e-5)
+    # past the first window too, each position sees the context it was scored with: where
+    # the engine ranks a token first, it is the top alternative, with the engine's probability
+    from gpt2guard.detector import score_token_ids
+
+    stats = score_token_ids([ids], loaded)[0]
+    assert stats["n_windows"] > 1
+    first = np.flatnonzero(stats["rank"] == 0)
+    later = first[first >= loaded.n_positions]
+    assert len(later) > 5
+    np.testing.assert_array_equal(alt_ids[first, 0], ids[first])
+    np.testing.assert_allclose(alt_p[first, 0], np.exp(stats["logp"][first]), rtol=1e-4)
+    assert np.all(alt_p[:, 0] >= np.exp(stats["logp"]) - 1e-5)
 
 
 def test_zero_shot_builtin_calibration(micro_family):
