@@ -51,7 +51,7 @@ def test_onednn_linear_matches_the_default_path(shape):
 
 
 @needs_onednn
-@pytest.mark.parametrize("shape", [(48, 144), (192, 48), (768, 2304), (3072, 768)])
+@pytest.mark.parametrize("shape", [(48, 144), (192, 48), (768, 768), (768, 2304), (3072, 768), (768, 50257)])
 def test_onednn_rows_do_not_depend_on_the_other_rows_or_threads(shape):
     """What the generator's batch-invariance relies on: a row's bits are the same for every
     M >= ONEDNN_MIN_ROWS rows, wherever the row sits, with 1 or 2 threads."""
@@ -113,3 +113,30 @@ def test_aten_backend_changes_nothing():
     classes = [type(m) for m in model.modules()]
     with linear_backend(model, "aten"):
         assert [type(m) for m in model.modules()] == classes
+
+
+@needs_onednn
+def test_linear_backend_restores_the_model_after_an_error_and_refuses_mixed_nesting():
+    model = small_gpt2()
+    classes = [type(m) for m in model.modules()]
+    with pytest.raises(RuntimeError, match="boom"):
+        with linear_backend(model, "onednn"):
+            with linear_backend(model, "onednn"):  # the same backend nests
+                pass
+            assert type(model.lm_head).__name__ == "OneDNNLinear"
+            with pytest.raises(ValueError, match="enclosing block"):
+                with linear_backend(model, "aten"):
+                    pass
+            raise RuntimeError("boom")
+    assert [type(m) for m in model.modules()] == classes
+    with linear_backend(model, "aten"):  # usable again on any backend
+        pass
+
+
+@needs_onednn
+def test_onednn_refuses_models_it_cannot_run():
+    model = small_gpt2().to(torch.bfloat16)
+    with pytest.raises(ValueError, match="float32 models on CPU"):
+        with linear_backend(model, "onednn"):
+            pass
+    assert type(model.lm_head) is torch.nn.Linear

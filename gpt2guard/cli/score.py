@@ -120,5 +120,6 @@ def score(files, detector, method, family, size, reference_size, threshold, fpr,
         from gpt2guard.paths import atomic_write_text
 
         scorer = report_scorer(det, family, size)
-        atomic_write_text(html_out, html_report(verdicts, scorer.score(docs), scorer.scorer))
+        atomic_write_text(html_out, html_report(verdicts, scorer.score(docs), scorer.scorer, context=scorer.context,
+                                                linear=scorer.backend))
         log(f"HTML report in {html_out}")

@@ -119,6 +119,13 @@ def reduce_chunk(z, targets, zq=None, *, e=None) -> dict:
     return out
 
 
+def _fresh_logits(h, weight, backend: str) -> bool:
+    """Whether :func:`_logits` returns a fresh tensor (oneDNN, float32) rather than filling a buffer."""
+    import torch
+
+    return backend == "onednn" and h.dtype == weight.dtype == torch.float32 and h.device.type == "cpu"
+
+
 def _logits(h, weight, bias, out, backend: str = "aten"):
     """(R, V) float32 logits ``h @ weight.T + bias``: written into ``out`` (a float32 buffer),
     or a fresh tensor from oneDNN's linear (``backend="onednn"``, float32); a low-precision
@@ -127,7 +134,7 @@ def _logits(h, weight, bias, out, backend: str = "aten"):
 
     from gpt2guard.family.linear import linear
 
-    if backend == "onednn" and h.dtype == weight.dtype == torch.float32:
+    if _fresh_logits(h, weight, backend):
         return linear(h, weight, bias, "onednn")
     out = out[: h.shape[0]]
     if h.dtype == weight.dtype == torch.float32:
@@ -174,8 +181,11 @@ def project_and_reduce(hidden, weight, targets, *, bias=None, ref_hidden=None, r
            for name in names}
     buf = workspace if workspace is not None else {}
     kinds = {"e": torch.float32}
-    if not (backend == "onednn" and hidden.dtype == torch.float32):  # oneDNN returns fresh logits
-        kinds.update({"z": torch.float32} if ref_hidden is None else {"z": torch.float32, "zq": torch.float32})
+    # a logits buffer for each product oneDNN does not run (it returns fresh logits)
+    if not _fresh_logits(hidden, weight, backend):
+        kinds["z"] = torch.float32
+    if ref_hidden is not None and not _fresh_logits(ref_hidden, ref_weight, backend):
+        kinds["zq"] = torch.float32
     for key, dtype in kinds.items():
         if key not in buf or buf[key].shape[0] < rows or buf[key].shape[1] != vocab or buf[key].device != hidden.device:
             buf[key] = torch.empty(rows, vocab, dtype=dtype, device=hidden.device)

@@ -42,12 +42,14 @@ def rank_class(rank: int) -> str:
     return BUCKETS[-1][0]
 
 
-def top_alternatives(loaded, token_ids: np.ndarray, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
+def top_alternatives(loaded, token_ids: np.ndarray, k: int = 5, *, context: int | None = None,
+                     linear: str = "auto") -> tuple[np.ndarray, np.ndarray]:
     """Top-``k`` next-token ids and probabilities before each document token.
 
     The document (with ``<|endoftext|>`` in front) goes through the scoring engine's sliding
-    windows (:func:`~gpt2guard.detector.windows.plan_windows`), so every position sees the
-    same context as when it was scored.
+    windows (:func:`~gpt2guard.detector.windows.plan_windows`) of ``context`` tokens (the
+    scorer's; default the model's window) on the ``linear`` backend, so every position sees
+    the same context as when it was scored.
 
     Returns
     -------
@@ -66,8 +68,8 @@ def top_alternatives(loaded, token_ids: np.ndarray, k: int = 5) -> tuple[np.ndar
     probs_out = np.zeros((n, k), np.float32)
     padded = np.concatenate([[eos_id(loaded)], np.asarray(token_ids, np.int64)])
     device = next(loaded.model.parameters()).device
-    with torch.inference_mode(), linear_backend(loaded.model, engine_backend(loaded)):
-        for w in plan_windows(n, loaded.n_positions):
+    with torch.inference_mode(), linear_backend(loaded.model, engine_backend(loaded, linear)):
+        for w in plan_windows(n, context or loaded.n_positions):
             x = torch.from_numpy(padded[w.start:w.stop])[None].to(device)  # (1, L)
             logits = loaded.model(x).logits[0, w.first:].float()  # (n_scored, V)
             top = torch.topk(torch.softmax(logits, -1), k, dim=-1)
@@ -129,10 +131,12 @@ def render_page(sections: list[str], title: str = "gpt2guard report") -> str:
             f'<span class="hot">most machine-like span</span></p>{"".join(sections)}</body></html>\n')
 
 
-def html_report(verdicts, stats, loaded, *, k: int = 5, window: int = 16, title: str = "gpt2guard report") -> str:
-    """Render documents' verdicts and token statistics under ``loaded`` (a LoadedModel)."""
+def html_report(verdicts, stats, loaded, *, k: int = 5, window: int = 16, title: str = "gpt2guard report",
+                context: int | None = None, linear: str = "auto") -> str:
+    """Render documents' verdicts and token statistics under ``loaded`` (a LoadedModel);
+    ``context`` and ``linear`` as the :class:`~gpt2guard.detector.scoring.Scorer` used."""
     sections = []
     for v, s in zip(verdicts, stats):
-        alts = top_alternatives(loaded, s.token_ids, k) if s.scorable else None
+        alts = top_alternatives(loaded, s.token_ids, k, context=context, linear=linear) if s.scorable else None
         sections.append(render_document(v, s, loaded.tokenizer, alts, window))
     return render_page(sections, title)

@@ -43,7 +43,7 @@ from gpt2guard.family.load import LoadedModel
 from gpt2guard.paths import sha256_text
 
 # Bump when a change to the engine changes the numbers it produces: it invalidates the cache.
-ENGINE_VERSION = 1
+ENGINE_VERSION = 2
 DEFAULT_BATCH_TOKENS = 4096
 # A window joins a batch only if it is padded by at most this fraction of the batch length.
 MAX_PADDING = 0.25
@@ -86,17 +86,21 @@ def _hidden(body, input_ids, attention_mask):
     return out.last_hidden_state  # (B, L, d)
 
 
-def engine_backend(scorer: LoadedModel, linear: str = "auto", bf16: bool = False) -> str:
-    """The linear backend the engine runs ``scorer`` on: ``linear`` resolved for its device
-    and dtype (bfloat16 autocast keeps torch's own path)."""
+def engine_backend(scorer: LoadedModel, linear: str = "auto", bf16: bool = False,
+                   reference: LoadedModel | None = None) -> str:
+    """The linear backend the engine runs ``scorer`` (and ``reference``) on: ``linear``
+    resolved for the device and dtype of every model (oneDNN only if all of them can run on
+    it; bfloat16 autocast keeps torch's own path)."""
     from gpt2guard.family.linear import pick_backend
 
     if bf16:
         return "aten"
+    models = [scorer] + ([reference] if reference is not None else [])
     try:
-        return pick_backend(linear, scorer.device, next(scorer.model.parameters()).dtype)
+        picked = {pick_backend(linear, m.device, next(m.model.parameters()).dtype) for m in models}
     except ValueError as exc:
         raise GuardError(str(exc)) from None
+    return picked.pop() if len(picked) == 1 else "aten"
 
 
 def score_token_ids(docs: Sequence[np.ndarray], scorer: LoadedModel, *, reference: LoadedModel | None = None,
@@ -141,7 +145,7 @@ def score_token_ids(docs: Sequence[np.ndarray], scorer: LoadedModel, *, referenc
 
     if reference is not None:
         check_pair(scorer, reference)
-    backend = engine_backend(scorer, linear, bf16)
+    backend = engine_backend(scorer, linear, bf16, reference)
     models = [scorer] + ([reference] if reference is not None else [])
     if context is None:
         context = min(m.n_positions for m in models)
@@ -247,7 +251,7 @@ class Scorer:
                  progress: bool = False, linear: str = "auto"):
         if reference is not None:
             check_pair(scorer, reference)
-        self.backend = engine_backend(scorer, linear, bf16)
+        self.backend = engine_backend(scorer, linear, bf16, reference)
         if scorer.tokenizer is None:
             raise GuardError("the scorer has no tokenizer: score token ids with score_token_ids instead")
         if batch_tokens < 1 or (chunk_elements is not None and chunk_elements < 1) or (
@@ -314,10 +318,10 @@ class Scorer:
 
 def score_texts(texts: Iterable[str | bytes], scorer: LoadedModel, *, reference: LoadedModel | None = None,
                 batch_tokens: int = DEFAULT_BATCH_TOKENS, cache: bool | StatsCache = True, bf16: bool = False,
-                max_tokens: int | None = None, progress: bool = False) -> list[TokenStats]:
+                max_tokens: int | None = None, progress: bool = False, linear: str = "auto") -> list[TokenStats]:
     """Score documents under ``scorer`` (and ``reference``): one :class:`TokenStats` each, in order.
 
     A convenience over :class:`Scorer`; see it for the parameters.
     """
     return Scorer(scorer, reference, batch_tokens=batch_tokens, cache=cache, bf16=bf16, max_tokens=max_tokens,
-                  progress=progress).score(texts)
+                  progress=progress, linear=linear).score(texts)

@@ -89,11 +89,15 @@ def linear(x, weight, bias=None, backend: str = "aten"):
     return torch.nn.functional.linear(x, weight, bias)
 
 
-def _tanh_gelu(act) -> bool:
-    """Whether the activation module ``act`` computes the tanh approximation of GELU."""
-    name = type(act).__name__
-    return name in ("NewGELUActivation", "PytorchGELUTanh", "GELUTanh") or (
-        name == "GELUActivation" and getattr(act, "approximate", None) == "tanh")
+def _fusable_mlp(mlp) -> bool:
+    """Whether a GPT-2 MLP computes the tanh approximation of GELU between two ``Conv1D``
+    layers, so that the GELU can run fused into the first product."""
+    from transformers.pytorch_utils import Conv1D
+
+    name = type(mlp.act).__name__
+    tanh = name in ("NewGELUActivation", "PytorchGELUTanh", "GELUTanh") or (
+        name == "GELUActivation" and getattr(mlp.act, "approximate", None) == "tanh")
+    return tanh and type(mlp.c_fc) is Conv1D and type(mlp.c_proj) is Conv1D
 
 
 @lru_cache(maxsize=None)
@@ -129,21 +133,39 @@ def linear_backend(model, backend: str):
     and on oneDNN its GPT-2 MLPs with the GELU fused.
 
     The modules keep their parameters (tied weights stay tied, ``state_dict`` is unchanged);
-    only their class is switched, and switched back on exit. Gradients, when enabled, still
-    go through torch's default path.
+    only their class is switched, and switched back on exit, exception or not. Gradients,
+    when enabled, still go through torch's default path. Blocks on the same model nest
+    when they ask for the same backend. The switch is visible to every user of the model,
+    so do not share one model between threads inside such a block.
+
+    Raises
+    ------
+    ValueError
+        For oneDNN on a model that is not float32 on CPU, or a block asking for another
+        backend than an enclosing one on the same model.
     """
-    if backend != "onednn":
+    import torch
+
+    active = getattr(model, "_gpt2guard_linear", None)
+    if active is not None and active != backend:
+        raise ValueError(f"the model already runs on the {active!r} linear backend in an enclosing block")
+    if backend != "onednn" or active == backend:
         yield model
         return
+    param = next(model.parameters(), None)
+    if param is not None and (param.device.type != "cpu" or param.dtype != torch.float32):
+        raise ValueError(f"the onednn backend runs float32 models on CPU, not {param.dtype} on {param.device}")
     swaps = _onednn_classes()
     changed = []
-    for module in model.modules():
-        fast = swaps.get(type(module))
-        if fast is not None and (fast.__name__ != "OneDNNGPT2MLP" or _tanh_gelu(module.act)):
-            changed.append((module, type(module)))
-            module.__class__ = fast
     try:
+        model._gpt2guard_linear = backend
+        for module in model.modules():
+            fast = swaps.get(type(module))
+            if fast is not None and (fast.__name__ != "OneDNNGPT2MLP" or _fusable_mlp(module)):
+                changed.append((module, type(module)))
+                module.__class__ = fast
         yield model
     finally:
         for module, cls in changed:
             module.__class__ = cls
+        del model._gpt2guard_linear

@@ -13,7 +13,7 @@ Modules:
 """
 
 from gpt2guard.generator.draw import draw_tokens
-from gpt2guard.generator.forward import MIN_ROWS
+from gpt2guard.generator.forward import MIN_ROWS, min_rows_for
 from gpt2guard.generator.sample import GenerationResult, generate_tokens, plan_batches, sample_batch
 from gpt2guard.generator.sampling import (SamplingConfig, filter_logits, nucleus_mask, parse_sampling,
                                           sample_inverse_cdf, top_k_mask)
@@ -21,4 +21,4 @@ from gpt2guard.generator.seeding import uniforms
 
 __all__ = ["MIN_ROWS", "GenerationResult", "SamplingConfig", "draw_tokens", "filter_logits", "generate_tokens",
            "nucleus_mask", "parse_sampling", "plan_batches", "sample_batch", "sample_inverse_cdf", "top_k_mask",
-           "uniforms"]
+           "min_rows_for", "uniforms"]

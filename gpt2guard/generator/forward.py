@@ -20,7 +20,8 @@ is removed here:
    matrix-vector path); on torch's default path (MKL on x86-64), measured on this
    project's machine (AVX-512), the same row comes out of the output layer with different
    bits for M = 1, for M = 2-3 and for M >= 4, and out of the other layers for M <= 3
-   and for M >= 4, and the bits also change with the thread count. So every product runs
+   and for M >= 4, and in one measurement the bits also changed with the thread count
+   (a later one found no difference). So every product runs
    with at least :func:`min_rows_for` the backend rows (2 on oneDNN, :data:`MIN_ROWS` = 4
    on MKL): a batch with fewer live rows carries dummy rows (pass ``min_rows=1`` to skip
    them and give up the guarantee). The backend is recorded in each record's provenance.
@@ -45,7 +46,8 @@ from __future__ import annotations
 
 from gpt2guard.errors import GuardError
 
-# Fewest rows per matrix product on torch's default (MKL) path for batch-independent bits.
+# Fewest rows per matrix product on torch's default (MKL) path for batch-independent bits;
+# the oneDNN backend needs fewer (see min_rows_for).
 MIN_ROWS = 4
 
 

@@ -203,6 +203,24 @@ def _min_rows(batch_size: int, backend: str) -> int:
     return 1 if batch_size == 1 else min_rows_for(backend)
 
 
+def _set_backend(out: Path, name: str, split: str, loaded) -> str:
+    """The linear backend of a set's records: a resumed set keeps the one it was begun with
+    (sets begun before backends were recorded ran torch's default, ``aten``), so a resumed
+    run writes what the uninterrupted run would have; a new set gets the fastest here."""
+    from gpt2guard.datasets.sets import read_manifest
+    from gpt2guard.generator.sample import linear_for
+
+    manifest = read_manifest(out, name, split)
+    if not manifest or not manifest.get("records"):
+        return linear_for(loaded.model)
+    begun = ((manifest.get("meta") or {}).get("config") or {}).get("linear", "aten")
+    try:
+        return linear_for(loaded.model, begun)
+    except GuardError as exc:
+        raise GuardError(f"set {name}.{split} in {out} was begun on the {begun!r} linear backend, which cannot "
+                         f"run here ({exc}); finish it where it began or write to a new --out") from None
+
+
 def _record(i: int, result, loaded, set_name: str, prompt: Record | None, job: GenerationJob, versions: dict) -> Record:
     from gpt2guard.datasets.quality import degeneracy_flags
 
@@ -232,7 +250,7 @@ def run_generation(job: GenerationJob, progress: bool = True, log=None) -> list[
     from gpt2guard.datasets.writer import SetWriter
     from gpt2guard.family import load_model
     from gpt2guard.family.build import library_versions
-    from gpt2guard.generator.sample import generate_tokens, linear_for
+    from gpt2guard.generator.sample import generate_tokens
 
     plan = plan_job(job)
     say = log or (lambda msg: None)
@@ -241,9 +259,9 @@ def run_generation(job: GenerationJob, progress: bool = True, log=None) -> list[
     summary = []
     for size in dict.fromkeys(s for s, _, _ in plan["sets"]):
         loaded = load_model(job.family, size, device=job.device)
-        backend = linear_for(loaded.model)
         prompt_ids, limits, prompt_recs = _prompt_ids(job, plan, loaded.tokenizer, loaded.n_positions)
         for _, cfg, name in (t for t in plan["sets"] if t[0] == size):
+            backend = _set_backend(out, name, job.split, loaded)
             config = {"generator": "gpt2guard", **asdict(job),
                       "set": name, "size": size, "sampling": cfg.to_dict(), "model_hash": loaded.model_hash,
                       "tokenizer_hash": loaded.tokenizer_hash, "versions": versions,
@@ -299,7 +317,10 @@ def regenerate(record: Record | dict, loaded=None) -> str:
         The text the recorded settings produce; equal to ``record.text`` when the record is
         what it says it is.
     """
+    import warnings
+
     from gpt2guard.family import load_model
+    from gpt2guard.family.linear import BACKENDS
     from gpt2guard.generator.sample import generate_tokens, linear_for
     from gpt2guard.generator.sampling import SamplingConfig
 
@@ -317,11 +338,16 @@ def regenerate(record: Record | dict, loaded=None) -> str:
                          f"not {loaded.model_hash[:12]}")
     prompt = loaded.tokenizer.encode(prov["prompt_text"]) if prov.get("prompt_text") else []
     # The recorded linear backend (records before it was recorded ran torch's default path);
-    # where it cannot run here, the best one available, whose last bits may differ.
+    # where it cannot run here (another device or dtype, a torch without oneDNN), the best
+    # one available, whose last bits may differ: then a mismatch is not proof of forgery.
     linear = prov.get("linear", "aten")
+    if linear not in BACKENDS:
+        raise GuardError(f"record {record.id!r} names an unknown linear backend {linear!r}")
     try:
         linear_for(loaded.model, linear)
     except GuardError:
+        warnings.warn(f"record {record.id!r} was generated on the {linear!r} linear backend, which cannot run "
+                      "here; regenerating on another, whose text may differ in its last bits", stacklevel=2)
         linear = "auto"
     result = generate_tokens(loaded, [prompt], [limit], cfg, [seed], stop_at_eos=prov.get("stop_at_eos", True),
                              min_rows=prov.get("min_rows"), linear=linear)[0]

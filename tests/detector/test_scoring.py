@@ -159,6 +159,27 @@ def test_linear_backends_agree_and_key_the_cache(tiny_pair, texts, tmp_path):
         Scorer(scorer, cache=False, linear="blas")
 
 
+def test_a_reference_of_another_dtype_runs_on_the_default_path(tiny_pair, texts):
+    """oneDNN only when every model can run on it: a bfloat16 reference keeps torch's path."""
+    import copy
+
+    import torch
+
+    from gpt2guard.detector.scoring import engine_backend
+    from gpt2guard.family import LoadedModel
+
+    scorer, reference = tiny_pair
+    ref16 = LoadedModel(copy.deepcopy(reference.model).to(torch.bfloat16), reference.tokenizer, reference.family,
+                        reference.size, reference.path, reference.device, reference.model_hash + "-bf16",
+                        reference.tokenizer_hash)
+    assert engine_backend(scorer, "auto", reference=ref16) == "aten"
+    doc = np.array(_ids(scorer.tokenizer, texts[1])[1:])
+    mixed = score_token_ids([doc], scorer, reference=ref16)[0]
+    same = score_token_ids([doc], scorer, reference=reference)[0]
+    np.testing.assert_allclose(mixed["logp"], same["logp"], atol=1e-4)
+    np.testing.assert_allclose(mixed["cross_entropy"], same["cross_entropy"], atol=0.1)
+
+
 def test_bf16_autocast_runs_close_to_float32(tiny_pair, texts):
     scorer, _ = tiny_pair
     f32, bf = (score_texts([texts[1]], scorer, cache=False, bf16=flag)[0] for flag in (False, True))

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from gpt2guard.cli import main
 from gpt2guard.datasets.records import Record
 from gpt2guard.datasets.sets import open_set
+from gpt2guard.errors import GuardError
 from gpt2guard.generator.run import GenerationJob, regenerate, run_generation
 
 
@@ -54,21 +55,51 @@ def test_records_regenerate_from_provenance(micro_family, tmp_path):
     assert regenerate(forged) != forged.text
 
 
-def test_regeneration_follows_the_recorded_linear_backend(micro_family):
-    """A record made on torch's default path (and an older record that does not name its
-    backend) regenerates on that path."""
+def test_regeneration_follows_the_recorded_linear_backend(micro_family, monkeypatch):
+    """A record regenerates on the backend it names; an older record that names none on
+    torch's default path; an unknown name is refused."""
+    import gpt2guard.generator.sample as sample
     from gpt2guard.family import load_model
+    from gpt2guard.family.linear import pick_backend
     from gpt2guard.generator import generate_tokens, parse_sampling
 
     loaded = load_model("micro", "small", device="cpu")
-    cfg = parse_sampling("pure")[0]
-    made = generate_tokens(loaded, [[]], 30, cfg, [5], linear="aten")[0]
+    made = generate_tokens(loaded, [[]], 30, parse_sampling("pure")[0], [5], linear="aten")[0]
     prov = {"family": "micro", "size": "small", **made.provenance(), "min_rows": 4, "stop_at_eos": True,
             "model_hash": loaded.model_hash}
     record = Record(id=0, text=made.text, length=made.length, ended=made.ended, label="machine", provenance=prov)
     assert regenerate(record) == made.text
+    used = []
+    real = sample.generate_tokens
+    monkeypatch.setattr(sample, "generate_tokens", lambda *a, **kw: used.append(kw["linear"]) or real(*a, **kw))
+    regenerate(record)
+    record.provenance["linear"] = pick_backend("auto", "cpu", None)
+    regenerate(record)
     del record.provenance["linear"]
     assert regenerate(record) == made.text
+    assert used == ["aten", pick_backend("auto", "cpu", None), "aten"]
+    record.provenance["linear"] = "blas"
+    with pytest.raises(GuardError, match="unknown linear backend 'blas'"):
+        regenerate(record)
+
+
+def test_a_resumed_set_keeps_the_backend_it_began_with(micro_family, tmp_path):
+    """A set begun before backends were recorded (torch's default path) is finished on it."""
+    from gpt2guard.datasets.sets import read_manifest
+    from gpt2guard.generator.run import _set_backend
+    from gpt2guard.family import load_model
+    from gpt2guard.family.linear import pick_backend
+
+    loaded = load_model("micro", "small", device="cpu")
+    assert _set_backend(tmp_path, "micro-small", "train", loaded) == pick_backend("auto", "cpu", None)
+    run_generation(GenerationJob(out=str(tmp_path), family="micro", sizes="small", sampling="pure", n=2,
+                                 length=8), progress=False)
+    manifest_path = tmp_path / "micro-small.train.manifest.json"
+    manifest = read_manifest(tmp_path, "micro-small", "train")
+    assert manifest["meta"]["config"]["linear"] == pick_backend("auto", "cpu", None)
+    del manifest["meta"]["config"]["linear"]
+    manifest_path.write_text(json.dumps(manifest))
+    assert _set_backend(tmp_path, "micro-small", "train", loaded) == "aten"
 
 
 def test_killed_run_resumes_to_the_uninterrupted_result(micro_family, tmp_path, monkeypatch):
