@@ -27,10 +27,13 @@ import click
 @click.option("--batch-size", default=8, show_default=True, help="Documents per forward pass.")
 @click.option("--shard-size", type=int, help="Records per shard (default: one file per split).")
 @click.option("--device", help="cpu or cuda (default: cuda when present).")
+@click.option("--linear", type=click.Choice(["auto", "onednn", "aten"]), default="auto", show_default=True,
+              help="Linear-layer kernels: oneDNN's float32 (CPU, about 2x faster) or torch's default; recorded "
+                   "per record, and a resumed set keeps its own.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output directory.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def generate(family, sizes, sampling, n, length, prompts, no_match_length, split, seed, continue_past_eos, logprobs,
-             batch_size, shard_size, device, out, as_json):
+             batch_size, shard_size, device, linear, out, as_json):
     """Generate N documents per size and sampling method into dataset sets.
 
     Writes <family>-<size>[-<method>].<split>.jsonl (for the real GPT-2 family, OpenAI's
@@ -46,7 +49,7 @@ def generate(family, sizes, sampling, n, length, prompts, no_match_length, split
     job = GenerationJob(out=out, family=family, sizes=sizes, sampling=sampling, n=n, length=length, prompts=prompts,
                         match_length=not no_match_length, split=split, seed=seed,
                         stop_at_eos=not continue_past_eos, logprobs=logprobs, batch_size=batch_size,
-                        shard_size=shard_size, device=device)
+                        shard_size=shard_size, device=device, linear=linear)
     summary = run_generation(job, log=lambda m: click.echo(m, err=True))
     if as_json:
         click.echo(json.dumps(summary, indent=2))

@@ -59,6 +59,10 @@ class GenerationJob:
         Records per shard (default: one file per split, OpenAI's layout).
     device : str, optional
         ``cpu`` or ``cuda``; default CUDA when present.
+    linear : str
+        Backend of the linear layers (:mod:`gpt2guard.family.linear`): ``auto`` (oneDNN
+        on CPU where available), ``onednn`` or ``aten`` (torch's default). A resumed set
+        keeps the one it began with.
     """
 
     out: str
@@ -76,6 +80,7 @@ class GenerationJob:
     batch_size: int = 8
     shard_size: int | None = None
     device: str | None = None
+    linear: str = "auto"
 
 
 def record_seed(job_seed: int, set_name: str, index: int) -> int:
@@ -203,17 +208,20 @@ def _min_rows(batch_size: int, backend: str) -> int:
     return 1 if batch_size == 1 else min_rows_for(backend)
 
 
-def _set_backend(out: Path, name: str, split: str, loaded) -> str:
+def _set_backend(out: Path, name: str, split: str, loaded, requested: str = "auto") -> str:
     """The linear backend of a set's records: a resumed set keeps the one it was begun with
     (sets begun before backends were recorded ran torch's default, ``aten``), so a resumed
-    run writes what the uninterrupted run would have; a new set gets the fastest here."""
+    run writes what the uninterrupted run would have; a new set gets ``requested``."""
     from gpt2guard.datasets.sets import read_manifest
     from gpt2guard.generator.sample import linear_for
 
     manifest = read_manifest(out, name, split)
     if not manifest or not manifest.get("records"):
-        return linear_for(loaded.model)
+        return linear_for(loaded.model, requested)
     begun = ((manifest.get("meta") or {}).get("config") or {}).get("linear", "aten")
+    if requested not in ("auto", begun):
+        raise GuardError(f"set {name}.{split} in {out} was begun on the {begun!r} linear backend, not {requested!r}: "
+                         "a set keeps one backend; write to a new --out")
     try:
         return linear_for(loaded.model, begun)
     except GuardError as exc:
@@ -261,7 +269,7 @@ def run_generation(job: GenerationJob, progress: bool = True, log=None) -> list[
         loaded = load_model(job.family, size, device=job.device)
         prompt_ids, limits, prompt_recs = _prompt_ids(job, plan, loaded.tokenizer, loaded.n_positions)
         for _, cfg, name in (t for t in plan["sets"] if t[0] == size):
-            backend = _set_backend(out, name, job.split, loaded)
+            backend = _set_backend(out, name, job.split, loaded, job.linear)
             config = {"generator": "gpt2guard", **asdict(job),
                       "set": name, "size": size, "sampling": cfg.to_dict(), "model_hash": loaded.model_hash,
                       "tokenizer_hash": loaded.tokenizer_hash, "versions": versions,

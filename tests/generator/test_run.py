@@ -100,6 +100,15 @@ def test_a_resumed_set_keeps_the_backend_it_began_with(micro_family, tmp_path):
     del manifest["meta"]["config"]["linear"]
     manifest_path.write_text(json.dumps(manifest))
     assert _set_backend(tmp_path, "micro-small", "train", loaded) == "aten"
+    # asking a resumed set for another backend is refused with one line
+    result = CliRunner().invoke(main, ["generate", "--family", "micro", "--sizes", "small", "--sampling", "pure",
+                                       "--n", "3", "--length", "8", "--linear", "onednn", "--out", str(tmp_path)])
+    if pick_backend("auto", "cpu", None) == "onednn":
+        assert result.exit_code != 0 and "begun on the 'aten' linear backend" in result.output
+    # finishing it on its own backend writes aten records
+    run_generation(GenerationJob(out=str(tmp_path), family="micro", sizes="small", sampling="pure", n=3,
+                                 length=8), progress=False)
+    assert read(tmp_path, "micro-small")[2].provenance["linear"] == "aten"
 
 
 def test_killed_run_resumes_to_the_uninterrupted_result(micro_family, tmp_path, monkeypatch):
