@@ -60,6 +60,9 @@ def _calibrate(det, directory, data, fpr, seed, n_boot):
 @click.option("--references", is_flag=True,
               help="Score each size with its neighbouring size as reference: adds the cross terms, Binoculars and "
                    "fast-detectgpt-ref to the features (one more model per size).")
+@click.option("--lexical", is_flag=True,
+              help="Also read the words: stack a cross-fitted TF-IDF word 1-2-gram score onto the token-statistic "
+                   "features (logistic / boosting).")
 @click.option("--cv", default=5, show_default=True, type=click.IntRange(min=0),
               help="logistic: choose the regularisation C by this many folds of cross-validation on the training "
                    "split (0: C=1).")
@@ -71,8 +74,8 @@ def _calibrate(det, directory, data, fpr, seed, n_boot):
 @SEED
 @LIMIT
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Detector directory to write.")
-def train_cmd(data, human, machine, kind, family, sizes, references, cv, split, valid_split, fpr, min_tokens, seed, limit,
-              out):
+def train_cmd(data, human, machine, kind, family, sizes, references, lexical, cv, split, valid_split, fpr, min_tokens,
+              seed, limit, out):
     """Train a detector on human and machine sets and save it (no pickles) to OUT.
 
     Example: gpt2guard detector train --data data/human --data data/gen --family nano --sizes small,medium
@@ -96,7 +99,7 @@ def train_cmd(data, human, machine, kind, family, sizes, references, cv, split, 
         names = [s.strip() for s in sizes.split(",") if s.strip()]
         refs = {s: reference_size(family, s) for s in names} if references else None
         est = FeatureDetector(kind, random_state=seed, cv=(cv or None) if kind == "logistic" else None)
-        det = TrainedDetector(est, family, names, references=refs, min_tokens=min_tokens)
+        det = TrainedDetector(est, family, names, references=refs, min_tokens=min_tokens, lexical=lexical)
         det.fit(train.texts, train.labels)
     det.save(out)
     held = load_labelled(data, human, list(machine), valid_split, limit=limit, require=False)
@@ -212,6 +215,8 @@ def _transfer(det, data, human, machine, train_split, test, limit):
 
     if det.kind != "features":
         raise GuardError("--transfer needs a feature detector (logistic or boosting)")
+    if det.lexical:
+        raise GuardError("--transfer compares token-statistic features: use a detector trained without --lexical")
     train = load_labelled(data, human, machine, train_split, limit=limit)
 
     def by_size(d):

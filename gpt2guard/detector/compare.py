@@ -110,7 +110,8 @@ def length_matched(human, machine, tokenizer, *, seed: int = 0, min_tokens: int 
 
 def compare_detectors(train, test, family: str = "nano", scorer: str = "small", *, reference: str | None = None,
                       sizes=None, estimator=None, tfidf=None, fprs=(0.01,), n_boot: int = 200, seed: int = 0,
-                      scorer_kwargs: dict | None = None, device: str | None = None, scorers: dict | None = None) -> dict:
+                      scorer_kwargs: dict | None = None, device: str | None = None, scorers: dict | None = None,
+                      lexical: bool = True) -> dict:
     """AUROC and TPR at fixed FPR of every zero-shot method, TF-IDF and the trained detector.
 
     Parameters
@@ -135,6 +136,9 @@ def compare_detectors(train, test, family: str = "nano", scorer: str = "small", 
         (regularisation chosen by cross-validation on the training documents).
     tfidf : TfidfDetector, optional
         The baseline; default ``TfidfDetector()``.
+    lexical : bool
+        Give the trained detector the TF-IDF log-odds as one more feature (cross-fitted; see
+        :class:`~gpt2guard.detector.trained.TrainedDetector`).
     fprs : tuple of float
         False-positive rates for the TPR columns.
     n_boot, seed : int
@@ -190,9 +194,9 @@ def compare_detectors(train, test, family: str = "nano", scorer: str = "small", 
     base.fit(train_texts, train_y)
     scores[TFIDF] = base.decision_texts(test_texts)
     est = estimator if estimator is not None else FeatureDetector("logistic", cv=5, random_state=seed)
-    det = TrainedDetector(est, family, sizes, references=references)
+    det = TrainedDetector(est, family, sizes, references=references, lexical=lexical)
     det.fit(train_texts, train_y, stats_by_size=train_stats)
-    scores[TRAINED] = det.logit_from_stats(test_stats)
+    scores[TRAINED] = det.logit_from_stats(test_stats, test_texts)
 
     cols = columns()
     return {"columns": cols,

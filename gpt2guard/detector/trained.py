@@ -85,13 +85,21 @@ class TrainedDetector:
         Passed to :class:`~gpt2guard.detector.scoring.Scorer` (``cache``, ``max_tokens``...).
     device : str, optional
         Device to load scorers on.
+    lexical : bool
+        Also read the text itself: one more feature, the log-odds of a TF-IDF word 1-2-gram
+        model (:class:`~gpt2guard.detector.tfidf.TfidfDetector`) stacked on the token
+        statistics. In training that column is cross-fitted (each document scored by a
+        TF-IDF model fitted on the other folds), so the estimator weighs it as it will
+        behave on unseen text; the TF-IDF model fitted on all training text (``tfidf_``)
+        gives it afterwards. Scoring then needs the texts, not only their statistics.
     """
 
     kind = "features"
+    LEXICAL = "lexical:tfidf"
 
     def __init__(self, estimator, family: str, sizes, *, references: dict | None = None,
                  min_tokens: int = DEFAULT_MIN_TOKENS, threshold: float | None = None,
-                 scorer_kwargs: dict | None = None, device: str | None = None):
+                 scorer_kwargs: dict | None = None, device: str | None = None, lexical: bool = False):
         if not sizes:
             raise GuardError("a trained detector needs at least one scorer size")
         self.estimator, self.family, self.sizes = estimator, family, list(sizes)
@@ -101,6 +109,8 @@ class TrainedDetector:
             raise GuardError(f"references named for sizes the detector does not score with: {', '.join(unknown)}")
         self.min_tokens, self.threshold = int(min_tokens), threshold
         self.scorer_kwargs, self.device = dict(scorer_kwargs or {}), device
+        self.lexical = bool(lexical)
+        self.tfidf_ = None
         self.feature_names: list[str] | None = None
         self.model_hashes: dict[str, str] = {}
         self.meta: dict = {}
@@ -139,13 +149,15 @@ class TrainedDetector:
         texts = list(texts)
         return {size: self.scorer(size).score(texts) for size in self.sizes}
 
-    def feature_matrix(self, stats_by_size: dict[str, list]) -> np.ndarray:
+    def feature_matrix(self, stats_by_size: dict[str, list], texts=None, *, lexical_column=None) -> np.ndarray:
         """Concatenated, prefixed feature matrix of :meth:`token_stats` output, in
         :attr:`feature_names` order (set on the first call).
 
         Each size's :func:`~gpt2guard.detector.features.features` come prefixed
         ``<size>:``, then for each consecutive pair of sizes the
-        :func:`~gpt2guard.detector.features.pair_features` prefixed ``<a>><b>:``.
+        :func:`~gpt2guard.detector.features.pair_features` prefixed ``<a>><b>:``, then for
+        a ``lexical`` detector the TF-IDF log-odds of ``texts`` (``lexical_column`` instead
+        while training).
         """
         from gpt2guard.detector.features import feature_matrix, pair_feature_matrix, pair_feature_names
 
@@ -159,12 +171,39 @@ class TrainedDetector:
             names += [f"{a}>{b}:{c}" for c in pair_feature_names()]
         X = np.hstack(blocks) if blocks else np.zeros((0, 0))
         if self.feature_names is None:
-            self.feature_names = names
-        elif names != self.feature_names:
+            self.feature_names = names + ([self.LEXICAL] if self.lexical else [])
+        known = [n for n in self.feature_names if n != self.LEXICAL]
+        if names != known:
             index = {n: i for i, n in enumerate(names)}
-            X = np.column_stack([X[:, index[n]] if n in index else np.full(len(X), math.nan)
-                                 for n in self.feature_names])
+            X = np.column_stack([X[:, index[n]] if n in index else np.full(len(X), math.nan) for n in known])
+        if self.lexical:
+            X = np.column_stack([X, self._lexical(texts) if lexical_column is None else lexical_column])
         return X
+
+    def _lexical(self, texts) -> np.ndarray:
+        """The TF-IDF log-odds column of a lexical detector."""
+        if texts is None:
+            raise GuardError("this detector also reads the text (trained with lexical features): pass the texts")
+        if self.tfidf_ is None:
+            raise GuardError("the detector's TF-IDF part is not fitted")
+        texts = list(texts)
+        return self.tfidf_.decision_function(texts) if texts else np.zeros(0)
+
+    def _cross_fitted_lexical(self, texts: list, y: np.ndarray) -> np.ndarray:
+        """Each training document's TF-IDF log-odds from a model fitted on the other folds."""
+        from sklearn.model_selection import StratifiedKFold
+
+        from gpt2guard.detector.tfidf import TfidfDetector
+
+        folds = int(min(5, np.bincount(y, minlength=2).min()))
+        if folds < 2:
+            raise GuardError("lexical features need at least 2 human and 2 machine training documents")
+        seed = getattr(self.estimator, "random_state", None)
+        out = np.zeros(len(texts))
+        for fit_idx, held_idx in StratifiedKFold(folds, shuffle=True, random_state=seed or 0).split(texts, y):
+            part = TfidfDetector().fit([texts[i] for i in fit_idx], y[fit_idx])
+            out[held_idx] = part.decision_function([texts[i] for i in held_idx])
+        return out
 
     # --- training and prediction ------------------------------------------------------------
 
@@ -175,7 +214,13 @@ class TrainedDetector:
         """
         texts, y = list(texts), label_array(labels)
         stats_by_size = stats_by_size or self.token_stats(texts)
-        X = self.feature_matrix(stats_by_size)
+        column = None
+        if self.lexical:
+            from gpt2guard.detector.tfidf import TfidfDetector
+
+            column = self._cross_fitted_lexical(texts, y)
+            self.tfidf_ = TfidfDetector().fit(texts, y)
+        X = self.feature_matrix(stats_by_size, texts, lexical_column=column)
         keep = np.array([s.scorable for s in stats_by_size[self.sizes[0]]], dtype=bool)
         if len(set(y[keep].tolist())) < 2:
             raise GuardError("training needs scorable human and machine documents")
@@ -186,27 +231,30 @@ class TrainedDetector:
             self.meta["fitted_C"] = float(self.estimator.C_)
         return self
 
-    def logit_from_stats(self, stats_by_size) -> np.ndarray:
-        """Log-odds of machine per document (NaN where unscorable): the verdicts' score."""
-        X = self.feature_matrix(stats_by_size)
+    def logit_from_stats(self, stats_by_size, texts=None) -> np.ndarray:
+        """Log-odds of machine per document (NaN where unscorable): the verdicts' score.
+        A ``lexical`` detector also needs the ``texts``."""
+        X = self.feature_matrix(stats_by_size, texts)
         z = self.estimator.decision_function(X) if len(X) else np.zeros(0)
         scorable = np.array([s.scorable for s in stats_by_size[self.sizes[0]]], dtype=bool)
         return np.where(scorable, z, math.nan)
 
-    def proba_from_stats(self, stats_by_size) -> np.ndarray:
+    def proba_from_stats(self, stats_by_size, texts=None) -> np.ndarray:
         """Machine probability per document (NaN where unscorable)."""
-        X = self.feature_matrix(stats_by_size)
+        X = self.feature_matrix(stats_by_size, texts)
         p = self.estimator.predict_proba(X)[:, 1] if len(X) else np.zeros(0)
         scorable = np.array([s.scorable for s in stats_by_size[self.sizes[0]]], dtype=bool)
         return np.where(scorable, p, math.nan)
 
     def decision_texts(self, texts) -> np.ndarray:
         """Log-odds of machine per text (NaN where unscorable)."""
-        return self.logit_from_stats(self.token_stats(texts))
+        texts = list(texts)
+        return self.logit_from_stats(self.token_stats(texts), texts)
 
     def predict_proba_texts(self, texts) -> np.ndarray:
         """Machine probability per text (NaN where unscorable)."""
-        return self.proba_from_stats(self.token_stats(texts))
+        texts = list(texts)
+        return self.proba_from_stats(self.token_stats(texts), texts)
 
     def verdicts(self, texts, names=None) -> list[Verdict]:
         """Score texts and decide machine / human / abstain for each (see :func:`decide`)."""
@@ -214,7 +262,7 @@ class TrainedDetector:
         stats = self.token_stats(texts)
         from gpt2guard.detector.calibrate import apply_probability_calibration
 
-        probs = self.logit_from_stats(stats)  # scores: log-odds
+        probs = self.logit_from_stats(stats, texts)  # scores: log-odds
         shown = apply_probability_calibration(self.meta, probs)
         first = stats[self.sizes[0]]
         threshold = 0.0 if self.threshold is None else self.threshold
@@ -229,14 +277,26 @@ class TrainedDetector:
         """The ``detector.json`` content."""
         return {"format": FORMAT_VERSION, "kind": self.kind, "estimator": self.estimator.get_params(),
                 "feature_names": self.feature_names, "family": self.family, "sizes": self.sizes,
-                "references": self.references, "model_hashes": self.model_hashes, "classes": [str(c) for c in self.estimator.classes_],
-                "labels": list(LABELS), "threshold": self.threshold, "min_tokens": self.min_tokens, **self.meta}
+                "references": self.references, "model_hashes": self.model_hashes,
+                "classes": [str(c) for c in self.estimator.classes_], "labels": list(LABELS),
+                "threshold": self.threshold, "min_tokens": self.min_tokens, **self._lexical_meta(), **self.meta}
+
+    def _lexical_meta(self) -> dict:
+        if not self.lexical:
+            return {}
+        tf = self.tfidf_
+        return {"lexical": True, "tfidf": None if tf is None else {"estimator": tf.describe()["estimator"],
+                                                                   "vocabulary": tf.vocabulary}}
 
     def save(self, directory: str | os.PathLike) -> Path:
         """Write ``detector.json`` and ``model.npz`` into ``directory`` (created)."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        save_npz(directory / "model.npz", self.estimator.to_arrays())
+        arrays = dict(self.estimator.to_arrays())
+        if self.tfidf_ is not None:
+            arrays.update({"tfidf_idf": self.tfidf_.idf, "tfidf_coef": self.tfidf_.coef,
+                           "tfidf_intercept": np.array([self.tfidf_.intercept])})
+        save_npz(directory / "model.npz", arrays)
         write_json(directory / "detector.json", self.describe())
         return directory
 
@@ -246,7 +306,15 @@ class TrainedDetector:
 
         est = FeatureDetector.from_arrays(meta["estimator"], arrays)
         det = cls(est, meta["family"], meta["sizes"], references=meta.get("references"),
-                  min_tokens=meta.get("min_tokens", DEFAULT_MIN_TOKENS), threshold=meta.get("threshold"), **kwargs)
+                  min_tokens=meta.get("min_tokens", DEFAULT_MIN_TOKENS), threshold=meta.get("threshold"),
+                  lexical=bool(meta.get("lexical")), **kwargs)
+        if det.lexical:
+            from gpt2guard.detector.tfidf import TfidfDetector
+
+            saved = meta.get("tfidf") or {}
+            det.tfidf_ = TfidfDetector.from_saved(
+                {"estimator": saved.get("estimator"), "vocabulary": saved.get("vocabulary") or {}},
+                {k[len("tfidf_"):]: v for k, v in arrays.items() if k.startswith("tfidf_")})
         det.feature_names = list(meta["feature_names"])
         det.model_hashes = dict(meta.get("model_hashes") or {})
         det.meta = {k: v for k, v in meta.items() if k not in det.describe()}

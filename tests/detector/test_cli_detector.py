@@ -38,14 +38,17 @@ def invoke(args):
     return res
 
 
-@pytest.mark.parametrize("kind", ["logistic", "tfidf"])
+@pytest.mark.parametrize("kind", ["logistic", "tfidf", "lexical"])
 def test_train_calibrate_eval_score(kind, data, tmp_path):
+    """Every kind end to end; ``lexical`` is logistic on token statistics plus the TF-IDF score."""
     det = tmp_path / "det"
-    res = invoke(["detector", "train", "--data", str(data), "--family", "micro", "--sizes", "small", "--kind", kind,
-                  "--fpr", "0.1", "--out", str(det)] + (["--min-tokens", "4"] if kind == "tfidf" else []))
+    extra = {"tfidf": ["--min-tokens", "4"], "lexical": ["--lexical"]}.get(kind, [])
+    res = invoke(["detector", "train", "--data", str(data), "--family", "micro", "--sizes", "small", "--kind",
+                  "logistic" if kind == "lexical" else kind, "--fpr", "0.1", "--out", str(det)] + extra)
     assert "AUROC" in res.output
     meta = json.loads((det / "detector.json").read_text())
     assert meta["kind"] == ("tfidf" if kind == "tfidf" else "features") and meta["metrics"]["split"] == "valid"
+    assert meta.get("lexical", False) == (kind == "lexical")
     assert meta["calibration"]["target_fpr"] == 0.1 and meta["threshold"] == meta["calibration"]["threshold"]
 
     res = invoke(["detector", "calibrate", str(det), "--data", str(data), "--fpr", "0.2", "--n-boot", "50",

@@ -112,6 +112,37 @@ def test_trained_detector_text_round_trip(kind, labelled, tmp_path):
     assert ((det.predict_proba_texts(texts) > 0.5) == y).mean() > 0.8
 
 
+def test_lexical_detector_stacks_a_cross_fitted_tfidf_score_and_round_trips(labelled, tmp_path):
+    from gpt2guard.detector.estimators import FeatureDetector
+    from gpt2guard.detector.tfidf import TfidfDetector
+    from gpt2guard.detector.trained import TrainedDetector, load_detector
+
+    texts, labels = labelled
+    y = np.array([1 if lab == "machine" else 0 for lab in labels])
+    det = TrainedDetector(FeatureDetector("logistic", random_state=0), "micro", ["small"], lexical=True)
+    det.fit(texts, labels)
+    assert det.feature_names[-1] == "lexical:tfidf"
+    # after training, the column is the TF-IDF model fitted on all training text
+    stats = det.token_stats(texts[:5])
+    X = det.feature_matrix(stats, texts[:5])
+    np.testing.assert_allclose(X[:, -1], TfidfDetector().fit(texts, labels).decision_function(texts[:5]))
+    # in training it was cross-fitted: TF-IDF memorises its training text, held-out folds score lower
+    oof = det._cross_fitted_lexical(texts, y)
+    in_sample = det.tfidf_.decision_function(texts)
+    sign = np.where(y == 1, 1.0, -1.0)
+    assert np.mean(sign * oof) < np.mean(sign * in_sample)
+    with pytest.raises(GuardError, match="pass the texts"):
+        det.logit_from_stats(stats)
+    probe = texts[:4] + texts[-4:] + [""]
+    p = det.predict_proba_texts(probe)
+    det.save(tmp_path / "lex")
+    meta = json.loads((tmp_path / "lex" / "detector.json").read_text())
+    assert meta["lexical"] is True and meta["tfidf"]["vocabulary"]
+    again = load_detector(tmp_path / "lex")
+    assert again.lexical and np.array_equal(again.predict_proba_texts(probe), p, equal_nan=True)
+    assert ((det.predict_proba_texts(texts) > 0.5) == y).mean() > 0.8
+
+
 def test_trained_detector_refuses_other_weights(labelled, tmp_path):
     from gpt2guard.detector.estimators import FeatureDetector
     from gpt2guard.detector.trained import TrainedDetector, load_detector, update_meta
