@@ -17,7 +17,8 @@ For each size x sampling method (default ``pure`` and ``top-k=40``):
    with the neighbouring size as reference for Binoculars and ``fast-detectgpt-ref``; the
    TF-IDF baseline and the trained detector (logistic regression, ``C`` chosen by 5-fold
    cross-validation on the training split, on the features of every family size with its
-   reference and the cross-size features) fitted on the training split; AUROC and TPR at
+   reference, the cross-size features and the cross-fitted TF-IDF score) fitted on the
+   training split; AUROC and TPR at
    1% FPR on the test split. (``--human-train-split valid`` trains on human text the
    scorers never saw; nano's sizes were trained on the ``train`` split.)
 
