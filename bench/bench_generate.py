@@ -78,12 +78,12 @@ def build_model(name: str, threads: int | None = None):
 def run_ours(model, eos: int, batch: int, tokens: int, spec: str, min_rows: int | None = None,
              linear: str = "auto") -> float:
     from gpt2guard.generator import parse_sampling, sample_batch
-    from gpt2guard.generator.sample import linear_for
+    from gpt2guard.family.linear import backend_for
 
     cfg = parse_sampling(spec)[0]
     t0 = time.perf_counter()
     out = sample_batch(model, [[eos]] * batch, [tokens] * batch, cfg, list(range(batch)), eos_id=eos,
-                       stop_at_eos=False, min_rows=min_rows, linear=linear_for(model, linear))
+                       stop_at_eos=False, min_rows=min_rows, linear=backend_for(linear, model))
     elapsed = time.perf_counter() - t0
     assert all(len(o["token_ids"]) == tokens for o in out)
     return elapsed
@@ -122,13 +122,13 @@ def run_generate(model, eos: int, batch: int, tokens: int, spec: str, min_rows=N
 
 def speed_table(models, batches, tokens, repeats, spec, threads, cache="dynamic") -> list[dict]:
     from gpt2guard.generator.forward import min_rows_for
-    from gpt2guard.generator.sample import linear_for
+    from gpt2guard.family.linear import backend_for
 
     rows = []
     for name in models:
         model, eos = build_model(name, threads)
         n = min(tokens, model.config.n_positions - 1)
-        backend = linear_for(model)
+        backend = backend_for("auto", model)
         for b in batches:
             variants = [("", None, "auto")] + ([(" (live rows only)", 1, "auto")] if b < min_rows_for(backend) else [])
             if backend != "aten":  # the loop on torch's default linear path: what the backend adds
@@ -196,12 +196,12 @@ def repro_check(name: str, records: int, tokens: int, spec: str, threads: int | 
     from gpt2guard.generator import parse_sampling, sample_batch
 
     from gpt2guard.generator.forward import min_rows_for
-    from gpt2guard.generator.sample import linear_for
+    from gpt2guard.family.linear import backend_for
 
     model, eos = build_model(name, threads)
     cfg = parse_sampling(spec)[0]
     n = min(tokens, model.config.n_positions - 1)
-    backend = linear_for(model)
+    backend = backend_for("auto", model)
     out = []
     for min_rows in (None, 1):
         kw = dict(eos_id=eos, stop_at_eos=False, min_rows=min_rows, linear=backend)

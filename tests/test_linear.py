@@ -48,6 +48,10 @@ def test_onednn_linear_matches_the_default_path(shape):
     # a transposed view (GPT-2's Conv1D stores weights (in, out)) gives the same numbers
     with torch.inference_mode():
         torch.testing.assert_close(linear(x, w.t().contiguous().t(), b, "onednn"), got, rtol=0, atol=0)
+        # the fused tanh GELU equals the unfused one
+        fused = linear(x, w, b, "onednn", gelu=True)
+        torch.testing.assert_close(fused, torch.nn.functional.gelu(want, approximate="tanh"), rtol=1e-5, atol=1e-4)
+        torch.testing.assert_close(linear(x, w, b, "aten", gelu=True), fused, rtol=1e-5, atol=1e-4)
 
 
 @needs_onednn
@@ -106,6 +110,18 @@ def test_linear_backend_keeps_gradients_on_the_default_path():
         loss.backward()
     grad = model.transformer.h[0].mlp.c_fc.weight.grad
     assert grad is not None and bool(torch.isfinite(grad).all()) and float(grad.abs().sum()) > 0
+
+
+def test_backend_for_picks_one_backend_for_every_model():
+    from gpt2guard.errors import GuardError
+    from gpt2guard.family.linear import backend_for
+
+    f32, bf16 = small_gpt2(), small_gpt2().to(torch.bfloat16)
+    assert backend_for("auto", f32) == pick_backend("auto", "cpu", torch.float32)
+    assert backend_for("auto", f32, bf16) == "aten"  # oneDNN only if all of them can run on it
+    assert backend_for("aten", f32, bf16) == "aten"
+    with pytest.raises(GuardError, match="unknown linear backend"):
+        backend_for("blas", f32)
 
 
 def test_aten_backend_changes_nothing():

@@ -85,6 +85,9 @@ def train_cmd(data, human, machine, kind, family, sizes, references, lexical, cv
     from gpt2guard.detector.labelled import load_labelled
     from gpt2guard.detector.trained import update_meta
 
+    if lexical and kind == "tfidf":
+        raise click.UsageError("--lexical adds the TF-IDF score to a logistic or boosting detector; "
+                               "--kind tfidf is that score alone")
     train = load_labelled(data, human, list(machine), split, limit=limit)
     _log(f"training on {train.labels.count('human')} human and {train.labels.count('machine')} machine documents")
     if kind == "tfidf":

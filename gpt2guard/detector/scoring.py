@@ -89,18 +89,13 @@ def _hidden(body, input_ids, attention_mask):
 def engine_backend(scorer: LoadedModel, linear: str = "auto", bf16: bool = False,
                    reference: LoadedModel | None = None) -> str:
     """The linear backend the engine runs ``scorer`` (and ``reference``) on: ``linear``
-    resolved for the device and dtype of every model (oneDNN only if all of them can run on
-    it; bfloat16 autocast keeps torch's own path)."""
-    from gpt2guard.family.linear import pick_backend
+    resolved for every model (:func:`~gpt2guard.family.linear.backend_for`); bfloat16
+    autocast keeps torch's own path."""
+    from gpt2guard.family.linear import backend_for
 
     if bf16:
         return "aten"
-    models = [scorer] + ([reference] if reference is not None else [])
-    try:
-        picked = {pick_backend(linear, m.device, next(m.model.parameters()).dtype) for m in models}
-    except ValueError as exc:
-        raise GuardError(str(exc)) from None
-    return picked.pop() if len(picked) == 1 else "aten"
+    return backend_for(linear, *(m.model for m in [scorer] + ([reference] if reference is not None else [])))
 
 
 def score_token_ids(docs: Sequence[np.ndarray], scorer: LoadedModel, *, reference: LoadedModel | None = None,

@@ -80,13 +80,36 @@ def pick_backend(requested: str = "auto", device="cpu", dtype=None) -> str:
     return requested
 
 
-def linear(x, weight, bias=None, backend: str = "aten"):
-    """``x @ weight.T + bias`` for ``x`` (..., d_in) and ``weight`` (d_out, d_in), on ``backend``."""
+def backend_for(requested: str, *models) -> str:
+    """The one backend to run every model in ``models`` (``nn.Module``) on: ``requested``
+    resolved by :func:`pick_backend` for each model's device and dtype; ``"auto"`` gives
+    oneDNN only if every model can run on it.
+
+    Raises
+    ------
+    GuardError
+        As :func:`pick_backend` raises ValueError, as one line for the user.
+    """
+    from gpt2guard.errors import GuardError
+
+    try:
+        picked = {pick_backend(requested, p.device, p.dtype) for p in (next(m.parameters()) for m in models)}
+    except ValueError as exc:
+        raise GuardError(str(exc)) from None
+    return picked.pop() if len(picked) == 1 else "aten"
+
+
+def linear(x, weight, bias=None, backend: str = "aten", *, gelu: bool = False):
+    """``x @ weight.T + bias`` for ``x`` (..., d_in) and ``weight`` (d_out, d_in), on
+    ``backend``; with ``gelu`` followed by the tanh approximation of GELU (fused on oneDNN)."""
     import torch
+    import torch.nn.functional as F
 
     if backend == "onednn" and not torch.is_grad_enabled():
-        return torch.ops.mkldnn._linear_pointwise(x.contiguous(), weight, bias, "none", [], "")
-    return torch.nn.functional.linear(x, weight, bias)
+        post, algorithm = ("gelu", "tanh") if gelu else ("none", "")
+        return torch.ops.mkldnn._linear_pointwise(x.contiguous(), weight, bias, post, [], algorithm)
+    y = F.linear(x, weight, bias)
+    return F.gelu(y, approximate="tanh") if gelu else y
 
 
 def _fusable_mlp(mlp) -> bool:
@@ -121,7 +144,7 @@ def _onednn_classes() -> dict:
             if torch.is_grad_enabled():
                 return super().forward(x)
             fc, proj = self.c_fc, self.c_proj
-            h = torch.ops.mkldnn._linear_pointwise(x.contiguous(), fc.weight.t(), fc.bias, "gelu", [], "tanh")
+            h = linear(x, fc.weight.t(), fc.bias, "onednn", gelu=True)  # (..., d) -> (..., 4d)
             return self.dropout(linear(h, proj.weight.t(), proj.bias, "onednn"))  # (..., 4d) -> (..., d)
 
     return {Conv1D: OneDNNConv1D, torch.nn.Linear: OneDNNLinear, GPT2MLP: OneDNNGPT2MLP}

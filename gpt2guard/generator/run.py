@@ -213,17 +213,17 @@ def _set_backend(out: Path, name: str, split: str, loaded, requested: str = "aut
     (sets begun before backends were recorded ran torch's default, ``aten``), so a resumed
     run writes what the uninterrupted run would have; a new set gets ``requested``."""
     from gpt2guard.datasets.sets import read_manifest
-    from gpt2guard.generator.sample import linear_for
+    from gpt2guard.family.linear import backend_for
 
     manifest = read_manifest(out, name, split)
     if not manifest or not manifest.get("records"):
-        return linear_for(loaded.model, requested)
+        return backend_for(requested, loaded.model)
     begun = ((manifest.get("meta") or {}).get("config") or {}).get("linear", "aten")
     if requested not in ("auto", begun):
         raise GuardError(f"set {name}.{split} in {out} was begun on the {begun!r} linear backend, not {requested!r}: "
                          "a set keeps one backend; write to a new --out")
     try:
-        return linear_for(loaded.model, begun)
+        return backend_for(begun, loaded.model)
     except GuardError as exc:
         raise GuardError(f"set {name}.{split} in {out} was begun on the {begun!r} linear backend, which cannot "
                          f"run here ({exc}); finish it where it began or write to a new --out") from None
@@ -328,8 +328,8 @@ def regenerate(record: Record | dict, loaded=None) -> str:
     import warnings
 
     from gpt2guard.family import load_model
-    from gpt2guard.family.linear import BACKENDS
-    from gpt2guard.generator.sample import generate_tokens, linear_for
+    from gpt2guard.family.linear import BACKENDS, backend_for
+    from gpt2guard.generator.sample import generate_tokens
     from gpt2guard.generator.sampling import SamplingConfig
 
     if isinstance(record, dict):
@@ -352,7 +352,7 @@ def regenerate(record: Record | dict, loaded=None) -> str:
     if linear not in BACKENDS:
         raise GuardError(f"record {record.id!r} names an unknown linear backend {linear!r}")
     try:
-        linear_for(loaded.model, linear)
+        backend_for(linear, loaded.model)
     except GuardError:
         warnings.warn(f"record {record.id!r} was generated on the {linear!r} linear backend, which cannot run "
                       "here; regenerating on another, whose text may differ in its last bits", stacklevel=2)

@@ -141,8 +141,8 @@ def sample_batch(model, prompts: Sequence[Sequence[int]], max_new_tokens: Sequen
     import numpy as np
     import torch
 
-    from gpt2guard.generator.draw import draw_tokens
     from gpt2guard.family.linear import linear_backend
+    from gpt2guard.generator.draw import draw_tokens
     from gpt2guard.generator.forward import OutputLayer, check_gpt2, forward_hidden, min_rows_for
     from gpt2guard.generator.kvcache import RowCache
     from gpt2guard.generator.seeding import uniforms
@@ -269,16 +269,6 @@ def plan_batches(prompts: Sequence[Sequence[int]], configs: Sequence[SamplingCon
     return batches
 
 
-def linear_for(model, requested: str = "auto") -> str:
-    """The linear backend the sampling loop runs ``model`` on (:func:`~gpt2guard.family.linear.pick_backend`)."""
-    from gpt2guard.family.linear import pick_backend
-
-    try:
-        return pick_backend(requested, model.device, model.dtype)
-    except ValueError as exc:
-        raise GuardError(str(exc)) from None
-
-
 def generate_tokens(loaded, prompts: Sequence[Sequence[int]], max_new_tokens: int | Sequence[int],
                     configs: SamplingConfig | Sequence[SamplingConfig], seeds: Sequence[int], *,
                     stop_at_eos: bool = True, return_logprobs: bool = False, batch_size: int = 8,
@@ -312,7 +302,8 @@ def generate_tokens(loaded, prompts: Sequence[Sequence[int]], max_new_tokens: in
         See :func:`sample_batch`; the default keeps records independent of batching.
     linear : str
         Backend of the linear layers: ``"auto"`` (oneDNN on CPU where available; see
-        :func:`linear_for`), ``"onednn"`` or ``"aten"``. Recorded in each result.
+        :func:`~gpt2guard.family.linear.backend_for`), ``"onednn"`` or ``"aten"``. Recorded
+        in each result.
 
     Returns
     -------
@@ -325,12 +316,13 @@ def generate_tokens(loaded, prompts: Sequence[Sequence[int]], max_new_tokens: in
         For mismatched list lengths, a limit < 1, a prompt plus limit longer than the
         context window, a token id outside the vocabulary, or a bad seed.
     """
+    from gpt2guard.family.linear import backend_for
     from gpt2guard.generator.forward import check_gpt2
     from gpt2guard.generator.seeding import check_seed
 
     model, tokenizer = loaded.model, loaded.tokenizer
     check_gpt2(model)
-    backend = linear_for(model, linear)
+    backend = backend_for(linear, model)
     eos_id = tokenizer.eos_token_id
     if eos_id is None:
         raise GuardError("the tokenizer has no <|endoftext|> token (eos_token_id is None)")

@@ -104,3 +104,6 @@ def test_detector_errors_are_one_line(data, tmp_path):
     assert res.exit_code == 2 and "nope" in res.output and "Traceback" not in res.output
     res = CliRunner().invoke(main, ["score", "-", "--detector", str(tmp_path)], input="text")
     assert res.exit_code == 2 and "not a saved detector" in res.output
+    res = CliRunner().invoke(main, ["detector", "train", "--data", str(data), "--kind", "tfidf", "--lexical",
+                                    "--out", str(tmp_path / "d")])
+    assert res.exit_code == 2 and "--kind tfidf is that score alone" in res.output and not (tmp_path / "d").exists()
