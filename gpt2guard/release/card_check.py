@@ -98,12 +98,146 @@ def _details_problems(lines: list[str], required) -> list[str]:
             for field in required if not found.get(field)]
 
 
+def _table_rows(lines: list[str]) -> list[list[str]]:
+    """The cells of every Markdown table row (separator rows skipped), without backticks or bold."""
+    rows = []
+    for line in lines:
+        line = line.strip()
+        if not line.startswith("|") or re.fullmatch(r"\|(?:\s*:?-+:?\s*\|)+", line):
+            continue
+        cells = re.split(r"(?<!\\)\|", line.strip("|"))
+        rows.append([c.replace("`", "").replace("**", "").replace("\\|", "|").strip() for c in cells])
+    return rows
+
+
+def _detail_fields(lines: list[str]) -> dict[str, str]:
+    found = {}
+    for line in lines:
+        m = re.match(r"^\s*[-*]\s+\*\*([^*]+?):\*\*\s*(.*)$", line)
+        if m:
+            found[m.group(1).strip()] = m.group(2).strip()
+    return found
+
+
+def _shown(metric: dict) -> str | None:
+    """How the body shows a model-index metric's value (as the card's tables format it)."""
+    from gpt2guard.release.card_format import fmt, is_num
+    from gpt2guard.release.card_meta import FLAGGED
+
+    value, kind = metric.get("value"), metric.get("type")
+    if not is_num(value):
+        return None
+    return {"roc_auc": fmt(value, "auroc"), "perplexity": fmt(value, "ppl"), FLAGGED: fmt(value, "pct")}.get(kind)
+
+
+def _index_vs_body(meta: dict, body_lines: list[str]) -> list[str]:
+    """Model-index metrics the body's tables do not show with the same value for the same
+    size and sample set."""
+    rows = _table_rows(body_lines)
+    problems = []
+    for entry in [e for e in meta.get("model-index") or [] if isinstance(e, dict)]:
+        for res in [r for r in entry.get("results") or [] if isinstance(r, dict)]:
+            ds = res.get("dataset") if isinstance(res.get("dataset"), dict) else {}
+            args = ds.get("args") if isinstance(ds.get("args"), dict) else {}
+            size = args.get("size") or (meta.get("gpt2guard") or {}).get("size")
+            task = (res.get("task") or {}).get("type") if isinstance(res.get("task"), dict) else None
+            keys = ([str(ds.get("type", "")).split("/", 1)[-1]] if task == "text-classification"
+                    else [str(size)] if size else [])  # a sample set's name, else the size's row
+            for m in [m for m in res.get("metrics") or [] if isinstance(m, dict)]:
+                shown = _shown(m)
+                if shown is None or not keys:
+                    continue
+                if not any(all(k in row for k in keys) and any(c.startswith(shown) for c in row) for row in rows):
+                    where = " ".join(keys)
+                    problems.append(f"model-index {entry.get('name')} ({where}): {m.get('name') or m.get('type')} "
+                                    f"{m.get('value')} is not what the body's tables show")
+    return problems
+
+
+def _model_vs_body(block: dict, title: str | None, body: str, details: dict[str, str]) -> list[str]:
+    problems = []
+    name, decision, tier = block.get("model"), block.get("decision"), block.get("tier")
+    released = block.get("released")
+    if name and title is not None and title != f"Model card: {name}":
+        problems.append(f"title: {title!r} does not name the card's model {name!r}")
+    if block.get("size") and details.get("Size") and details["Size"] != str(block["size"]):
+        problems.append(f"Model details: size {details['Size']!r} but front matter says {block['size']!r}")
+    if released is not None and released != (decision == "release"):
+        problems.append(f"front matter: released is {released} but the decision is {decision!r}")
+    shown = details.get("Decision", "")
+    if decision == "release" and not shown.startswith("released"):
+        problems.append(f"Model details: decision {shown!r} but front matter says release")
+    if decision != "release" and shown.startswith("released"):
+        problems.append(f"Model details: decision {shown!r} but front matter says {decision!r}")
+    banner_released = "> **Released**" in body
+    if banner_released != (decision == "release"):
+        problems.append(f"banner: {'says released' if banner_released else 'does not say released'} but front "
+                        f"matter decision is {decision!r}")
+    access = details.get("Access tier", "")
+    if decision == "release":
+        if not tier:
+            problems.append("front matter: a released size without an access tier")
+        elif f"**{tier}**" not in access:
+            problems.append(f"Model details: access tier {access!r} but front matter says {tier!r}")
+    else:
+        if tier:
+            problems.append(f"front matter: access tier {tier!r} for a size that was not released")
+        if access and not access.startswith("none"):
+            problems.append(f"Model details: access tier {access!r} for a size that was not released")
+        if "Weights sha256" in details:
+            problems.append("Model details: a size that was not released shows a weights sha256 as published")
+    return problems
+
+
+def _family_vs_body(block: dict, details_lines: list[str], body: str) -> list[str]:
+    problems = []
+    rows = _table_rows(details_lines)
+    header = rows[0] if rows else []
+    col = {h: i for i, h in enumerate(header)}
+    if not {"stage", "size", "access tier", "decision"} <= set(col):
+        return ["Model details: the table of sizes (stage, size, access tier, decision) is missing"]
+    for z in [z for z in block.get("sizes") or [] if isinstance(z, dict)]:
+        match = [r for r in rows[1:] if len(r) == len(header) and r[col["size"]] == str(z.get("size"))
+                 and r[col["stage"]] == str(z.get("index"))]
+        where = f"size {z.get('size')} (stage {z.get('index')})"
+        if not match:
+            problems.append(f"Model details: no row for {where} listed in the front matter")
+            continue
+        row, released = match[0], z.get("decision") == "release"
+        if released != (row[col["decision"]] == "released"):
+            problems.append(f"Model details: {where} decision {row[col['decision']]!r} but front matter says "
+                            f"{z.get('decision')!r}")
+        if released and row[col["access tier"]] != str(z.get("tier")):
+            problems.append(f"Model details: {where} access tier {row[col['access tier']]!r} but front matter says "
+                            f"{z.get('tier')!r}")
+        if not released and (z.get("tier") or not row[col["access tier"]].startswith("none")):
+            problems.append(f"{where}: an access tier for a size that was not released")
+    return problems
+
+
+def consistency_problems(meta: dict, body: str) -> list[str]:
+    """Where a card's front matter and its body disagree: model-index values against the
+    body's tables, and (size card) model, size, decision, release, access tier and weights
+    digest against the title, banner and Model details, or (family card) each size's
+    decision and tier against the table of sizes."""
+    block = meta.get("gpt2guard") if isinstance(meta.get("gpt2guard"), dict) else {}
+    title = next((line[2:].strip() for line in body.splitlines() if line.startswith("# ")), None)
+    found = dict(sections(body))
+    problems = _index_vs_body(meta, body.splitlines())
+    if block.get("card") == "family":
+        problems += _family_vs_body(block, found.get("Model details", []), body)
+    elif block:
+        problems += _model_vs_body(block, title, body, _detail_fields(found.get("Model details", [])))
+    return problems
+
+
 def check_card(text: str) -> list[str]:
     """The problems that make a card incomplete, one line each naming the section or key.
 
     Checks: front matter present and valid YAML with the Hugging Face keys and a
     well-formed ``model-index`` and the ``gpt2guard`` block; every section present once and
-    not empty (whitespace, ``TODO`` or ``TBD`` only); the required fields of Model details.
+    not empty (whitespace, ``TODO`` or ``TBD`` only); the required fields of Model details;
+    and that metadata and body agree (:func:`consistency_problems`).
 
     Returns
     -------
@@ -132,19 +266,32 @@ def check_card(text: str) -> list[str]:
         elif section == "Model details":
             family = isinstance(meta, dict) and (meta.get("gpt2guard") or {}).get("card") == "family"
             problems += _details_problems(lines, FAMILY_DETAILS if family else MODEL_DETAILS)
+    if meta is not None and not problem:
+        problems += consistency_problems(meta, body)
     return problems
 
 
 def _metrics(meta: dict | None) -> dict[str, float]:
+    """``[<size>: ]<task>[/<sampling>]/<metric name>`` -> value; the size prefix only when the
+    card holds several sizes (a family card), so cards of two sizes compare metric by metric."""
     entries = [e for e in (meta or {}).get("model-index") or [] if isinstance(e, dict)]
+    results = [(e, r) for e in entries for r in e.get("results") or [] if isinstance(r, dict)]
+
+    def size(e, r):
+        ds = r.get("dataset") if isinstance(r.get("dataset"), dict) else {}
+        args = ds.get("args") if isinstance(ds.get("args"), dict) else {}
+        return str(args.get("size") or ds.get("config") or e.get("name"))
+
+    several = len({size(e, r) for e, r in results}) > 1
     out = {}
-    for e in entries:
-        prefix = f"{e.get('name')}: " if len(entries) > 1 else ""
-        for res in e.get("results") or []:
-            task = (res.get("task") or {}).get("type", "?") if isinstance(res, dict) else "?"
-            for m in (res.get("metrics") or []) if isinstance(res, dict) else []:
-                if isinstance(m, dict):
-                    out[f"{prefix}{task}/{m.get('name') or m.get('type')}"] = m.get("value")
+    for e, r in results:
+        ds = r.get("dataset") if isinstance(r.get("dataset"), dict) else {}
+        args = ds.get("args") if isinstance(ds.get("args"), dict) else {}
+        task = (r.get("task") or {}).get("type", "?") if isinstance(r.get("task"), dict) else "?"
+        key = (f"{size(e, r)}: " if several else "") + task + (f"/{args['sampling']}" if args.get("sampling") else "")
+        for m in r.get("metrics") or []:
+            if isinstance(m, dict):
+                out[f"{key}/{m.get('name') or m.get('type')}"] = m.get("value")
     return out
 
 

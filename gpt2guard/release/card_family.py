@@ -1,8 +1,11 @@
 """One model card for a whole family over the stages of one staged-release simulation.
 
-It has the same sections as a size's card; each section sets the stages side by side
-(sizes, decisions, tiers, detection and perplexity by stage, gates by stage) and the
-latest stage's transfer matrix. Every number comes from the stages' evaluations.
+It has the same sections as a size's card; each section sets the sizes side by side, stage
+after stage (a stage of several sizes gives a row per size: decisions, tiers, detection
+and perplexity, gates by stage) and the latest stage's transfer matrix. Every number comes
+from the stages' evaluations, through the same size views and detection rows as a size's
+card (:mod:`~gpt2guard.release.card_size`, :mod:`~gpt2guard.release.card_detect`), so the
+two cards cannot disagree.
 """
 
 from __future__ import annotations
@@ -10,14 +13,17 @@ from __future__ import annotations
 import math
 
 from gpt2guard.errors import GuardError
+from gpt2guard.release.card_detect import all_row, by_length, pooled_reason, set_rows, stage_sizes, worst_row
 from gpt2guard.release.card_format import (
-    bucket_order, bullets, fmt, fmt_ci, fpr_label, get, image, is_num, one_line, recorded, sampling_label,
-    table, tpr_key,
+    bucket_order, bullets, fmt, fmt_ci, fpr_label, get, image, is_num, one_line, recorded, sampling_label, sha,
+    table,
 )
 from gpt2guard.release.card_meta import assemble, detector_name, family_metadata
+from gpt2guard.release.card_meta import released as is_released
 from gpt2guard.release.card_prose import (
     RECOMMENDATIONS, caveat_items, detection_sentence, worst_sampling,
 )
+from gpt2guard.release.card_size import expand
 from gpt2guard.release.card_quant import detector_fpr, gate_row, quality_gain_value, transfer_lines
 from gpt2guard.release.card_sections import architecture_text, metric_definitions, threshold_text
 
@@ -82,7 +88,7 @@ def details_lines(evaluations: list[dict]) -> list[str]:
     items = {
         "Family": family_of(evaluations),
         "Sizes": ", ".join(_size(e) for e in evaluations) or "none",
-        "Stages": f"{len(evaluations)} of plan `{get(first, 'run', 'plan', default='not recorded')}`, scenario "
+        "Stages": f"{len({_stage(e) for e in evaluations})} of plan `{get(first, 'run', 'plan', default='not recorded')}`, scenario "
                   f"`{get(first, 'run', 'scenario', default='not recorded')}`, "
                   f"seed {get(first, 'run', 'seed', default='not recorded')}",
         "Parameters": "; ".join(f"{_size(e)} {recorded(get(e, 'model', 'n_params'))}"
@@ -94,7 +100,8 @@ def details_lines(evaluations: list[dict]) -> list[str]:
     rows = [[_stage(e), get(e, "stage", "date", default="-"), _size(e),
              recorded(get(e, "model", "n_params")),
              architecture_text(get(e, "model", default={})).split(": ", 1)[1],
-             str(get(e, "stage", "tier", default="not recorded")), _decision(e)] for e in evaluations]
+             str(get(e, "stage", "tier", default="not recorded")) if is_released(e) else "none (not released)",
+             _decision(e)] for e in evaluations]
     return bullets(items) + [""] + table(["stage", "date", "size", "parameters", "architecture", "access tier",
                                           "decision"], rows, right={3}) + [""]
 
@@ -117,13 +124,14 @@ def factors_lines(evaluations: list[dict]) -> list[str]:
     """The sizes, sampling methods and lengths the stages evaluate."""
     sampling, lengths = [], []
     for e in evaluations:
-        sampling += [k for k in get(e, "detection", "by_sampling", default={}) or {} if k not in sampling]
-        lengths += [k for k in get(e, "detection", "by_length", default={}) or {} if k not in lengths]
+        sampling += [r["sampling"] for r in set_rows(e) if r["sampling"] not in sampling]
+        lengths += [k for k in by_length(e) or {} if k not in lengths]
     items = {
         "Generator sizes": ", ".join(_size(e) for e in evaluations) or fmt(None),
         "Sampling methods evaluated": ", ".join(map(sampling_label, sampling)) or fmt(None),
         "Length buckets evaluated (tokens)": ", ".join(sorted(lengths, key=bucket_order)) or fmt(None),
-        "Detectors": "; ".join(f"stage {_stage(e)}: {detector_name(e)}" for e in evaluations) or "not recorded",
+        "Detectors": "; ".join(dict.fromkeys(f"stage {_stage(e)}: {detector_name(e)}" for e in evaluations))
+                     or "not recorded",
     }
     return ["Detectability depends on the generating size, the sampling method, the length and the domain of a "
             "text. Across the stages this run varies:", ""] + bullets(items) + [""]
@@ -137,15 +145,15 @@ def metrics_lines(evaluations: list[dict]) -> list[str]:
 
 
 def evaluation_data_lines(evaluations: list[dict]) -> list[str]:
-    """Human and machine documents per stage."""
+    """Human and machine test documents per size, and each size's sample sets."""
     rows = []
     for e in evaluations:
-        overall = get(e, "detection", "overall", default={})
-        sets = ", ".join(f"`{s.get('set', '?')}` ({fmt(s.get('n'), 'int')})" for s in
+        total = all_row(e) or {}
+        sets = ", ".join(f"`{s.get('set', '?')}` ({s.get('split', '?')}, {fmt(s.get('n'), 'int')})" for s in
                          get(e, "data", "samples", default=[]) if isinstance(s, dict)) or fmt(None)
         rows.append([_stage(e), _size(e), f"`{get(e, 'data', 'human', 'set', default='not recorded')}`",
-                     fmt(overall.get("n_human"), "int"), fmt(overall.get("n_machine"), "int"), sets])
-    return table(["stage", "size", "human set", "human docs", "machine docs", "machine sample sets"],
+                     fmt(total.get("n_human"), "int"), fmt(total.get("n"), "int"), sets])
+    return table(["stage", "size", "human set", "human test docs", "machine test docs", "machine sample sets"],
                  rows, right={3, 4}) + [""]
 
 
@@ -158,37 +166,54 @@ def training_data_lines(evaluations: list[dict]) -> list[str]:
 
 
 def _stage_row(e: dict) -> list[str]:
-    key = tpr_key(detector_fpr(e))
-    overall = get(e, "detection", "overall", default={})
-    worst = worst_sampling(e)
+    total = all_row(e) or {}
+    worst = worst_row(e)
     gates = [g for g in get(e, "gates", default=[]) if isinstance(g, dict)]
     ppl = get(e, "perplexity", _size(e), default={})
-    return [_stage(e), _size(e), _decision(e), fmt_ci(overall.get("auroc"), overall.get("auroc_ci"), "auroc"),
-            fmt_ci(overall.get(key), overall.get(key + "_ci"), "pct"),
-            f"{fmt(worst[1], 'pct')} ({sampling_label(worst[0])})" if worst else fmt(None),
+    return [_stage(e), _size(e), _decision(e),
+            fmt_ci(total.get("auroc"), total.get("auroc_ci"), "auroc", pooled_reason(e)),
+            fmt_ci(total.get("flagged"), total.get("flagged_ci"), "pct"),
+            f"{fmt(worst['flagged'], 'pct')} ({sampling_label(worst['sampling'])})" if worst else fmt(None),
             fmt_ci(ppl.get("ppl"), ppl.get("ci"), "ppl"), quality_gain_value(e),
             f"{sum(g.get('passed') is True for g in gates)} of {len(gates)}"]
 
 
 def quantitative_lines(evaluations: list[dict], plots: dict | None = None) -> list[str]:
-    """Detection and perplexity by stage, gates by stage, and the latest transfer matrix."""
+    """Detection and perplexity by size, detection by sample set, gates by stage, and the
+    latest transfer matrix."""
     fprs = sorted({fpr_label(detector_fpr(e)) for e in evaluations})
-    lines = ["### By stage", ""]
-    lines += table(["stage", "size", "decision", "AUROC [CI]", f"TPR@{'/'.join(fprs)} FPR [CI]",
-                    "worst sampling TPR", "perplexity [CI]", "quality gain [CI]", "gates passed"],
+    lines = ["### By size", ""]
+    lines += table(["stage", "size", "decision", "AUROC, all samples [CI]",
+                    f"flagged at the {'/'.join(fprs)} FPR threshold, all samples [CI]",
+                    "flagged, worst sampling", "perplexity [CI]", "quality gain [CI]", "gates passed"],
                    [_stage_row(e) for e in evaluations]) + [""]
-    lines += image(plots, "family_detectability", "Detectability by stage")
-    lines += image(plots, "family_perplexity", "Perplexity by stage")
+    lines += ["Flagged rates count the documents the detector abstains on as not flagged, as the detectability gate "
+              "does; each is the same figure as in the size's own card.", ""]
+    lines += image(plots, "family_detectability", "Detectability by size")
+    lines += image(plots, "family_perplexity", "Perplexity by size")
+    lines += ["### Detection by sample set", ""]
+    rows = [[_stage(e), _size(e), f"`{r['set']}`" if r["set"] else sampling_label(r["sampling"]),
+             sha(r["sha256"]), fmt(r["n"], "int"), fmt(r["n_abstain"], "int"),
+             fmt_ci(r["auroc"], r["auroc_ci"], "auroc"), fmt_ci(r["flagged"], r["flagged_ci"], "pct")]
+            for e in evaluations for r in set_rows(e)]
+    lines += (table(["stage", "size", "sample set", "sha256", "documents", "abstained", "AUROC [CI]",
+                     "flagged at threshold [CI]"], rows, right={4, 5})
+              if rows else [f"Detection by sample set: {fmt(None)}."]) + [""]
     lines += ["### Gates by stage", ""]
-    rows = [[_stage(e), _size(e)] + gate_row(g)[:6] for e in evaluations
-            for g in get(e, "gates", default=[]) if isinstance(g, dict)]
-    lines += (table(["stage", "size", "gate", "metric", "value [CI]", "threshold", "required", "result"], rows)
+    seen, rows = set(), []
+    for e in evaluations:
+        if _stage(e) in seen:
+            continue
+        seen.add(_stage(e))
+        rows += [[_stage(e), ", ".join(stage_sizes(e))] + gate_row(g)[:6]
+                 for g in get(e, "gates", default=[]) if isinstance(g, dict)]
+    lines += (table(["stage", "sizes", "gate", "metric", "value [CI]", "threshold", "required", "result"], rows)
               if rows else [f"Gates: {fmt(None, reason='no gates recorded')}."]) + [""]
     with_transfer = [e for e in evaluations if isinstance(get(e, "transfer"), dict) and get(e, "transfer", "sizes")]
     source = with_transfer[-1] if with_transfer else (evaluations[-1] if evaluations else {})
     tr_lines = transfer_lines(source, plots)
     if with_transfer:
-        tr_lines[2:2] = [f"From stage {_stage(source)} (`{_size(source)}`), the latest with a transfer matrix.", ""]
+        tr_lines[2:2] = [f"From stage {_stage(source)}, the latest with a transfer matrix.", ""]
     return lines + tr_lines
 
 
@@ -201,8 +226,8 @@ def ethical_lines(evaluations: list[dict]) -> list[str]:
         ppl = get(e, "perplexity", _size(e), "ppl")
         lines.append(f"- `{_size(e)}`: perplexity {fmt(ppl, 'ppl')}; "
                      + (f"{fmt(1 - worst[1], 'pct')} of its {sampling_label(worst[0])} samples pass the detector "
-                        f"unflagged at {fpr_label(detector_fpr(e))} FPR" if worst else "detection by sampling method "
-                        "not measured") + ".")
+                        f"unflagged at the {fpr_label(detector_fpr(e))} FPR threshold" if worst
+                        else "detection by sampling method not measured") + ".")
     lines.append("- False accusations: every detector is calibrated to flag a fixed share of human documents; a "
                  "flag is evidence to review, never proof that a person did not write a text.")
     held = [e for e in evaluations if get(e, "stage", "decision") != "release"]
@@ -234,7 +259,8 @@ def family_card_markdown(evaluations: list[dict], plots: dict[str, str] | None =
     Parameters
     ----------
     evaluations : list of dict
-        The stages' evaluations (any order; sorted by ``stage.index``).
+        The stages' evaluations (any order; sorted by ``stage.index``); a stage of several
+        sizes gives one row per size.
     plots : dict of str to str, optional
         Plot name -> relative path (``family_detectability``, ``family_perplexity``,
         ``transfer``).
@@ -244,11 +270,12 @@ def family_card_markdown(evaluations: list[dict], plots: dict[str, str] | None =
     Returns
     -------
     str
-        Markdown with YAML front matter, one ``model-index`` entry per stage's size.
+        Markdown with YAML front matter: one ``model-index`` entry for the family whose
+        results name their size (see :func:`~gpt2guard.release.card_meta.family_metadata`).
     """
     evaluations = order_stages([one_line(e) for e in evaluations])
     check_family(evaluations)
-    return assemble(family_metadata(evaluations, license), family_title(evaluations), family_banner(evaluations),
-                    lambda section: (quantitative_lines(evaluations, plots) if section == "Quantitative analyses"
-                                     else BODIES[section](evaluations)))
-
+    views = expand(evaluations)
+    return assemble(family_metadata(views, license), family_title(views), family_banner(views),
+                    lambda section: (quantitative_lines(views, plots) if section == "Quantitative analyses"
+                                     else BODIES[section](views)))

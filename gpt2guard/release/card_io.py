@@ -86,10 +86,15 @@ def stage_evaluations(run_dir, scenario: str | None = None) -> list[dict]:
 
 
 def evaluation_for_size(run_dir, size: str, scenario: str | None = None) -> dict:
-    """The evaluation of ``size`` in a run (the latest stage that evaluated it)."""
+    """The evaluation of ``size`` in a run, as its card reads it: the latest stage that
+    measured it (released or held), viewed for that size
+    (:func:`~gpt2guard.release.card_size.size_view`)."""
+    from gpt2guard.release.card_detect import stage_sizes
+    from gpt2guard.release.card_size import size_view
+
     evaluations = stage_evaluations(run_dir, scenario)
-    matches = [e for e in evaluations if get(e, "model", "size") == size]
+    matches = [e for e in evaluations if size in stage_sizes(e)]
     if not matches:
-        sizes = ", ".join(str(get(e, "model", "size", default="?")) for e in evaluations)
+        sizes = ", ".join(dict.fromkeys(z for e in evaluations for z in stage_sizes(e))) or "none"
         raise GuardError(f"size {size!r} is not in run {run_dir}; sizes evaluated: {sizes}")
-    return matches[-1]
+    return size_view(matches[-1], size)

@@ -1,6 +1,6 @@
 """The plots of a model card, drawn with matplotlib (Agg backend) from an evaluation dict.
 
-One size: TPR at the detector's FPR by sampling method, AUROC by length bucket (both with
+One size: the flagged rate of each sample set, AUROC by length bucket (both with
 confidence-interval error bars), the transfer matrix as an annotated heatmap, perplexity by
 size. Family: detectability and perplexity by stage, and the latest transfer matrix. A plot
 whose data is missing is not drawn (the card then says "not measured").
@@ -12,9 +12,8 @@ import io
 import os
 from pathlib import Path
 
-from gpt2guard.release.card_format import (
-    bucket_order, fpr_label, get, is_num, matrix_cell, sampling_label, tpr_key, valid_ci,
-)
+from gpt2guard.release.card_detect import all_row, by_length, set_rows
+from gpt2guard.release.card_format import bucket_order, fpr_label, get, is_num, matrix_cell, sampling_label, valid_ci
 from gpt2guard.release.card_quant import detector_fpr, previous_size
 
 PLOT_NAMES = ("detection_by_sampling", "auroc_by_length", "transfer", "perplexity")
@@ -62,23 +61,22 @@ def _bars(labels, values, cis, *, title, ylabel, ylim=None, colours=None, fmt="{
 
 
 def detection_by_sampling_png(evaluation: dict) -> bytes | None:
-    """TPR at the detector's FPR for each sampling method, with CI error bars."""
-    key = tpr_key(detector_fpr(evaluation))
-    groups = {k: m for k, m in (get(evaluation, "detection", "by_sampling", default={}) or {}).items()
-              if isinstance(m, dict) and is_num(m.get(key))}
-    if not groups:
+    """The flagged rate of each of this size's sample sets, with CI error bars (the figures
+    of the card's detection table)."""
+    rows = [r for r in set_rows(evaluation) if is_num(r["flagged"])]
+    if not rows:
         return None
-    return _bars([sampling_label(k) for k in groups], [m[key] for m in groups.values()],
-                 [m.get(key + "_ci") for m in groups.values()], ylim=(0, 1.05),
-                 title=f"{get(evaluation, 'model', 'size', default='')}: TPR at {fpr_label(key)} FPR by sampling",
-                 ylabel=f"TPR at {fpr_label(key)} FPR")
+    label = f"flagged at the {fpr_label(detector_fpr(evaluation))} FPR threshold"
+    return _bars([sampling_label(r["sampling"]) for r in rows], [r["flagged"] for r in rows],
+                 [r["flagged_ci"] for r in rows], ylim=(0, 1.05),
+                 title=f"{get(evaluation, 'model', 'size', default='')}: {label}, by sampling", ylabel=label)
 
 
 def auroc_by_length_png(evaluation: dict) -> bytes | None:
     """AUROC for each length bucket, with CI error bars."""
-    by_length = get(evaluation, "detection", "by_length", default={}) or {}
-    groups = {k: by_length[k] for k in sorted(by_length, key=bucket_order)
-              if isinstance(by_length[k], dict) and is_num(by_length[k].get("auroc"))}
+    groups = by_length(evaluation) or {}
+    groups = {k: groups[k] for k in sorted(groups, key=bucket_order)
+              if isinstance(groups[k], dict) and is_num(groups[k].get("auroc"))}
     if not groups:
         return None
     return _bars(list(groups), [m["auroc"] for m in groups.values()], [m.get("auroc_ci") for m in groups.values()],
@@ -131,17 +129,17 @@ def perplexity_png(evaluation: dict) -> bytes | None:
 
 
 def family_detectability_png(evaluations: list[dict]) -> bytes | None:
-    """Overall AUROC and TPR at each stage's detector FPR, by stage, with CI error bars."""
-    overall = [get(e, "detection", "overall", default={}) for e in evaluations]
-    tprs = [tpr_key(detector_fpr(e)) for e in evaluations]
-    if not any(is_num(m.get("auroc")) for m in overall):
+    """Per size (stage after stage): AUROC and the flagged rate of all its samples, with CI
+    error bars (the figures of the family card's table)."""
+    totals = [all_row(e) or {} for e in evaluations]
+    if not any(is_num(t.get("auroc")) or is_num(t.get("flagged")) for t in totals):
         return None
     plt = _pyplot()
     labels = [f"{get(e, 'stage', 'index', default='?')} {get(e, 'model', 'size', default='?')}" for e in evaluations]
     fig, ax = plt.subplots(figsize=(max(4.5, 1.2 * len(labels) + 2), 3.6), dpi=100)
-    tpr_label = f"TPR at {'/'.join(sorted({fpr_label(k) for k in tprs}))} FPR"
-    for label, marker, keys in (("AUROC", "o", ["auroc"] * len(overall)), (tpr_label, "s", tprs)):
-        pts = [(i, m[k], m.get(k + "_ci")) for i, (m, k) in enumerate(zip(overall, keys)) if is_num(m.get(k))]
+    flagged = f"flagged at the {'/'.join(sorted({fpr_label(detector_fpr(e)) for e in evaluations}))} FPR threshold"
+    for label, marker, key in (("AUROC", "o", "auroc"), (flagged, "s", "flagged")):
+        pts = [(i, t[key], t.get(key + "_ci")) for i, t in enumerate(totals) if is_num(t.get(key))]
         if pts:
             xs, ys, cis = zip(*pts)
             ax.errorbar(xs, ys, yerr=_yerr(list(ys), list(cis)), marker=marker, capsize=4, label=label)
@@ -150,7 +148,7 @@ def family_detectability_png(evaluations: list[dict]) -> bytes | None:
             ax.axvspan(i - 0.4, i + 0.4, color=COLOURS["held"], alpha=0.12)
     ax.set_xticks(range(len(labels)), labels)
     ax.set_ylim(0, 1.05)
-    ax.set_title("Detectability by stage (shaded: not released)", fontsize=10)
+    ax.set_title("Detectability by size (shaded: not released)", fontsize=10)
     ax.legend(fontsize=8, loc="lower left")
     return _png(fig)
 

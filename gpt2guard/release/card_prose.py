@@ -6,19 +6,19 @@ The wording is fixed policy; every name and number in it comes from the evaluati
 
 from __future__ import annotations
 
-from gpt2guard.release.card_format import (
-    bucket_order, fmt, fmt_ci, fpr_label, get, is_num, sampling_label, tpr_key, valid_ci,
-)
+from gpt2guard.release.card_detect import all_row, by_length, human_fpr, set_rows, worst_row
+from gpt2guard.release.card_format import bucket_order, fmt, fmt_ci, fpr_label, get, is_num, sampling_label
 from gpt2guard.release.card_meta import detector_name, model_name
 from gpt2guard.release.card_quant import detector_fpr, released_before, transfer_summary
 
 TIERS = {
-    "public": "anyone may download the weights",
-    "partners": "weights go only to partner organisations under a sharing agreement",
-    "researchers": "weights go to vetted researchers on request",
-    "internal": "weights stay inside the releasing organisation",
-    "none": "nobody outside the evaluation has access",
+    "closed": "the weights stay inside the releasing organisation",
+    "partners": "the weights go only to partner organisations under a sharing agreement",
+    "api": "the model is reachable through a hosted API only; the weights are not distributed",
+    "download": "anyone may download the weights",
+    "open": "anyone may download the weights, samples and detector",
 }
+"""What each access tier of a release plan (:data:`gpt2guard.release.plan.TIERS`) allows."""
 
 
 def tier_text(tier) -> str:
@@ -55,7 +55,8 @@ def _gate_short(g: dict) -> str:
 
 
 def banner(evaluation: dict) -> list[str]:
-    """The line under the title: released to which tier, or prominently NOT released and why."""
+    """The line under the title: released to which tier, or prominently NOT released and why
+    (a held size's banner names no access tier: it never had one)."""
     decision, reason = get(evaluation, "stage", "decision"), get(evaluation, "stage", "reason", default="")
     name, where = model_name(evaluation), stage_text(evaluation)
     if decision == "release":
@@ -64,25 +65,21 @@ def banner(evaluation: dict) -> list[str]:
     if decision == "hold":
         failed = failed_gates(evaluation)
         extra = f" Required gates failed: {'; '.join(map(_gate_short, failed))}." if failed else ""
-        return [f"> **NOT RELEASED.** `{name}` was held at {where}: {reason or 'no reason recorded'}.{extra}", ""]
+        return [f"> **NOT RELEASED.** `{name}` was held at {where}: {reason or 'no reason recorded'}.{extra} "
+                "Its weights are not published and no access tier applies.", ""]
     return [f"> **Release decision not recorded** for `{name}` at {where}; treat it as not released.", ""]
 
 
+def _set_phrase(row: dict) -> str:
+    where = f" (`{row['set']}`)" if row.get("set") else ""
+    return f"{fmt_ci(row['flagged'], row['flagged_ci'], 'pct')} of {sampling_label(row['sampling'])} samples{where}"
+
+
 def detection_phrases(evaluation: dict) -> list[str]:
-    """``63% [55%, 71%] of top-k 40 samples`` for every sampling method measured: the share
-    flagged at the calibrated threshold (what the detectability gate judges) when the
-    evaluation has it, else the TPR at the target rate on the test split."""
-    size = get(evaluation, "model", "size")
-    cells = get(evaluation, "detection", "by_size_sampling", default={}) or {}
-    if isinstance(cells.get(size), dict):
-        return [f"{fmt_ci(m['tpr'], m.get('tpr_ci'), 'pct')} of {sampling_label(method)} samples"
-                for method, m in cells[size].items() if isinstance(m, dict) and is_num(m.get("tpr"))]
-    key = tpr_key(detector_fpr(evaluation))
-    out = []
-    for method, m in (get(evaluation, "detection", "by_sampling", default={}) or {}).items():
-        if isinstance(m, dict) and is_num(m.get(key)):
-            out.append(f"{fmt_ci(m[key], m.get(key + '_ci'), 'pct')} of {sampling_label(method)} samples")
-    return out
+    """``63.4% [55%, 71%] of top-k 40 samples (`nano-medium-k40`)`` for every sample set of
+    this size: the share flagged at the calibrated threshold, abstentions not flagged (the
+    figure the detectability gate judges, and the only flagged rate a card shows)."""
+    return [_set_phrase(r) for r in set_rows(evaluation) if r["flagged"] is not None]
 
 
 def detection_sentence(evaluation: dict) -> str:
@@ -91,25 +88,17 @@ def detection_sentence(evaluation: dict) -> str:
     phrases = detection_phrases(evaluation)
     size = get(evaluation, "model", "size", default="this size")
     if not phrases:
-        overall = get(evaluation, "detection", "overall", default={})
-        key = tpr_key(fpr)
-        if not is_num(overall.get(key)):
-            return (f"Detection of {size} samples at a {fpr_label(fpr)} false-positive rate: not measured: "
-                    "absent from the evaluation.")
-        phrases = [f"{fmt_ci(overall[key], overall.get(key + '_ci'), 'pct')} of all {size} samples"]
-    return (f"At the calibrated {fpr_label(fpr)} false-positive rate the released detector "
+        return (f"Detection of {size} samples at a {fpr_label(fpr)} false-positive rate: not measured: "
+                "absent from the evaluation.")
+    return (f"At the threshold calibrated to a {fpr_label(fpr)} false-positive rate the released detector "
             f"({detector_name(evaluation)}) flags " + ", ".join(phrases) + f" written by {size}.")
 
 
 def worst_sampling(evaluation: dict) -> tuple[str, float] | None:
-    """The sampling method whose samples the detector flags least often, with that rate."""
-    key = tpr_key(detector_fpr(evaluation))
-    rates = {k: m[key] for k, m in (get(evaluation, "detection", "by_sampling", default={}) or {}).items()
-             if isinstance(m, dict) and is_num(m.get(key))}
-    if not rates:
-        return None
-    k = min(rates, key=rates.get)
-    return k, rates[k]
+    """The sampling method whose samples the detector flags least often, with that rate
+    (the same figure as the detection table's and the detectability gate's)."""
+    row = worst_row(evaluation)
+    return (row["sampling"], row["flagged"]) if row else None
 
 
 def intended_use_lines(evaluation: dict) -> list[str]:
@@ -148,7 +137,7 @@ def ethical_lines(evaluation: dict) -> list[str]:
     if worst:
         lines.append(f"- Missed detections: {sampling_label(worst[0])} samples are the hardest to detect; "
                      f"{fmt(1 - worst[1], 'pct')} of them pass the released detector unflagged.")
-    measured = get(evaluation, "detection", "overall", "fpr")
+    measured = human_fpr(evaluation)
     lines.append(f"- False accusations: the detector is calibrated so that {fpr_label(fpr)} of human documents "
                  f"are wrongly flagged (measured on held-out human text: {fmt(measured, 'pct')}). A flag is "
                  "evidence to review, never proof that a person did not write a text.")
@@ -164,19 +153,20 @@ WIDE_CI = 0.2
 
 
 def wide_intervals(evaluation: dict, width: float = WIDE_CI) -> list[str]:
-    """Groups whose TPR interval at the detector's FPR is wider than ``width``."""
-    key = tpr_key(detector_fpr(evaluation))
-    groups = {**(get(evaluation, "detection", "by_sampling", default={}) or {}),
-              **(get(evaluation, "detection", "by_length", default={}) or {})}
-    return [f"{sampling_label(g)} ({fmt_ci(m[key], m[key + '_ci'], 'pct')})" for g, m in groups.items()
-            if isinstance(m, dict) and valid_ci(m.get(key + "_ci")) and m[key + "_ci"][1] - m[key + "_ci"][0] > width]
+    """Sample sets whose flagged-rate interval is wider than ``width``."""
+    return [_set_phrase(r) for r in set_rows(evaluation)
+            if r["flagged"] is not None and r["flagged_ci"] and r["flagged_ci"][1] - r["flagged_ci"][0] > width]
 
 
 def missing_cis(evaluation: dict) -> list[str]:
-    """Overall metrics that have a value but no interval."""
-    overall = get(evaluation, "detection", "overall", default={})
-    return [k for k in overall if k.startswith(("auroc", "tpr@")) and not k.endswith("_ci")
-            and is_num(overall[k]) and not valid_ci(overall.get(k + "_ci"))]
+    """Figures of this size's sample sets that have a value but no interval."""
+    out = []
+    for r in set_rows(evaluation):
+        name = r["set"] or sampling_label(r["sampling"])
+        out += [f"{label} of {name}" for label, v, ci in (("AUROC", r["auroc"], r["auroc_ci"]),
+                                                          ("flagged rate", r["flagged"], r["flagged_ci"]))
+                if is_num(v) and not ci]
+    return out
 
 
 RECOMMENDATIONS = [
@@ -190,22 +180,22 @@ RECOMMENDATIONS = [
 
 def caveat_items(evaluation: dict) -> list[str]:
     """Caveats computed from one evaluation, one sentence each (without the bullet)."""
-    overall = get(evaluation, "detection", "overall", default={})
+    overall = all_row(evaluation) or {}
     threshold = fmt_ci(get(evaluation, "detector", "threshold"), get(evaluation, "detector", "threshold_ci"))
-    items = [f"Sample size: detection rests on {fmt(overall.get('n_human'), 'int')} human and "
-             f"{fmt(overall.get('n_machine'), 'int')} machine documents; the threshold on "
+    items = [f"Sample size: detection of {get(evaluation, 'model', 'size', default='this size')} rests on "
+             f"{fmt(overall.get('n_human'), 'int')} human and {fmt(overall.get('n'), 'int')} machine test "
+             "documents; the threshold on "
              f"{fmt(get(evaluation, 'detector', 'n_human_calibration'), 'int')} human calibration documents "
              f"(threshold {threshold})."]
     wide = wide_intervals(evaluation)
     if wide:
-        items.append(f"Wide intervals (more than {fmt(WIDE_CI * 100, 'int')} points) at "
-                     f"{fpr_label(detector_fpr(evaluation))} FPR: "
+        items.append(f"Wide intervals (more than {fmt(WIDE_CI * 100, 'int')} points) on the flagged rate: "
                      + ", ".join(wide) + ".")
     missing = missing_cis(evaluation)
     if missing:
         items.append("No confidence interval for: " + ", ".join(missing) + " (too few documents to bootstrap).")
-    by_length = get(evaluation, "detection", "by_length", default={}) or {}
-    scored = {k: m["auroc"] for k, m in by_length.items() if isinstance(m, dict) and is_num(m.get("auroc"))}
+    by_len = by_length(evaluation) or {}
+    scored = {k: m["auroc"] for k, m in by_len.items() if isinstance(m, dict) and is_num(m.get("auroc"))}
     if scored:
         low = min(sorted(scored, key=bucket_order), key=scored.get)
         items.append(f"Length: detection is weakest on documents of {low} tokens (AUROC {fmt(scored[low], 'auroc')}).")
@@ -215,7 +205,8 @@ def caveat_items(evaluation: dict) -> list[str]:
         items.append(f"Transfer: {summary[0].lower()}{summary[1:]} "
                      "A detector may miss text from sizes it was not trained on.")
     if is_num(overall.get("n_abstain")) and overall["n_abstain"] > 0:
-        items.append(f"The detector abstained on {fmt(overall['n_abstain'], 'int')} documents, left out of every rate.")
+        items.append(f"The detector abstained on {fmt(overall['n_abstain'], 'int')} of these test documents (too "
+                     "short to judge): each counts as not flagged in every flagged rate, and is left out of AUROC.")
     if get(evaluation, "detector", "fallback"):
         items.append(f"Detector fallback in use: {get(evaluation, 'detector', 'fallback')}.")
     for g in failed_gates(evaluation, required_only=False):

@@ -1,4 +1,4 @@
-"""The "Quantitative analyses" of a model card: gates, detection by sampling method and by
+"""The "Quantitative analyses" of a model card: gates, detection by sample set and AUROC by
 length with confidence intervals, the size-transfer matrix, and perplexity by size.
 
 Each function takes an evaluation dict (``gpt2guard.release.evaluation/1``) and returns
@@ -7,9 +7,12 @@ Markdown lines; anything missing from the evaluation becomes ``not measured: <re
 
 from __future__ import annotations
 
+from gpt2guard.release.card_detect import (
+    all_row, by_length, human_fpr, pooled_reason, pooled_stage, set_rows, stage_sizes,
+)
 from gpt2guard.release.card_format import (
-    ABSENT, bucket_order, fmt, fmt_ci, fpr_keys, fpr_label, get, image, is_num, matrix_cell, not_measured,
-    sampling_label, table,
+    ABSENT, bucket_order, fmt, fmt_ci, fpr_label, get, image, is_num, matrix_cell, not_measured, sampling_label, sha,
+    table,
 )
 
 RESULT = {True: "pass", False: "**FAIL**"}
@@ -31,25 +34,32 @@ def previous_size(evaluation: dict) -> str | None:
     return get(evaluation, "quality_gain", "vs") or (released_before(evaluation) or [None])[-1]
 
 
-def _group_keys(groups: dict) -> list[str]:
-    keys: list[str] = []
-    for m in groups.values():
-        keys += [k for k in fpr_keys(m) if k not in keys]
-    return sorted(keys, key=lambda k: -float(k.split("@")[1]))
+def set_label(row: dict) -> str:
+    """A sample set's name as code, or ``all <size> samples``/the method when it has no name."""
+    return f"`{row['set']}`" if row.get("set") else sampling_label(row["sampling"])
 
 
-def detection_table(groups: dict, label: str, name=str) -> list[str]:
-    """One row per group (sampling method, length bucket...) of detection metrics with CIs."""
-    keys = _group_keys(groups)
-    header = [label, "human docs", "machine docs", "abstained", "AUROC [CI]"] + \
-        [f"TPR@{fpr_label(k)} FPR [CI]" for k in keys]
+def detection_rows_table(rows: list[dict], extra: dict | None = None) -> list[str]:
+    """One row per sample set: its digest, documents, abstentions, AUROC and flagged rate."""
+    header = ["sample set", "sampling", "sha256", "documents", "abstained", "AUROC [CI]",
+              "flagged at threshold [CI]"]
+    body = []
+    for r in rows:
+        label = (extra or {}).get(id(r)) or set_label(r)
+        body.append([label, sampling_label(r["sampling"]), sha(r.get("sha256")), fmt(r["n"], "int"),
+                     fmt(r["n_abstain"], "int"), fmt_ci(r["auroc"], r["auroc_ci"], "auroc", r.get("auroc_reason", ABSENT)),
+                     fmt_ci(r["flagged"], r["flagged_ci"], "pct")])
+    return table(header, body, right={3, 4})
+
+
+def length_table(groups: dict) -> list[str]:
+    """AUROC per length bucket, with the documents in each."""
     rows = []
     for g, m in groups.items():
         m = m if isinstance(m, dict) else {}
-        rows.append([name(g), fmt(m.get("n_human"), "int"), fmt(m.get("n_machine"), "int"),
-                     fmt(m.get("n_abstain"), "int"), fmt_ci(m.get("auroc"), m.get("auroc_ci"), "auroc")]
-                    + [fmt_ci(m.get(k), m.get(k + "_ci"), "pct") for k in keys])
-    return table(header, rows, right={1, 2, 3})
+        rows.append([str(g), fmt(m.get("n_human"), "int"), fmt(m.get("n_machine"), "int"),
+                     fmt(m.get("n_abstain"), "int"), fmt_ci(m.get("auroc"), m.get("auroc_ci"), "auroc")])
+    return table(["length bucket", "human docs", "machine docs", "abstained", "AUROC [CI]"], rows, right={1, 2, 3})
 
 
 def gate_row(gate: dict) -> list[str]:
@@ -75,33 +85,37 @@ def gates_lines(evaluation: dict) -> list[str]:
 
 
 def detection_lines(evaluation: dict, plots: dict | None = None) -> list[str]:
-    """Overall detection, then by sampling method and by length bucket, with plots."""
-    det = get(evaluation, "detection", default={})
+    """Detection of this size's samples, one row per sample set and one for all of them,
+    then AUROC by length; every flagged rate from :mod:`~gpt2guard.release.card_detect`."""
     fpr = detector_fpr(evaluation)
+    size = get(evaluation, "model", "size", default="this size")
     lines = ["### Detection", ""]
-    overall = det.get("overall") if isinstance(det.get("overall"), dict) else None
-    if overall is None:
+    rows = set_rows(evaluation)
+    if not rows:
         return lines + [f"Detection of this size's samples: {not_measured()}.", ""]
-    lines += detection_table({"all samples": overall}, "samples") + [""]
-    threshold = get(evaluation, "detector", "threshold", default=overall.get("threshold"))
-    lines += [f"At the detector's threshold {fmt(threshold)} (calibrated to {fpr_label(fpr)} FPR): accuracy "
-              f"{fmt(overall.get('accuracy'), 'pct')}, TPR {fmt(overall.get('tpr'), 'pct')}, "
-              f"measured FPR {fmt(overall.get('fpr'), 'pct')}.", ""]
-    lines += ["#### By sampling method", ""]
-    by_sampling = det.get("by_sampling") or {}
-    if by_sampling:
-        lines += detection_table(by_sampling, "sampling", sampling_label) + [""]
-        lines += image(plots, "detection_by_sampling", f"TPR at {fpr_label(fpr)} FPR by sampling method")
-    else:
-        lines += [f"By sampling method: {not_measured()}.", ""]
+    total = all_row(evaluation, rows)
+    total["auroc_reason"] = pooled_reason(evaluation)
+    threshold = get(evaluation, "detector", "threshold")
+    lines += [f"Each row is one set of {size}'s test samples against the {fmt(total['n_human'], 'int')} human test "
+              f"documents. *Flagged* is the share of the set's documents whose score is above the released detector's "
+              f"threshold {fmt(threshold)} (calibrated to {fpr_label(fpr)} FPR on human calibration text), with the "
+              "documents it abstains on counted as not flagged: the rate the detectability gate judges. AUROC leaves "
+              "abstentions out.", ""]
+    lines += detection_rows_table(rows + [total], {id(total): f"all {size} samples"}) + [""]
+    lines += [f"Human test documents flagged at this threshold (measured false-positive rate): "
+              f"{fmt(human_fpr(evaluation), 'pct')}.", ""]
+    lines += image(plots, "detection_by_sampling", f"Flagged at the calibrated {fpr_label(fpr)} FPR threshold "
+                                                   "by sample set")
     lines += ["#### By length (tokens)", ""]
-    by_length = det.get("by_length") or {}
-    if by_length:
-        ordered = {k: by_length[k] for k in sorted(by_length, key=bucket_order)}
-        lines += detection_table(ordered, "length bucket") + [""]
+    groups = by_length(evaluation)
+    if groups:
+        ordered = {k: groups[k] for k in sorted(groups, key=bucket_order)}
+        lines += length_table(ordered) + [""]
         lines += image(plots, "auroc_by_length", "AUROC by length bucket")
     else:
-        lines += [f"By length: {not_measured()}.", ""]
+        reason = (f"the stage measured length buckets over the samples of {', '.join(stage_sizes(evaluation))} "
+                  "together" if pooled_stage(evaluation) else ABSENT)
+        lines += [f"By length: {not_measured(reason)}.", ""]
     return lines
 
 
@@ -140,20 +154,34 @@ def transfer_lines(evaluation: dict, plots: dict | None = None) -> list[str]:
     tr = get(evaluation, "transfer")
     if not isinstance(tr, dict) or not tr.get("sizes"):
         return lines + [f"Transfer matrix: {not_measured(transfer_reason(evaluation))}.", ""]
-    for key in [k for k in tr if k != "sizes" and isinstance(tr[k], list)]:
-        label = "AUROC" if key == "auroc" else (f"TPR@{fpr_label(key)} FPR" if key.startswith("tpr@") else key)
-        lines += [f"{label} of a detector trained on the row's size, tested on the column's size:", ""]
-        lines += _matrix_table(tr["sizes"], tr[key], "auroc" if key == "auroc" else "pct") + [""]
+    if not isinstance(tr.get("auroc"), list):
+        return lines + [f"Transfer matrix: {not_measured()}.", ""]
+    # only AUROC: a rate at another detector's threshold would be a second flagged rate for the same samples
+    lines += ["AUROC of a detector trained on the row's size, tested on the column's size:", ""]
+    lines += _matrix_table(tr["sizes"], tr["auroc"], "auroc") + [""]
     summary = transfer_summary(tr)
     lines += ([summary, ""] if summary else [])
     return lines + image(plots, "transfer", "Transfer AUROC heatmap")
 
 
+def _own_gain(evaluation: dict) -> float | None:
+    """``1 - ppl(this size) / ppl(previous release)`` on the same human documents, for a size
+    of a stage whose recorded quality gain is another size's."""
+    size, prev = get(evaluation, "model", "size"), get(evaluation, "quality_gain", "vs")
+    a, b = get(evaluation, "perplexity", prev, "ppl"), get(evaluation, "perplexity", size, "ppl")
+    return 1.0 - b / a if is_num(a) and is_num(b) and a else None
+
+
 def quality_gain_value(evaluation: dict) -> str:
-    """``0.206 [0.18, 0.23]``, or why the quality gain is not measured."""
+    """``0.206 [0.18, 0.23]``, or why the quality gain of this size is not measured."""
     qg = get(evaluation, "quality_gain", default={})
     reason = "no earlier released size to compare with" if not released_before(evaluation) else ABSENT
     value = qg.get("value") if isinstance(qg, dict) else None
+    gained = qg.get("size") if isinstance(qg, dict) else None
+    if gained is not None and gained != get(evaluation, "model", "size"):
+        own = _own_gain(evaluation)
+        return f"{fmt(own, reason=ABSENT)} (CI not measured: the stage bootstrapped the gain of {gained})" \
+            if own is not None else not_measured(f"the stage measured the gain of {gained}")
     return fmt_ci(value, get(evaluation, "quality_gain", "ci"), reason=reason)
 
 
@@ -176,7 +204,8 @@ def perplexity_lines(evaluation: dict, plots: dict | None = None) -> list[str]:
     rows = []
     for s, p in ppl.items():
         p = p if isinstance(p, dict) else {}
-        role = "this size" if s == size else ("previous release" if s == prev else "")
+        role = "this size" if s == size else "previous release" if s == prev else \
+            "same stage" if s in stage_sizes(evaluation) else ""
         rows.append([str(s), role, fmt_ci(p.get("ppl"), p.get("ci"), "ppl"), fmt(p.get("n_docs"), "int"),
                      fmt(p.get("n_tokens"), "int")])
     lines += table(["size", "role", "perplexity [CI]", "documents", "tokens"], rows, right={3, 4}) + [""]

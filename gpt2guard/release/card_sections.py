@@ -4,9 +4,11 @@ evaluation data and training data, each as Markdown lines from an evaluation dic
 from __future__ import annotations
 
 import json
+import re
 
+from gpt2guard.release.card_detect import all_row, by_length, set_rows, stage_sizes
 from gpt2guard.release.card_format import (
-    bucket_order, bullets, fmt, fmt_ci, fpr_keys, fpr_label, get, is_num, recorded, sampling_label, sha, table,
+    bucket_order, bullets, fmt, fmt_ci, fpr_label, get, is_num, recorded, sampling_label, sha, table,
 )
 from gpt2guard.release.card_meta import detector_name, evaluation_sha256
 from gpt2guard.release.card_prose import (
@@ -34,41 +36,62 @@ def _versions(evaluation: dict) -> str:
     return ", ".join(f"{k} {v}" for k, v in versions.items()) or "not recorded"
 
 
+def source_text(model: dict) -> str:
+    """Where the weights come from, named without a local path: a Hub id, else ``family/size``."""
+    if model.get("hub_id"):
+        return f"Hugging Face Hub `{model['hub_id']}`"
+    source = str(model.get("source") or "")
+    if source and not source.startswith(("/", "~")) and not re.match(r"^[A-Za-z]:[\\/]", source):
+        return f"`{source}`"
+    if model.get("family") and model.get("size"):
+        return f"`{model['family']}/{model['size']}` (gpt2guard family)"
+    return "not recorded"
+
+
 def details_lines(evaluation: dict) -> list[str]:
-    """Who made the model, what it is, and where this stage put it."""
+    """Who made the model, what it is, and where this stage put it (a held size: no tier,
+    no published artifacts, no weights digest)."""
     model = get(evaluation, "model", default={})
     stage = get(evaluation, "stage", default={})
     decision = stage.get("decision") or "not recorded"
     reason = f": {stage['reason']}" if stage.get("reason") else ""
     plan = f" of plan `{get(evaluation, 'run', 'plan', default='not recorded')}`, scenario " \
            f"`{get(evaluation, 'run', 'scenario', default='not recorded')}`"
+    is_released = decision == "release"
+    others = [z for z in stage_sizes(evaluation) if z != model.get("size")]
     items = {
         "Family": model.get("family") or "not recorded",
         "Size": model.get("size") or "not recorded",
         "Parameters": recorded(model.get("n_params")),
         "Architecture": architecture_text(model),
-        "Release stage": stage_text(evaluation) + plan,
-        "Decision": ("released" if decision == "release" else "**NOT RELEASED** (held)" if decision == "hold"
+        "Release stage": stage_text(evaluation) + plan
+                         + (f"; the stage also measured {', '.join(others)} (each has its own card)" if others else ""),
+        "Decision": ("released" if is_released else "**NOT RELEASED** (held)" if decision == "hold"
                      else decision) + reason,
-        "Access tier": tier_text(stage.get("tier")),
-        "Artifacts of this stage": ", ".join(map(str, stage.get("artifacts") or [])) or "none recorded",
+        "Access tier": tier_text(stage.get("tier")) if is_released else "none (not released)",
+        "Published artifacts": ", ".join(map(str, stage.get("artifacts") or [])) or "none recorded"
+                               if is_released else "none (not released)",
         "Released before this stage": ", ".join(released_before(evaluation)) or "none (first stage)",
-        "Source": f"`{model['source']}`" if model.get("source") else "not recorded",
-        "Weights sha256": sha(model.get("weights_sha256"), 64),
+        "Source": source_text(model),
+    }
+    if is_released:
+        items["Weights sha256"] = sha(model.get("weights_sha256"), 64)
+    else:
+        items["Weights"] = "withheld: not published"
+    items.update({
         "Tokenizer sha256": sha(model.get("tokenizer_sha256"), 64),
         "Software": _versions(evaluation),
         "Seed": str(get(evaluation, "run", "seed", default="not recorded")),
         "Evaluation": f"`{evaluation.get('schema', 'schema not recorded')}`, sha256 "
                       f"`{evaluation_sha256(evaluation)}`",
-    }
+    })
     return bullets(items) + [""]
 
 
 def factors_lines(evaluation: dict) -> list[str]:
     """Which properties of a text change how detectable it is, and which were evaluated."""
-    det = get(evaluation, "detection", default={})
-    sampling = [sampling_label(k) for k in det.get("by_sampling") or {}]
-    lengths = sorted(det.get("by_length") or {}, key=bucket_order)
+    sampling = [sampling_label(r["sampling"]) for r in set_rows(evaluation)]
+    lengths = sorted(by_length(evaluation) or {}, key=bucket_order)
     transfer = get(evaluation, "transfer", "sizes", default=[])
     items = {
         "Sampling methods evaluated": ", ".join(sampling) or fmt(None),
@@ -87,16 +110,17 @@ def factors_lines(evaluation: dict) -> list[str]:
 
 
 def metric_definitions(evaluation: dict) -> list[str]:
-    """What each reported number means, with the rates and interval kind of this evaluation."""
-    overall = get(evaluation, "detection", "overall", default={})
-    rates = ", ".join(fpr_label(k) for k in fpr_keys(overall)) or fpr_label(detector_fpr(evaluation))
+    """What each reported number means, with the rate and interval kind of this evaluation."""
+    rate = fpr_label(detector_fpr(evaluation))
     conf = get(evaluation, "detection", "confidence")
     ci = f"{fmt(conf, 'pct')} bootstrap" if conf else "bootstrap"
     return [
         "- **AUROC**: the chance that a random machine document scores above a random human one (0.5 is chance, "
-        "1 is perfect separation).",
-        f"- **TPR@f FPR** (reported at {rates}): the share of machine documents flagged when the threshold is set so "
-        "that a share f of human documents is flagged.",
+        "1 is perfect separation); documents the detector abstains on are left out.",
+        f"- **Flagged** (at the threshold calibrated to {rate} FPR): the share of a sample set's documents the released "
+        "detector flags as machine-written, documents it abstains on (too short to judge) counted as not flagged. It "
+        "is the one detection rate in this card, the one the detectability gate judges; every row and sentence "
+        "that gives a flagged rate for a set of samples takes it from the same computation.",
         "- **Perplexity**: the exponentiated mean negative log-likelihood per token on held-out human text "
         "(lower is better); **quality gain**: its relative reduction against the previous released size.",
         "- **Gates**: each compares one metric with a threshold; the stage's decision follows its required gates.",
@@ -120,14 +144,14 @@ def evaluation_data_lines(evaluation: dict) -> list[str]:
     """The human set and the machine sample sets the numbers were measured on."""
     human = get(evaluation, "data", "human", default={})
     splits = ", ".join(f"{k} {fmt(v, 'int')}" for k, v in (human.get("splits") or {}).items()) or "not recorded"
-    overall = get(evaluation, "detection", "overall", default={})
+    overall = all_row(evaluation) or {}
     size = get(evaluation, "model", "size")
     ppl = get(evaluation, "perplexity", size, default={})
     lines = bullets({
         "Human text": f"`{human.get('set', 'not recorded')}` (documents per split: {splits}; sha256 "
                       f"{sha(human.get('sha256'))})",
-        "Detection": f"{fmt(overall.get('n_human'), 'int')} human and {fmt(overall.get('n_machine'), 'int')} "
-                     f"machine documents",
+        "Detection": f"{fmt(overall.get('n_human'), 'int')} human test documents and "
+                     f"{fmt(overall.get('n'), 'int')} test documents written by {size}",
         "Perplexity": f"{fmt(ppl.get('n_docs'), 'int')} human documents, {fmt(ppl.get('n_tokens'), 'int')} tokens",
     }) + [""]
     samples = [s for s in get(evaluation, "data", "samples", default=[]) if isinstance(s, dict)]

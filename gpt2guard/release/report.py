@@ -42,24 +42,37 @@ def model_details(plan, size: str) -> dict:
                     "val_loss": row.get("val_loss"), "recipe": build.get("recipe")}
     elif spec.kind == "hub":
         training = {"corpus": "WebText (OpenAI, 2019): outbound Reddit links with at least 3 karma; not redistributed"}
-    return {"family": plan.family, "size": size, "source": str(loaded.path), "hub_id": spec.size(size).hub_id,
+    hub_id = spec.size(size).hub_id
+    # named, not located: a local path would tie the record to this machine (and leak its layout)
+    return {"family": plan.family, "size": size, "source": f"hub:{hub_id}" if hub_id else f"{plan.family}/{size}",
+            "hub_id": hub_id,
             "n_params": loaded.n_params, "n_layer": cfg.n_layer, "n_head": cfg.n_head, "n_embd": cfg.n_embd,
             "n_positions": loaded.n_positions, "vocab_size": cfg.vocab_size, "weights_sha256": loaded.model_hash,
             "tokenizer_sha256": loaded.tokenizer_hash, "training": training}
 
 
 def build_evaluation(*, run: dict, stage: dict, model: dict, released: list[str], measured: dict,
-                     gates: list[dict]) -> dict:
-    """The evaluation record of one stage (schema ``gpt2guard.release.evaluation/1``)."""
-    detection = dict(measured["detection_summary"])
-    detection["by_size_sampling"] = measured["detection"]
-    record = clean({"schema": SCHEMA, "run": run, "stage": stage, "model": model, "released_before": released,
-                    "detector": measured["detector"], "detection": detection,
-                    "transfer": measured["transfer_matrix"], "transfer_gate": measured["transfer"],
-                    "perplexity": measured["perplexity"], "quality_gain": measured["quality_gain"],
-                    "gates": gates, "data": measured["data"]})
+                     gates: list[dict], models: dict | None = None) -> dict:
+    """The evaluation record of one stage (schema ``gpt2guard.release.evaluation/1``).
+
+    ``model`` is the stage's most capable size; ``models`` (size -> details) every size of
+    the stage, which the per-size cards read. ``detection.by_size_sampling`` is the one
+    source of every flagged rate (at the calibrated threshold, abstentions not flagged).
+    """
+    detection = dict(measured.get("detection_summary") or {})
+    detection["by_size_sampling"] = measured.get("detection")
+    extra = {"models": models} if models else {}
+    record = clean({"schema": SCHEMA, "run": run, "stage": stage, "model": model, **extra, "released_before": released,
+                    "detector": measured.get("detector"), "detection": detection,
+                    "transfer": measured.get("transfer_matrix"), "transfer_gate": measured.get("transfer"),
+                    "perplexity": measured.get("perplexity"), "quality_gain": measured.get("quality_gain"),
+                    "gates": gates, "data": measured.get("data")})
     record["evaluation_sha256"] = sha256_json(record)
     return record
+
+
+def _num(v) -> str:
+    return "n/a" if v is None else f"{v:.3f}"
 
 
 def _ci(ci) -> str:
@@ -89,11 +102,18 @@ def stage_report(evaluation: dict) -> str:
              f"{det['n_human_calibration']} human documents" + (f" ({det['fallback']})" if det.get("fallback") else ""),
              "", "## Gates", ""] + gate_table(evaluation["gates"])
     lines += ["", "## Detection at the calibrated threshold", "",
-              "| size | sampling | TPR | AUROC | abstained |", "|---|---|---|---|---|"]
-    for size, by in evaluation["detection"]["by_size_sampling"].items():
+              "Flagged: share of the sample set's test documents scored above the threshold, documents the detector "
+              "abstains on counted as not flagged (what the detectability gate judges). AUROC leaves abstentions out.",
+              "", "| size | sampling | sample set | documents | flagged | AUROC | abstained |",
+              "|---|---|---|---|---|---|---|"]
+    sets = {(s.get("size"), s.get("sampling")): s.get("set") for s in (evaluation.get("data") or {}).get("samples") or []
+            if isinstance(s, dict) and s.get("split") == "test"}
+    for size, by in (evaluation["detection"].get("by_size_sampling") or {}).items():
         for method, m in by.items():
-            lines.append(f"| {size} | {method} | {m['tpr']:.3f}{_ci(m.get('tpr_ci'))} | "
-                         f"{m['auroc']:.3f}{_ci(m.get('auroc_ci'))} | {m['n_abstain']} |")
+            n = (m.get("n_machine") or 0) + (m.get("n_abstain") or 0)
+            lines.append(f"| {size} | {method} | {sets.get((size, method), '-')} | {n} | "
+                         f"{_num(m.get('tpr'))}{_ci(m.get('tpr_ci'))} | {_num(m.get('auroc'))}{_ci(m.get('auroc_ci'))} "
+                         f"| {m.get('n_abstain', 0)} |")
     lines += ["", "## Perplexity on held-out human text", "", "| size | perplexity | documents |", "|---|---|---|"]
     for size, p in evaluation["perplexity"].items():
         ci = p.get("ci")

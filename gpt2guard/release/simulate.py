@@ -14,6 +14,7 @@ Layout of ``OUT``::
     samples/                             generated sets shared by every scenario
     scenarios/<name>/decisions.jsonl     the decision log
     scenarios/<name>/stages/NN-<stage>/  evaluation.json report.md evidence/ detector/ card/ release/
+                                         (card/<size>/ per size when the stage has several)
     scenarios/<name>/family-card/        the family's model card over the scenario's stages
 """
 
@@ -152,19 +153,20 @@ class ScenarioRun:
 
     def _write_evaluation(self, sdir, index, stage, date, decision, reason, released, measured, results) -> dict:
         from gpt2guard.paths import atomic_write_text
-        from gpt2guard.release.card import write_card
+        from gpt2guard.release.card import write_stage_cards
         from gpt2guard.release.report import build_evaluation, model_details, stage_report
 
         st = {"index": index, "name": stage.name, "sizes": stage.sizes, "date": date.isoformat(), "tier": stage.tier,
               "decision": decision, "reason": reason, "artifacts": stage.artifacts}
-        model = model_details(self.plan, max(stage.sizes, key=self.plan.sizes.index))
+        models = {z: model_details(self.plan, z) for z in stage.sizes}
+        model = dict(models[max(stage.sizes, key=self.plan.sizes.index)])
         if len(stage.sizes) > 1:
             model["stage_sizes"] = list(stage.sizes)
         evaluation = build_evaluation(run=self.run, stage=st, model=model, released=list(released), measured=measured,
-                                      gates=results)
+                                      gates=results, models=models)
         write_json(sdir / "evaluation.json", evaluation)
         atomic_write_text(sdir / "report.md", stage_report(evaluation))
-        write_card(evaluation, sdir / "card")
+        write_stage_cards(evaluation, sdir / "card")  # card/README.md, or card/<size>/README.md for several sizes
         self.say(f"{self.name}: stage {index} {stage.name}: {decision} ({reason})")
         return evaluation
 

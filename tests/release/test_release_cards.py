@@ -29,13 +29,39 @@ PARAMS = {"small": 301_234, "medium": 612_345, "large": 1_043_210, "xl": 1_712_3
 
 
 def metric_block(auroc: float, tpr: float, n_human: int = 100, n_machine: int = 200) -> dict:
-    """A metrics dict with the keys of gpt2guard.detector.evaluate.metrics."""
+    """A metrics dict with the keys of gpt2guard.detector.evaluate.metrics: TPRs at thresholds
+    set on the test human scores, and ``tpr`` at the calibrated threshold with abstentions
+    left out (figures a card must not show as flagged rates)."""
     return {"n_human": n_human, "n_machine": n_machine, "n_abstain": 0,
             "auroc": auroc, "auroc_ci": [round(auroc - 0.04, 3), round(auroc + 0.03, 3)],
             "tpr@0.05": round(tpr + 0.15, 3), "tpr@0.05_ci": [round(tpr + 0.05, 3), round(tpr + 0.25, 3)],
-            "tpr@0.01": tpr, "tpr@0.01_ci": [round(tpr - 0.08, 3), round(tpr + 0.08, 3)],
+            "tpr@0.01": round(tpr + 0.027, 3), "tpr@0.01_ci": [round(tpr - 0.08, 3), round(tpr + 0.08, 3)],
             "tpr@0.001": round(tpr / 2, 3), "tpr@0.001_ci": None,
-            "threshold": 0.42, "accuracy": 0.8, "tpr": round(tpr + 0.01, 3), "fpr": 0.012}
+            "threshold": 0.42, "accuracy": 0.8, "tpr": round(tpr + 0.013, 3), "fpr": 0.012}
+
+
+def cell(auroc: float, flagged: float, n_machine: int = 100, n_abstain: int = 0) -> dict:
+    """One size and sampling method of ``detection.by_size_sampling``: ``tpr`` is the share
+    flagged at the calibrated threshold with abstentions not flagged (what the gate judges);
+    ``n_machine`` counts the scored documents only."""
+    return {**metric_block(auroc, flagged, 100, n_machine), "n_abstain": n_abstain, "tpr": flagged,
+            "tpr_ci": [round(flagged - 0.08, 3), round(flagged + 0.08, 3)]}
+
+
+def sample_sets(size: str) -> list[dict]:
+    return [{"set": f"nano-{size}{suffix}", "size": size, "sampling": method, "split": split, "n": 100,
+             "sha256": f"{digest}{split[:2]}" * 16}
+            for method, suffix, digest in (("pure", "-pure", "34"), ("top-k=40", "-k40", "56"))
+            for split in ("train", "test")]
+
+
+def model_block(size: str) -> dict:
+    index = SIZES.index(size) + 1
+    return {"family": "nano", "size": size, "source": f"nano/{size}", "n_params": PARAMS[size],
+            "n_layer": index, "n_head": 2 + index, "n_embd": 64 + 32 * index, "n_positions": 256,
+            "vocab_size": 4096, "weights_sha256": f"{index}d" * 32, "tokenizer_sha256": "ef" * 32,
+            "training": {"corpus": "builtin prose (docstrings and docs of numpy, sklearn, click, tqdm)",
+                         "train_tokens": 465463, "val_loss": 5.539, "recipe": {"steps": 400, "lr": 0.003}}}
 
 
 def make_evaluation(index: int = 2, decision: str = "release", auroc: float = 0.913, tpr: float = 0.634) -> dict:
@@ -56,35 +82,47 @@ def make_evaluation(index: int = 2, decision: str = "release", auroc: float = 0.
         "run": {"plan": "gpt2-style-staged", "scenario": "staged", "plan_sha256": "ab" * 32, "seed": 0,
                 "versions": {"gpt2guard": "0.1.0", "torch": "2.13.0"}},
         "stage": {"index": index, "name": size, "sizes": [size], "date": f"2019-0{index + 1}-03",
-                  "tier": "partners" if gate_ok else "internal", "decision": decision,
+                  "tier": "partners" if gate_ok else "download", "decision": decision,
                   "reason": "all required gates passed" if gate_ok else "detectability gate failed",
                   "artifacts": ["weights", "model_card", "samples", "detector"]},
-        "model": {"family": "nano", "size": size, "source": f"/cache/nano/{size}", "n_params": PARAMS[size],
-                  "n_layer": index, "n_head": 2 + index, "n_embd": 64 + 32 * index, "n_positions": 256,
-                  "vocab_size": 4096, "weights_sha256": "cd" * 32, "tokenizer_sha256": "ef" * 32,
-                  "training": {"corpus": "builtin prose (docstrings and docs of numpy, sklearn, click, tqdm)",
-                               "train_tokens": 465463, "val_loss": 5.539, "recipe": {"steps": 400, "lr": 0.003}}},
+        "model": model_block(size),
+        "models": {size: model_block(size)},
         "released_before": before,
         "detector": {"kind": "logistic", "trained_on": before or [size], "scorers": ["small"], "fallback": None,
-                     "fpr": 0.01, "threshold": 0.42, "threshold_ci": [0.3, 0.55], "n_human_calibration": 200,
-                     "path": "detector"},
+                     "fpr": 0.01, "threshold": 0.42, "threshold_ci": [0.3, 0.55], "n_human_calibration": 200},
         "detection": {"overall": metric_block(auroc, tpr),
                       "by_sampling": {"pure": metric_block(0.95, 0.81, 100, 100),
                                       "top-k=40": metric_block(0.88, tpr, 100, 100)},
                       "by_length": {"64-127": metric_block(0.93, 0.7, 50, 100),
-                                    "0-63": metric_block(0.79, 0.41, 50, 100)}},
+                                    "0-63": metric_block(0.79, 0.41, 50, 100)},
+                      "by_size_sampling": {size: {"pure": cell(0.95, 0.81), "top-k=40": cell(0.88, tpr)}}},
         "transfer": transfer,
         "perplexity": ppl,
-        "quality_gain": None if index == 1 else {"vs": before[-1], "value": 0.206, "ci": [0.18, 0.23]},
-        "gates": [{"name": "detectability", "metric": "tpr@0.01 (worst of pure, top-k=40)",
+        "quality_gain": None if index == 1 else {"vs": before[-1], "size": size, "value": 0.206, "ci": [0.18, 0.23]},
+        "gates": [{"name": "detectability", "metric": "tpr (worst of pure, top-k=40)",
                    "value": tpr if gate_ok else 0.45, "ci": [0.4, 0.65], "threshold": 0.5, "op": ">=",
                    "passed": gate_ok, "required": True, "evidence": [f"stages/0{index}-{size}/detection.json"],
                    "note": ""}],
-        "data": {"human": {"set": "builtin", "splits": {"train": 300, "valid": 200, "test": 100}, "sha256": "12" * 32},
-                 "samples": [{"set": f"nano-{size}-pure", "split": "test", "n": 100, "sha256": "34" * 32},
-                             {"set": f"nano-{size}-k40", "split": "test", "n": 100, "sha256": "56" * 32}]},
+        "data": {"human": {"set": "builtin", "splits": {"train": 300, "calibration": 200, "test": 100},
+                           "sha256": "12" * 32},
+                 "samples": sample_sets(size)},
         "evaluation_sha256": f"{index:02d}" * 32,
     }
+
+
+def make_pair_stage(decision: str = "release") -> dict:
+    """One stage that measures two sizes at once (medium and large), as an all-at-once plan does."""
+    e = make_evaluation(3, decision=decision)
+    e["stage"].update(name="together", sizes=["medium", "large"])
+    e["models"] = {z: model_block(z) for z in ("medium", "large")}
+    e["model"] = {**model_block("large"), "stage_sizes": ["medium", "large"]}
+    e["released_before"] = ["small"]
+    e["detection"]["by_size_sampling"] = {
+        "medium": {"pure": cell(0.97, 0.9, 98, 2), "top-k=40": cell(0.91, 0.7)},
+        "large": {"pure": cell(0.93, 0.75), "top-k=40": cell(0.84, 0.52, 95, 5)}}
+    e["data"]["samples"] = sample_sets("small") + sample_sets("medium") + sample_sets("large")
+    e["quality_gain"] = {"vs": "small", "size": "large", "value": 0.4, "ci": [0.35, 0.45]}
+    return e
 
 
 @pytest.fixture
