@@ -14,29 +14,39 @@ def card():
 @click.option("--evaluation", "evaluation_file", type=click.Path(dir_okay=False),
               help="One stage's evaluation.json.")
 @click.option("--run", "run_dir", type=click.Path(file_okay=False), help="A finished simulation run directory.")
-@click.option("--size", help="With --run: the size whose card to build.")
+@click.option("--size", help="The size whose card to build (with --run: required unless --family; with "
+                             "--evaluation: one of the stage's sizes [default: every size]).")
 @click.option("--family", "family_card", is_flag=True, help="With --run: one card for the family over all stages.")
 @click.option("--scenario", help="With --run: the scenario [default: the first in run.json, else the only one].")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Directory to write README.md, model-card.html and plots/ into.")
+              help="Directory to write README.md, model-card.html and plots/ into (one <size>/ directory each "
+                   "when an evaluation's stage has several sizes and no --size is given).")
 def build_cmd(evaluation_file, run_dir, size, family_card, scenario, out_dir):
     """Build a model card from an evaluation, or from a run for one size or the whole family.
 
-    Prints the paths written.
+    A size's card holds only that size's parameters, digests and sample sets, also when its
+    stage measured several sizes; a held size's card says NOT RELEASED. Prints the paths
+    written.
 
     Example: gpt2guard release card build --run runs/staged --size medium --out cards/medium
     """
-    from gpt2guard.release.card import write_card, write_family_card
+    from gpt2guard.release.card import write_card, write_family_card, write_stage_cards
     from gpt2guard.release.card_io import evaluation_for_size, load_evaluation, stage_evaluations
 
     if bool(evaluation_file) == bool(run_dir):
         raise click.UsageError("give either --evaluation FILE or --run DIR")
-    if evaluation_file and (size or family_card or scenario):
-        raise click.UsageError("--size, --family and --scenario go with --run, not --evaluation")
+    if evaluation_file and (family_card or scenario):
+        raise click.UsageError("--family and --scenario go with --run, not --evaluation")
     if run_dir and bool(size) == family_card:
         raise click.UsageError("with --run, give either --size SIZE or --family")
     if evaluation_file:
-        written = write_card(load_evaluation(evaluation_file), out_dir)
+        evaluation = load_evaluation(evaluation_file)
+        if size:
+            written = write_card(evaluation, out_dir, size=size)
+        else:
+            written = {f"{z}/{k}" if len(cards) > 1 else k: p
+                       for cards in [write_stage_cards(evaluation, out_dir)] for z, files in cards.items()
+                       for k, p in files.items()}
     elif family_card:
         written = write_family_card(stage_evaluations(run_dir, scenario), out_dir)
     else:

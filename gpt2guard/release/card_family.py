@@ -88,7 +88,8 @@ def details_lines(evaluations: list[dict]) -> list[str]:
     items = {
         "Family": family_of(evaluations),
         "Sizes": ", ".join(_size(e) for e in evaluations) or "none",
-        "Stages": f"{len({_stage(e) for e in evaluations})} of plan `{get(first, 'run', 'plan', default='not recorded')}`, scenario "
+        "Stages": f"{len({_stage(e) for e in evaluations})} of plan "
+                  f"`{get(first, 'run', 'plan', default='not recorded')}`, scenario "
                   f"`{get(first, 'run', 'scenario', default='not recorded')}`, "
                   f"seed {get(first, 'run', 'seed', default='not recorded')}",
         "Parameters": "; ".join(f"{_size(e)} {recorded(get(e, 'model', 'n_params'))}"

@@ -117,10 +117,10 @@ def metric_definitions(evaluation: dict) -> list[str]:
     return [
         "- **AUROC**: the chance that a random machine document scores above a random human one (0.5 is chance, "
         "1 is perfect separation); documents the detector abstains on are left out.",
-        f"- **Flagged** (at the threshold calibrated to {rate} FPR): the share of a sample set's documents the released "
-        "detector flags as machine-written, documents it abstains on (too short to judge) counted as not flagged. It "
-        "is the one detection rate in this card, the one the detectability gate judges; every row and sentence "
-        "that gives a flagged rate for a set of samples takes it from the same computation.",
+        f"- **Flagged** (at the threshold calibrated to {rate} FPR): the share of a sample set's documents the "
+        "released detector flags as machine-written, documents it abstains on (too short to judge) counted as not "
+        "flagged. It is the one detection rate in this card, the one the detectability gate judges; every row and "
+        "sentence that gives a flagged rate for a set of samples takes it from the same computation.",
         "- **Perplexity**: the exponentiated mean negative log-likelihood per token on held-out human text "
         "(lower is better); **quality gain**: its relative reduction against the previous released size.",
         "- **Gates**: each compares one metric with a threshold; the stage's decision follows its required gates.",

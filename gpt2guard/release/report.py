@@ -106,7 +106,8 @@ def stage_report(evaluation: dict) -> str:
               "abstains on counted as not flagged (what the detectability gate judges). AUROC leaves abstentions out.",
               "", "| size | sampling | sample set | documents | flagged | AUROC | abstained |",
               "|---|---|---|---|---|---|---|"]
-    sets = {(s.get("size"), s.get("sampling")): s.get("set") for s in (evaluation.get("data") or {}).get("samples") or []
+    samples = (evaluation.get("data") or {}).get("samples") or []
+    sets = {(s.get("size"), s.get("sampling")): s.get("set") for s in samples
             if isinstance(s, dict) and s.get("split") == "test"}
     for size, by in (evaluation["detection"].get("by_size_sampling") or {}).items():
         for method, m in by.items():

@@ -154,7 +154,7 @@ def test_numbers_come_from_the_evaluation(evaluation):
     assert ">= 0.5" in text and "pass" in section_text(text, "Quantitative analyses")
     changed = copy.deepcopy(evaluation)
     changed["detection"]["overall"]["auroc"] = 0.777
-    changed["model"]["n_params"] = 999_001
+    changed["models"]["medium"]["n_params"] = 999_001
     other = card_markdown(changed)
     assert "0.777" in other and "0.913 [" not in other and "999,001" in other
 
@@ -162,7 +162,7 @@ def test_numbers_come_from_the_evaluation(evaluation):
 def test_missing_pieces_say_not_measured():
     first = make_evaluation(index=1)
     first["detection"]["by_length"] = None
-    first["detection"]["by_sampling"]["pure"]["auroc_ci"] = None
+    first["detection"]["by_size_sampling"]["small"]["pure"]["auroc_ci"] = None
     text = card_markdown(first)
     quant = section_text(text, "Quantitative analyses")
     assert "Transfer matrix: not measured: the first stage" in quant
@@ -186,11 +186,21 @@ def test_nan_cells_in_transfer_render_as_not_measured(evaluation):
 def test_held_size_says_not_released():
     held = make_evaluation(index=3, decision="hold")
     text = card_markdown(held)
-    _, body, _ = parse_front_matter(text)
+    meta, body, _ = parse_front_matter(text)
     assert "**NOT RELEASED.**" in body.split("## Model details")[0]
     assert "detectability gate failed" in body.split("## Model details")[0]
     assert "**FAIL**" in section_text(text, "Quantitative analyses")
-    assert yaml.safe_load(text.split("---")[1])["gpt2guard"]["decision"] == "hold"
+    assert meta["gpt2guard"]["decision"] == "hold" and meta["gpt2guard"]["released"] is False
+    assert meta["gpt2guard"]["tier"] is None  # the plan's tier for the stage was never given
+    details = section_text(text, "Model details")
+    assert "- **Access tier:** none (not released)" in details
+    assert "- **Published artifacts:** none (not released)" in details
+    assert "Weights sha256" not in details and held["model"]["weights_sha256"] not in text
+    assert "download" not in body.lower()
+    assert check_card(text) == []
+    released = card_markdown(make_evaluation(index=3))
+    assert "- **Weights sha256:** `" + "3d" * 32 + "`" in released
+    assert parse_front_matter(released)[0]["gpt2guard"]["tier"] == "partners"
 
 
 def test_front_matter_and_model_index(evaluation):
@@ -201,12 +211,16 @@ def test_front_matter_and_model_index(evaluation):
     assert set(meta["tags"]) >= {"gpt2", "text-generation", "gpt2guard", "staged-release"}
     (entry,) = meta["model-index"]
     assert entry["name"] == "nano-medium"
-    by_task = {r["task"]["type"]: r for r in entry["results"]}
-    assert by_task["text-generation"]["metrics"][0] == {"type": "perplexity", "value": 254.3, "name": "Perplexity",
-                                                        "verified": False}
-    detection = {m["name"]: m["value"] for m in by_task["text-classification"]["metrics"]}
-    assert detection == {"AUROC": 0.913, "TPR@1%FPR": 0.634}
-    assert all(r["dataset"]["type"] and r["dataset"]["name"] for r in entry["results"])
+    (ppl,) = [r for r in entry["results"] if r["task"]["type"] == "text-generation"]
+    assert ppl["metrics"] == [{"type": "perplexity", "value": 254.3, "name": "Perplexity", "verified": False}]
+    assert ppl["dataset"]["revision"] == "12" * 32 and ppl["dataset"]["split"] == "test"
+    detection = {r["dataset"]["type"]: r for r in entry["results"] if r["task"]["type"] == "text-classification"}
+    assert set(detection) == {"gpt2guard/nano-medium-pure", "gpt2guard/nano-medium-k40"}
+    k40 = detection["gpt2guard/nano-medium-k40"]
+    assert {m["name"]: m["value"] for m in k40["metrics"]} == {
+        "AUROC": 0.88, "Flagged at the calibrated 1% FPR threshold": 0.634}
+    assert k40["dataset"]["revision"] == "56te" * 16 and k40["dataset"]["split"] == "test"  # the set's digest
+    assert k40["dataset"]["args"] == {"size": "medium", "sampling": "top-k=40"}
     assert meta["gpt2guard"]["evaluation_sha256"] == evaluation["evaluation_sha256"]
     assert meta["gpt2guard"]["stage"]["index"] == 2 and meta["gpt2guard"]["decision"] == "release"
 
@@ -216,9 +230,170 @@ def test_hugging_face_reads_the_model_index(evaluation):
 
     data = ModelCard(card_markdown(evaluation)).data
     assert data.model_name == "nano-medium" and data.license == "mit"
-    results = {(r.task_type, r.metric_type): r.metric_value for r in data.eval_results}
-    assert results == {("text-generation", "perplexity"): 254.3, ("text-classification", "roc_auc"): 0.913,
-                       ("text-classification", "tpr_at_0.01_fpr"): 0.634}
+    results = {(r.dataset_type, r.metric_type): r.metric_value for r in data.eval_results}
+    assert results == {("gpt2guard/builtin", "perplexity"): 254.3,
+                       ("gpt2guard/nano-medium-pure", "roc_auc"): 0.95,
+                       ("gpt2guard/nano-medium-pure", "flagged_at_calibrated_threshold"): 0.81,
+                       ("gpt2guard/nano-medium-k40", "roc_auc"): 0.88,
+                       ("gpt2guard/nano-medium-k40", "flagged_at_calibrated_threshold"): 0.634}
+
+
+def test_one_flagged_rate_per_sample_set(evaluation):
+    """Headline, detection table, plot data, ethics, caveats and model-index give the gate's
+    rate (calibrated threshold, abstentions not flagged); the rates at thresholds set on the
+    test human scores and the rate with abstentions left out appear nowhere."""
+    evaluation["detection"]["by_size_sampling"]["medium"]["top-k=40"] = cell(0.88, 0.6, n_machine=96, n_abstain=4)
+    text = card_markdown(evaluation)
+    gate_rate = "60% [52%, 68%]"
+    assert f"{gate_rate} of top-k 40 samples (`nano-medium-k40`)" in section_text(text, "Intended use")
+    row = next(line for line in section_text(text, "Quantitative analyses").splitlines()
+               if line.startswith("| `nano-medium-k40`"))
+    assert row.endswith(f"| 100 | 4 | 0.880 [0.840, 0.910] | {gate_rate} |")  # 96 scored + 4 abstained
+    assert "40% of them pass the released detector unflagged" in section_text(text, "Ethical considerations")
+    # all of medium's samples: (81 + 60) flagged of 200, not a rate with another threshold
+    assert "| all medium samples | all | not recorded | 200 | 4 | 0.913 [0.873, 0.943] | 70.5% (CI not measured) |" \
+        in text
+    meta, body, _ = parse_front_matter(text)
+    values = {(r["dataset"]["type"], m["type"]): m["value"] for r in meta["model-index"][0]["results"]
+              for m in r["metrics"]}
+    assert values[("gpt2guard/nano-medium-k40", "flagged_at_calibrated_threshold")] == 0.6
+    other_rates = {evaluation["detection"]["by_sampling"]["top-k=40"]["tpr@0.01"],  # threshold on test humans
+                   evaluation["detection"]["by_sampling"]["top-k=40"]["tpr"],  # abstentions left out
+                   evaluation["detection"]["overall"]["tpr@0.01"], evaluation["detection"]["overall"]["tpr"]}
+    for rate in other_rates:
+        assert f"{rate * 100:.1f}".rstrip("0").rstrip(".") + "%" not in body
+    assert "TPR@" not in body
+    from gpt2guard.release.card_detect import set_rows
+
+    assert [r["flagged"] for r in set_rows(card_view(evaluation))] == [0.81, 0.6]
+
+
+def card_view(evaluation):
+    from gpt2guard.release.card_size import size_view
+
+    return size_view(evaluation, evaluation["model"]["size"])
+
+
+def test_a_stage_of_two_sizes_gets_a_card_per_size(tmp_path):
+    from gpt2guard.release.card import write_stage_cards
+
+    stage = make_pair_stage()
+    written = write_stage_cards(stage, tmp_path / "card")
+    assert set(written) == {"medium", "large"} and not (tmp_path / "card" / "README.md").exists()
+    for size, other in (("medium", "large"), ("large", "medium")):
+        text = (tmp_path / "card" / size / "README.md").read_text()
+        assert check_card(text) == [], size
+        meta, body, _ = parse_front_matter(text)
+        assert meta["gpt2guard"]["model"] == f"nano-{size}" and meta["gpt2guard"]["stage_sizes"] == ["medium", "large"]
+        details = section_text(text, "Model details")
+        assert f"- **Parameters:** {PARAMS[size]:,}" in details
+        assert stage["models"][size]["weights_sha256"] in details
+        assert stage["models"][other]["weights_sha256"] not in text
+        (entry,) = meta["model-index"]
+        sets = {r["dataset"]["type"] for r in entry["results"] if r["task"]["type"] == "text-classification"}
+        assert sets == {f"gpt2guard/nano-{size}-pure", f"gpt2guard/nano-{size}-k40"}
+        assert f"nano-{other}-" not in section_text(text, "Quantitative analyses")
+        assert f"nano-{other}-" not in section_text(text, "Evaluation data")
+        ppl = next(r for r in entry["results"] if r["task"]["type"] == "text-generation")
+        assert ppl["metrics"][0]["value"] == stage["perplexity"][size]["ppl"]
+        # the stage pooled both sizes for AUROC and length: not shown as this size's
+        assert "not of " + size + " alone" in section_text(text, "Quantitative analyses")
+        assert "By length: not measured: the stage measured length buckets over the samples of medium, large" in text
+    medium = (tmp_path / "card" / "medium" / "README.md").read_text()
+    assert "90% [82%, 98%] of pure samples (`nano-medium-pure`), 70% [62%, 78%] of top-k 40" in medium
+    assert "| all medium samples | all | not recorded | 200 | 2 | not measured" in medium
+    assert "80% (CI not measured)" in medium  # (90 + 70) of 200
+    large = (tmp_path / "card" / "large" / "README.md").read_text()
+    assert "Quality gain over small: 0.4 [0.35, 0.45]" in large
+    assert "Quality gain over small: 0.2056 (CI not measured: the stage bootstrapped the gain of large)" in medium
+    one = write_stage_cards(make_evaluation(2), tmp_path / "one")
+    assert set(one) == {"medium"} and (tmp_path / "one" / "README.md").is_file()  # one size: card/README.md
+
+
+def test_family_card_survives_a_model_card_load_and_save(tmp_path):
+    from huggingface_hub import ModelCard
+
+    evaluations = [make_evaluation(1), make_evaluation(2), make_pair_stage()]
+    evaluations[2]["stage"]["sizes"] = ["large", "xl"]
+    evaluations[2]["models"] = {z: model_block(z) for z in ("large", "xl")}
+    cells = evaluations[2]["detection"]["by_size_sampling"]
+    evaluations[2]["detection"]["by_size_sampling"] = {"large": cells["medium"], "xl": cells["large"]}
+    evaluations[2]["data"]["samples"] = sample_sets("large") + sample_sets("xl")
+    evaluations[2]["perplexity"]["xl"] = {"ppl": 101.5, "ci": [90.0, 111.0], "n_docs": 100, "n_tokens": 12800}
+    evaluations[2]["stage"]["decision"] = "hold"
+    write_family_card(evaluations, tmp_path / "fam")
+    path = tmp_path / "fam" / "README.md"
+    original = parse_front_matter(path.read_text())[0]["model-index"]
+    ModelCard.load(path).save(tmp_path / "saved.md")
+    saved_text = (tmp_path / "saved.md").read_text()
+    again = parse_front_matter(saved_text)[0]["model-index"]
+
+    def entries(model_index):
+        out = []
+        for e in model_index:
+            for r in e["results"]:
+                for m in r["metrics"]:
+                    out.append((e["name"], r["task"]["type"], r["task"].get("name"), r["dataset"]["type"],
+                                r["dataset"]["name"], r["dataset"]["config"], r["dataset"]["split"],
+                                r["dataset"].get("revision"), tuple(sorted(r["dataset"]["args"].items())),
+                                m["type"], m["name"], m["value"]))
+        return sorted(out)
+
+    assert entries(again) == entries(original)
+    assert len(entries(original)) == 4 * 1 + 4 * 2 * 2  # 4 sizes: perplexity, and 2 sets x (AUROC, flagged)
+    for r in again[0]["results"]:  # each result still names its own size
+        size = r["dataset"]["args"]["size"]
+        assert r["dataset"]["config"] == f"nano-{size}"
+        assert r["task"]["type"] == "text-generation" or r["dataset"]["type"].startswith(f"gpt2guard/nano-{size}-")
+    by_size = {r["dataset"]["args"]["size"]: r["metrics"][0]["value"] for r in again[0]["results"]
+               if r["task"]["type"] == "text-generation"}
+    assert by_size == {"small": 320.1, "medium": 254.3, "large": 188.5, "xl": 101.5}
+    assert check_card(saved_text) == []
+    one = tmp_path / "one.md"
+    one.write_text(card_markdown(make_evaluation(2)))
+    ModelCard.load(one).save(tmp_path / "one-saved.md")
+    assert entries(parse_front_matter((tmp_path / "one-saved.md").read_text())[0]["model-index"]) == \
+        entries(parse_front_matter(one.read_text())[0]["model-index"])
+
+
+def test_check_fails_a_card_whose_metadata_and_body_disagree(evaluation, tmp_path):
+    text = card_markdown(evaluation)
+    assert check_card(text) == []
+    edited = text.replace("      value: 0.634\n", "      value: 0.7\n", 1)
+    assert check_card(edited) == ["model-index nano-medium (nano-medium-k40): Flagged at the calibrated 1% FPR "
+                                  "threshold 0.7 is not what the body's tables show"]
+    body_edit = text.replace("| 0.880 [0.840, 0.910] |", "| 0.890 [0.840, 0.910] |")
+    assert check_card(body_edit) == ["model-index nano-medium (nano-medium-k40): AUROC 0.88 is not what the body's "
+                                     "tables show"]
+    ppl_edit = text.replace("| medium | this size | 254.3", "| medium | this size | 257.3")
+    assert check_card(ppl_edit) == ["model-index nano-medium (medium): Perplexity 254.3 is not what the body's "
+                                    "tables show"]
+    held = card_markdown(make_evaluation(3, decision="hold"))
+    tiered = held.replace("  tier: null\n", "  tier: partners\n")
+    assert check_card(tiered) == ["front matter: access tier 'partners' for a size that was not released"]
+    claims_release = held.replace("  decision: hold\n  released: false\n", "  decision: release\n  released: true\n")
+    problems = check_card(claims_release)
+    assert "Model details: decision '**NOT RELEASED** (held): detectability gate failed' but front matter says " \
+           "release" in problems
+    assert "banner: does not say released but front matter decision is 'release'" in problems
+    flag_only = held.replace("  released: false\n", "  released: true\n")
+    assert check_card(flag_only) == ["front matter: released is True but the decision is 'hold'"]
+    tier_body = text.replace("- **Access tier:** **partners**", "- **Access tier:** **download**")
+    assert check_card(tier_body) == ["Model details: access tier '**download** (the weights go only to partner "
+                                     "organisations under a sharing agreement)' but front matter says 'partners'"]
+    family = family_card_markdown([make_evaluation(1), make_evaluation(2, decision="hold")])
+    assert check_card(family) == []
+    lying = family.replace("    decision: hold\n    released: false\n", "    decision: release\n    released: true\n")
+    assert check_card(lying) == ["Model details: size medium (stage 2) decision 'NOT RELEASED' but front matter "
+                                 "says 'release'",
+                                 "Model details: size medium (stage 2) access tier 'none (not released)' but front "
+                                 "matter says None"]
+    card_file = tmp_path / "README.md"
+    card_file.write_text(edited)
+    result = invoke("check", card_file)
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [f"{card_file}: 1 problem(s)",
+                                          "  - " + check_card(edited)[0]]
 
 
 def test_write_card_html_is_self_contained(evaluation, tmp_path):
@@ -246,8 +421,13 @@ def test_family_card(tmp_path):
     text = family_card_markdown(evaluations)
     assert check_card(text) == []
     meta, _, _ = parse_front_matter(text)
-    assert [e["name"] for e in meta["model-index"]] == ["nano-small", "nano-medium", "nano-large"]
+    (entry,) = meta["model-index"]
+    assert entry["name"] == "nano-family"
+    assert [r["dataset"]["config"] for r in entry["results"] if r["task"]["type"] == "text-generation"] == \
+        ["nano-small", "nano-medium", "nano-large"]
     assert meta["gpt2guard"]["card"] == "family"
+    assert [(z["size"], z["released"], z["tier"]) for z in meta["gpt2guard"]["sizes"]] == \
+        [("small", True, "partners"), ("medium", True, "partners"), ("large", False, None)]
     assert "**NOT RELEASED:** `large`" in text
     quant = section_text(text, "Quantitative analyses")
     assert "0.810 [0.770, 0.840]" in quant and "188.5" in quant
@@ -304,14 +484,15 @@ def test_diff_of_two_stages_reports_changed_metrics():
     a = card_markdown(make_evaluation(index=1, auroc=0.95, tpr=0.7))
     b = card_markdown(make_evaluation(index=2, auroc=0.913, tpr=0.634))
     d = diff_cards(a, b)
-    auroc = next(m for m in d["metrics"] if m["name"] == "text-classification/AUROC")
-    assert (auroc["a"], auroc["b"]) == (0.95, 0.913) and auroc["delta"] == pytest.approx(-0.037)
+    flagged = next(m for m in d["metrics"]
+                   if m["name"] == "text-classification/top-k=40/Flagged at the calibrated 1% FPR threshold")
+    assert (flagged["a"], flagged["b"]) == (0.7, 0.634) and flagged["delta"] == pytest.approx(-0.066)
     ppl = next(m for m in d["metrics"] if m["name"] == "text-generation/Perplexity")
     assert (ppl["a"], ppl["b"]) == (320.1, 254.3)
     assert {"key": "gpt2guard.stage.name", "a": "small", "b": "medium"} in d["metadata"]
     assert "Quantitative analyses" in d["sections"] and not d["sections_added"]
     text = format_diff(d)
-    assert "text-classification/AUROC: 0.95 -> 0.913 (-0.037)" in text
+    assert "text-classification/top-k=40/Flagged at the calibrated 1% FPR threshold: 0.7 -> 0.634 (-0.066)" in text
     assert any(line.startswith("+") and "0.913" in line for line in d["sections"]["Quantitative analyses"])
     no_ethics = re.sub(r"## Ethical considerations\n.*?(?=## Caveats)", "", b, flags=re.S)
     assert diff_cards(a, no_ethics)["sections_removed"] == ["Ethical considerations"]
@@ -355,10 +536,41 @@ def test_cli_build_from_run_for_a_size_and_the_family(tmp_path):
     result = invoke("build", "--run", run, "--family", "--scenario", "open", "--out", tmp_path / "fam")
     assert result.exit_code == 0, result.output
     meta, _, _ = parse_front_matter((tmp_path / "fam" / "README.md").read_text())
-    assert meta["gpt2guard"]["run"]["scenario"] == "open" and len(meta["gpt2guard"]["stages"]) == 3
+    assert meta["gpt2guard"]["run"]["scenario"] == "open" and len(meta["gpt2guard"]["sizes"]) == 3
     result = invoke("build", "--evaluation", run / "scenarios/staged/stages/01-small/evaluation.json",
                     "--out", tmp_path / "small")
     assert result.exit_code == 0 and (tmp_path / "small" / "model-card.html").is_file()
+
+
+def test_cli_build_any_size_of_a_stage_of_several(tmp_path):
+    run = tmp_path / "run"
+    stages = {"01-small": make_evaluation(1), "02-together": make_pair_stage(decision="hold")}
+    for name, e in stages.items():
+        (run / "scenarios" / "staged" / "stages" / name).mkdir(parents=True)
+        (run / "scenarios" / "staged" / "stages" / name / "evaluation.json").write_text(json.dumps(e))
+    for size in ("small", "medium", "large"):
+        result = invoke("build", "--run", run, "--size", size, "--out", tmp_path / size)
+        assert result.exit_code == 0, result.output
+        text = (tmp_path / size / "README.md").read_text()
+        assert check_card(text) == [] and f"# Model card: nano-{size}" in text
+        assert f"- **Parameters:** {PARAMS[size]:,}" in text
+    for size in ("medium", "large"):  # held together: neither shows a tier or a weights digest
+        meta, body, _ = parse_front_matter((tmp_path / size / "README.md").read_text())
+        assert meta["gpt2guard"]["released"] is False and meta["gpt2guard"]["tier"] is None
+        assert "**NOT RELEASED.**" in body and "Weights sha256" not in body
+    result = invoke("build", "--run", run, "--size", "xl", "--out", tmp_path / "xl")
+    assert result.exit_code == 2 and "sizes evaluated: small, medium, large" in result.output
+    pair = run / "scenarios" / "staged" / "stages" / "02-together" / "evaluation.json"
+    result = invoke("build", "--evaluation", pair, "--out", tmp_path / "stage")
+    assert result.exit_code == 0, result.output
+    assert str(tmp_path / "stage" / "large" / "README.md") in result.output.splitlines()
+    assert (tmp_path / "stage" / "medium" / "README.md").read_text() == (tmp_path / "medium" / "README.md").read_text()
+    result = invoke("build", "--evaluation", pair, "--size", "large", "--out", tmp_path / "one")
+    assert result.exit_code == 0 and (tmp_path / "one" / "README.md").read_text() == \
+        (tmp_path / "large" / "README.md").read_text()
+    result = invoke("build", "--evaluation", pair, "--size", "xl", "--out", tmp_path / "none")
+    assert result.exit_code == 2 and result.output.strip().splitlines()[-1].endswith(
+        "size 'xl' is not in this stage (sizes: medium, large)")
 
 
 def test_cli_build_errors_are_one_line(tmp_path):
@@ -406,15 +618,140 @@ def test_cli_check_and_diff(tmp_path, evaluation):
     result = invoke("check", tmp_path / "none.md")
     assert result.exit_code == 2 and "card not found" in result.output
     first = tmp_path / "small.md"
-    first.write_text(card_markdown(make_evaluation(index=1, auroc=0.95)))
+    first.write_text(card_markdown(make_evaluation(index=1, tpr=0.7)))
     result = invoke("diff", first, good)
-    assert result.exit_code == 0 and "text-classification/AUROC: 0.95 -> 0.913" in result.output
+    name = "text-classification/top-k=40/Flagged at the calibrated 1% FPR threshold"
+    assert result.exit_code == 0 and f"{name}: 0.7 -> 0.634" in result.output
     result = invoke("diff", first, good, "--json")
-    assert {"name": "text-classification/AUROC", "a": 0.95, "b": 0.913, "delta": pytest.approx(-0.037)} \
-        in json.loads(result.output)["metrics"]
+    assert {"name": name, "a": 0.7, "b": 0.634, "delta": pytest.approx(-0.066)} in json.loads(result.output)["metrics"]
 
 
 def test_help_has_examples():
     for command in ("build", "check", "diff"):
         result = CliRunner().invoke(card, [command, "--help"])
         assert result.exit_code == 0 and "Example:" in result.output
+
+
+# ---- a real simulation on the micro family --------------------------------------------------
+
+SIM_PLAN = """
+name = "micro-cards"
+family = "micro"
+seed = 3
+on_hold = "stop"
+[evaluation]
+samples = 16
+test_samples = 16
+length = 32
+human_train = 30
+human_calibration = 40
+human_test = 30
+n_boot = 10
+batch_size = 8
+[gates.detect]
+kind = "detectability"
+threshold = 0.0
+[[stages]]
+name = "first"
+sizes = ["small"]
+tier = "download"
+gates = ["detect"]
+[[stages]]
+name = "second"
+sizes = ["medium"]
+after_days = 90
+tier = "open"
+gates = ["detect"]
+[[scenarios]]
+name = "together"
+mode = "all-at-once"
+[[scenarios]]
+name = "held"
+mode = "all-at-once"
+thresholds = {detect = 1.0}
+"""
+
+
+@pytest.fixture(scope="module")
+def simulated(micro_family, tmp_path_factory):
+    """A run whose ``together`` scenario releases both micro sizes in one stage and whose
+    ``held`` scenario holds them both (the detectability gate asks for every sample flagged)."""
+    from gpt2guard.release.simulate import simulate
+
+    root = tmp_path_factory.mktemp("cards-sim")
+    (root / "plan.toml").write_text(SIM_PLAN)
+    simulate(root / "plan.toml", root / "run", progress=False, only=["together", "held"])
+    return root / "run"
+
+
+def test_simulated_stage_of_two_sizes_has_a_card_per_size(simulated):
+    from gpt2guard.release.card_format import fmt_ci
+
+    stage = simulated / "scenarios" / "together" / "stages" / "01-all"
+    ev = json.loads((stage / "evaluation.json").read_text())
+    assert ev["stage"]["decision"] == "release" and set(ev["models"]) == {"small", "medium"}
+    assert not (stage / "card" / "README.md").exists()
+    for size, other in (("small", "medium"), ("medium", "small")):
+        text = (stage / "card" / size / "README.md").read_text()
+        assert check_card(text) == [], size
+        meta, body, _ = parse_front_matter(text)
+        model = ev["models"][size]
+        assert f"# Model card: micro-{size}" in body and f"- **Parameters:** {model['n_params']:,}" in body
+        assert model["weights_sha256"] in body and ev["models"][other]["weights_sha256"] not in text
+        assert meta["gpt2guard"]["released"] is True and meta["gpt2guard"]["tier"] == "open"
+        quant = section_text(text, "Quantitative analyses")
+        values = {(r["dataset"]["type"], m["type"]): m["value"] for r in meta["model-index"][0]["results"]
+                  for m in r["metrics"]}
+        sets = {(s["size"], s["sampling"]): s for s in ev["data"]["samples"] if s["split"] == "test"}
+        for method, c in ev["detection"]["by_size_sampling"][size].items():
+            s = sets[(size, method)]
+            row = next(line for line in quant.splitlines() if line.startswith(f"| `{s['set']}` |"))
+            assert f"| {fmt_ci(c['tpr'], c['tpr_ci'], 'pct')} |" in row and f"`{s['sha256'][:16]}`" in row
+            assert values[(f"gpt2guard/{s['set']}", "flagged_at_calibrated_threshold")] == round(c["tpr"], 6)
+            assert f"{fmt_ci(c['tpr'], c['tpr_ci'], 'pct')} of" in section_text(text, "Intended use")
+        assert f"micro-{other}" not in quant.split("### Transfer")[0]
+        ppl = next(r for r in meta["model-index"][0]["results"] if r["task"]["type"] == "text-generation")
+        assert ppl["metrics"][0]["value"] == round(ev["perplexity"][size]["ppl"], 6)
+        assert (stage / "release" / size / "README.md").read_text() == text  # published as written
+    report = (stage / "report.md").read_text()
+    assert all(s["set"] in report for s in ev["data"]["samples"] if s["split"] == "test")
+    family = (simulated / "scenarios" / "together" / "family-card" / "README.md").read_text()
+    assert check_card(family) == []
+    results = parse_front_matter(family)[0]["model-index"][0]["results"]
+    assert {r["dataset"]["args"]["size"] for r in results} == {"small", "medium"}
+
+
+def test_simulated_held_sizes_say_not_released(simulated, tmp_path):
+    stage = simulated / "scenarios" / "held" / "stages" / "01-all"
+    ev = json.loads((stage / "evaluation.json").read_text())
+    assert ev["stage"]["decision"] == "hold" and not (stage / "release").exists()
+    for size in ("small", "medium"):
+        result = invoke("build", "--run", simulated, "--scenario", "held", "--size", size, "--out", tmp_path / size)
+        assert result.exit_code == 0, result.output
+        for text in ((stage / "card" / size / "README.md").read_text(), (tmp_path / size / "README.md").read_text()):
+            assert check_card(text) == []
+            meta, body, _ = parse_front_matter(text)
+            assert meta["gpt2guard"]["released"] is False and meta["gpt2guard"]["tier"] is None
+            assert "**NOT RELEASED.**" in body and ev["stage"]["reason"] in body
+            assert "- **Access tier:** none (not released)" in body
+            assert "open" not in section_text(text, "Model details")  # the stage's tier, never given
+            assert "Weights sha256" not in body and ev["models"][size]["weights_sha256"] not in text
+    result = invoke("check", *sorted(simulated.glob("scenarios/*/stages/*/card/*/README.md")),
+                    *sorted(simulated.glob("scenarios/*/family-card/README.md")))
+    assert result.exit_code == 0, result.output
+
+
+def test_no_absolute_paths_in_cards_reports_or_evaluations(simulated):
+    import os
+
+    needles = {str(simulated), str(simulated.resolve()), os.path.expanduser("~"), "/tmp/",
+               os.environ["GPT2GUARD_CACHE"]}
+    files = [p for p in simulated.glob("scenarios/*/stages/*/*") if p.name in ("evaluation.json", "report.md")]
+    files += [p for pattern in ("scenarios/*/stages/*/card/**/*", "scenarios/*/stages/*/release/**/*",
+                                "scenarios/*/family-card/**/*")
+              for p in simulated.glob(pattern) if p.suffix in (".md", ".html", ".json") and "samples" not in p.parts]
+    assert len([p for p in files if p.name == "README.md"]) >= 8
+    for path in files:
+        text = path.read_text()
+        found = [n for n in needles if n in text]
+        assert not found, f"{path.relative_to(simulated)} holds {found}"
