@@ -46,7 +46,8 @@ def detection_rows_table(rows: list[dict], extra: dict | None = None) -> list[st
     body = []
     for r in rows:
         label = (extra or {}).get(id(r)) or set_label(r)
-        body.append([label, sampling_label(r["sampling"]), sha(r.get("sha256")), fmt(r["n"], "int"),
+        digest = sha(r.get("sha256")) if r.get("set") or r["sampling"] != "all" else f"{len(rows) - 1} sets above"
+        body.append([label, sampling_label(r["sampling"]), digest, fmt(r["n"], "int"),
                      fmt(r["n_abstain"], "int"),
                      fmt_ci(r["auroc"], r["auroc_ci"], "auroc", r.get("auroc_reason", ABSENT)),
                      fmt_ci(r["flagged"], r["flagged_ci"], "pct")])

@@ -251,7 +251,7 @@ def test_one_flagged_rate_per_sample_set(evaluation):
     assert row.endswith(f"| 100 | 4 | 0.880 [0.840, 0.910] | {gate_rate} |")  # 96 scored + 4 abstained
     assert "40% of them pass the released detector unflagged" in section_text(text, "Ethical considerations")
     # all of medium's samples: (81 + 60) flagged of 200, not a rate with another threshold
-    assert "| all medium samples | all | not recorded | 200 | 4 | 0.913 [0.873, 0.943] | 70.5% (CI not measured) |" \
+    assert "| all medium samples | all | 2 sets above | 200 | 4 | 0.913 [0.873, 0.943] | 70.5% (CI not measured) |" \
         in text
     meta, body, _ = parse_front_matter(text)
     values = {(r["dataset"]["type"], m["type"]): m["value"] for r in meta["model-index"][0]["results"]
@@ -301,7 +301,7 @@ def test_a_stage_of_two_sizes_gets_a_card_per_size(tmp_path):
         assert "By length: not measured: the stage measured length buckets over the samples of medium, large" in text
     medium = (tmp_path / "card" / "medium" / "README.md").read_text()
     assert "90% [82%, 98%] of pure samples (`nano-medium-pure`), 70% [62%, 78%] of top-k 40" in medium
-    assert "| all medium samples | all | not recorded | 200 | 2 | not measured" in medium
+    assert "| all medium samples | all | 2 sets above | 200 | 2 | not measured" in medium
     assert "80% (CI not measured)" in medium  # (90 + 70) of 200
     large = (tmp_path / "card" / "large" / "README.md").read_text()
     assert "Quality gain over small: 0.4 [0.35, 0.45]" in large
