@@ -1,5 +1,6 @@
-"""Offline checks of model cards: completeness (:func:`check_card`) and the difference
-between the cards of two stages (:func:`diff_cards`, :func:`format_diff`).
+"""Offline checks of model cards: completeness and agreement of metadata with body
+(:func:`check_card`), and the difference between two cards (:func:`diff_cards`,
+:func:`format_diff`).
 
 Both read only the card's text: the YAML front matter and the ``## `` sections.
 """
@@ -189,7 +190,7 @@ def _model_vs_body(block: dict, title: str | None, body: str, details: dict[str,
     return problems
 
 
-def _family_vs_body(block: dict, details_lines: list[str], body: str) -> list[str]:
+def _family_vs_body(block: dict, details_lines: list[str]) -> list[str]:
     problems = []
     rows = _table_rows(details_lines)
     header = rows[0] if rows else []
@@ -225,7 +226,7 @@ def consistency_problems(meta: dict, body: str) -> list[str]:
     found = dict(sections(body))
     problems = _index_vs_body(meta, body.splitlines())
     if block.get("card") == "family":
-        problems += _family_vs_body(block, found.get("Model details", []), body)
+        problems += _family_vs_body(block, found.get("Model details", []))
     elif block:
         problems += _model_vs_body(block, title, body, _detail_fields(found.get("Model details", [])))
     return problems

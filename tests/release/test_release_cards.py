@@ -13,7 +13,6 @@ import sys
 
 import click
 import pytest
-import yaml
 from click.testing import CliRunner
 
 from gpt2guard.cli import GuardGroup
