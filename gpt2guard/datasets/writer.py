@@ -316,6 +316,13 @@ class SetWriter:
                     "skipped": dict(sorted(self.skipped.items())), "meta": self.meta}
         write_json(self.dir / manifest_file(self.set_name, self.split), manifest)
 
+    def save_meta(self) -> None:
+        """Write the manifest now (marked incomplete), so that ``meta`` describes the set
+        before its first record: a job killed at any moment leaves its settings behind."""
+        if self._closed:
+            raise GuardError("SetWriter is closed")
+        self._write_manifest(complete=False)
+
     # --- closing ------------------------------------------------------------------------
 
     def close(self) -> None:

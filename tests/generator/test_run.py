@@ -34,7 +34,7 @@ def test_cli_writes_every_size_and_method_with_provenance(micro_family, tmp_path
         for r in records:
             prov = r.provenance
             assert r.label == "machine" and prov["set"] == name and prov["family"] == "micro"
-            assert r.length <= 24 and prov["max_new_tokens"] == 24
+            assert prov["new_tokens"] <= 24 and prov["max_new_tokens"] == 24
             assert prov["stop_reason"] in ("eos", "length")
             assert r.ended == (prov["stop_reason"] == "eos")
             assert len(prov["model_hash"]) == 64 and "torch" in prov["versions"]
@@ -52,6 +52,9 @@ def test_records_regenerate_from_provenance(micro_family, tmp_path):
             assert regenerate(record) == record.text
     forged = Record.from_dict({**read(tmp_path, "micro-medium-k40")[0].to_dict()})
     forged.provenance["seed"] += 1
+    with pytest.raises(GuardError, match="does not derive from its job seed"):
+        regenerate(forged)
+    del forged.provenance["job_seed"]  # without the derivation to check, the text gives it away
     assert regenerate(forged) != forged.text
 
 
@@ -84,31 +87,39 @@ def test_regeneration_follows_the_recorded_linear_backend(micro_family, monkeypa
 
 
 def test_a_resumed_set_keeps_the_backend_it_began_with(micro_family, tmp_path):
-    """A set begun before backends were recorded (torch's default path) is finished on it."""
+    """A set is finished on the backend it began with; a manifest naming none means torch's
+    default path; a set begun by the older generator (no job recorded) is not resumed."""
     from gpt2guard.datasets.sets import read_manifest
     from gpt2guard.generator.run import _set_backend
     from gpt2guard.family import load_model
     from gpt2guard.family.linear import pick_backend
 
     loaded = load_model("micro", "small", device="cpu")
-    assert _set_backend(tmp_path, "micro-small", "train", loaded) == pick_backend("auto", "cpu", None)
+    auto = pick_backend("auto", "cpu", None)
+    assert _set_backend(tmp_path, "micro-small", "train", loaded) == auto
     run_generation(GenerationJob(out=str(tmp_path), family="micro", sizes="small", sampling="pure", n=2,
                                  length=8), progress=False)
     manifest_path = tmp_path / "micro-small.train.manifest.json"
     manifest = read_manifest(tmp_path, "micro-small", "train")
-    assert manifest["meta"]["config"]["linear"] == pick_backend("auto", "cpu", None)
-    del manifest["meta"]["config"]["linear"]
-    manifest_path.write_text(json.dumps(manifest))
-    assert _set_backend(tmp_path, "micro-small", "train", loaded) == "aten"
+    assert manifest["meta"]["config"]["linear"] == auto
     # asking a resumed set for another backend is refused with one line
+    other = "aten" if auto == "onednn" else "onednn"
     result = CliRunner().invoke(main, ["generate", "--family", "micro", "--sizes", "small", "--sampling", "pure",
-                                       "--n", "3", "--length", "8", "--linear", "onednn", "--out", str(tmp_path)])
-    if pick_backend("auto", "cpu", None) == "onednn":
-        assert result.exit_code != 0 and "begun on the 'aten' linear backend" in result.output
-    # finishing it on its own backend writes aten records
+                                       "--n", "3", "--length", "8", "--linear", other, "--out", str(tmp_path)])
+    assert result.exit_code != 0 and f"begun on the '{auto}' linear backend" in result.output
+    # finishing it on its own backend
     run_generation(GenerationJob(out=str(tmp_path), family="micro", sizes="small", sampling="pure", n=3,
                                  length=8), progress=False)
-    assert read(tmp_path, "micro-small")[2].provenance["linear"] == "aten"
+    assert read(tmp_path, "micro-small")[2].provenance["linear"] == auto
+    legacy = read_manifest(tmp_path, "micro-small", "train")
+    del legacy["meta"]["config"]["linear"]
+    manifest_path.write_text(json.dumps(legacy))
+    assert _set_backend(tmp_path, "micro-small", "train", loaded) == "aten"
+    del legacy["meta"]["job"]
+    manifest_path.write_text(json.dumps(legacy))
+    result = CliRunner().invoke(main, ["generate", "--family", "micro", "--sizes", "small", "--sampling", "pure",
+                                       "--n", "4", "--length", "8", "--out", str(tmp_path)])
+    assert result.exit_code != 0 and "begun by an older gpt2guard generator" in result.output
 
 
 def test_killed_run_resumes_to_the_uninterrupted_result(micro_family, tmp_path, monkeypatch):
@@ -143,7 +154,7 @@ def test_continue_past_eos_fills_the_length(micro_family, tmp_path):
     run_generation(GenerationJob(out=str(tmp_path), family="micro", sizes="small", sampling="pure", n=6, length=30,
                                  stop_at_eos=False, logprobs=True), progress=False)
     for r in read(tmp_path, "micro-small"):
-        assert r.length == 30 and r.provenance["stop_reason"] == "length"
+        assert r.provenance["new_tokens"] == 30 and r.provenance["stop_reason"] == "length"
         assert len(r.token_logprobs) == 30 and all(lp <= 0 for lp in r.token_logprobs)
 
 
@@ -163,7 +174,7 @@ def test_conditional_generation_matches_human_continuation_lengths(micro_family,
     for r in read(tmp_path / "gen", "micro-small-k40"):
         paired = conts[r.provenance["prompt_id"]]
         assert r.provenance["max_new_tokens"] == len(micro_tokenizer.encode(paired.text))
-        assert r.length == r.provenance["max_new_tokens"]
+        assert r.provenance["new_tokens"] == r.provenance["max_new_tokens"]
         assert r.source == paired.source
         assert regenerate(r) == r.text
 
