@@ -231,11 +231,15 @@ def dedup_cmd(directory, set_name, split, out, threshold, exact_only, seed, shar
 @click.argument("set_name")
 @click.option("--split", "splits", multiple=True, help="Only this split (repeatable; default all).")
 @AS_JSON
-def stats_cmd(directory, set_name, splits, as_json):
+@click.pass_context
+def stats_cmd(ctx, directory, set_name, splits, as_json):
     """Show statistics of a set.
 
-    Counts, labels, token lengths, flags, per-source counts, skipped lines and split leakage.
+    Counts, labels, token lengths, flags, per-source counts, skipped lines and split
+    leakage. Exits 1 when a text is in more than one of train, valid and test (same text
+    once whitespace runs are collapsed).
     """
+    from gpt2guard.datasets.overlap import describe
     from gpt2guard.datasets.stats import set_stats
 
     result = set_stats(directory, set_name, list(splits) or None)
@@ -249,8 +253,12 @@ def stats_cmd(directory, set_name, splits, as_json):
             yield (f"           sources {st['sources']['distinct']}  flags: {_counts(st['flags'])}  "
                    f"skipped lines: {_counts(st['skipped'])}" + ("" if st["complete"] else "  (incomplete)"))
         yield f"  source groups in more than one of train, valid, test: {r['leakage']['shared_groups']}"
+        yield f"  texts in more than one of train, valid, test: {r['overlap']['shared']}"
 
     _show(result, as_json, lines)
+    if result["overlap"]["shared"]:
+        click.echo(f"Error: {set_name} in {directory}: {describe(result['overlap'])}", err=True)
+        ctx.exit(1)
 
 
 @datasets.command("validate")

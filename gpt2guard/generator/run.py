@@ -357,25 +357,6 @@ def _record(i: int, result, length: int, loaded, set_name: str, prompt: Record |
                   flags=degeneracy_flags(result.token_ids), token_logprobs=result.logprobs)
 
 
-def _utc_now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def _start_run(writer, jid: str, job: GenerationJob, versions: dict, torch_threads: int) -> dict:
-    """Append this run to the split's ``meta["runs"]`` (first an entry for records that a
-    killed run wrote but could not count); return its entry, whose ``written`` the caller
-    keeps up to date."""
-    runs = writer.meta.setdefault("runs", [])
-    counted = sum(r.get("written", 0) for r in runs)
-    if writer.records > counted:
-        runs.append({"job": jid, "started": None, "written": writer.records - counted,
-                     "note": "an interrupted run (its own entry was lost with it)"})
-    entry = {"job": jid, "started": _utc_now(), "n": job.n, "batch_size": job.batch_size, "device": job.device,
-             "torch_threads": torch_threads, "versions": versions, "written": 0}
-    runs.append(entry)
-    return entry
-
-
 def run_generation(job: GenerationJob, progress: bool = True, log=None) -> list[dict]:
     """Generate every set of ``job``; resume any set a killed run left unfinished.
 
@@ -389,6 +370,7 @@ def run_generation(job: GenerationJob, progress: bool = True, log=None) -> list[
     from tqdm.auto import tqdm
 
     from gpt2guard.datasets.card import write_card
+    from gpt2guard.datasets.runs import finish_run, start_run, utc_now
     from gpt2guard.datasets.sets import read_manifest
     from gpt2guard.datasets.tokens import count_tokens, tokenizer_info
     from gpt2guard.datasets.writer import SetWriter
@@ -430,9 +412,10 @@ def run_generation(job: GenerationJob, progress: bool = True, log=None) -> list[
                 if not first:  # the job that began the split keeps describing it; --n may have grown
                     meta["config"] = {**writer.meta.get("config", {}), "n": max(job.n, writer.meta["config"]["n"])}
                 writer.meta.update(meta)
-                writer.meta.setdefault("job", {"id": jid, "settings": settings, "started": _utc_now(),
+                writer.meta.setdefault("job", {"id": jid, "settings": settings, "started": utc_now(),
                                                "versions": versions})
-                run = _start_run(writer, jid, job, versions, threads)
+                run = start_run(writer, job=jid, n=job.n, batch_size=job.batch_size, device=job.device,
+                                torch_threads=threads, versions=versions)
                 writer.save_meta()
                 todo = [i for i in range(job.n) if i not in writer.existing_ids]
                 bar = tqdm(total=job.n, initial=job.n - len(todo), desc=name, unit="doc", disable=None if progress else True)
@@ -455,9 +438,7 @@ def run_generation(job: GenerationJob, progress: bool = True, log=None) -> list[
                         bar.set_postfix(tok_s=f"{tokens / elapsed:.0f}", doc_s=f"{written / elapsed:.1f}")
                 finally:
                     bar.close()
-                    run["finished"] = _utc_now()
-                    if not run["written"] and len(writer.meta["runs"]) > 1:
-                        writer.meta["runs"].remove(run)  # it added nothing: it did not contribute
+                    finish_run(writer, run)
                 total = writer.records
             seconds = time.perf_counter() - start
             card = write_card(out, name)
