@@ -25,7 +25,7 @@ from gpt2guard.datasets.quality import add_flags
 from gpt2guard.datasets.readers import detect_format, doc_record, read_source, source_fingerprint
 from gpt2guard.datasets.records import LABELS, Record
 from gpt2guard.datasets.runs import finish_run, start_run
-from gpt2guard.datasets.sets import set_files
+from gpt2guard.datasets.sets import read_manifest, set_files
 from gpt2guard.datasets.tokens import resolve_tokenizer, tokenizer_info, with_lengths
 from gpt2guard.datasets.writer import SetWriter, text_digest
 from gpt2guard.errors import GuardError
@@ -69,10 +69,14 @@ def _check_tokenizer(writer: SetWriter, tok_info: dict, kept_source_lengths: boo
     old = writer.meta.get("tokenizer")
     if kept_source_lengths or (old or {}).get("kept_source_lengths"):
         tok_info = dict(tok_info, kept_source_lengths=True)
-    if old and old.get("sha256") != tok_info["sha256"]:
-        raise GuardError(f"{writer.set_name}.{writer.split} has lengths counted with tokenizer {old.get('family')} "
-                         f"({old['sha256'][:12]}), not {tok_info['family']}: use the same --family")
+    _same_tokenizer(old, tok_info, f"{writer.set_name}.{writer.split}")
     writer.meta["tokenizer"] = tok_info
+
+
+def _same_tokenizer(old: dict | None, tok_info: dict, where: str) -> None:
+    if old and old.get("sha256") != tok_info["sha256"]:
+        raise GuardError(f"{where} has lengths counted with tokenizer {old.get('family')} "
+                         f"({old['sha256'][:12]}), not {tok_info['family']}: use the same --family")
 
 
 def _fresh(records: Iterable[Record], writer: SetWriter, stats: ReadStats, on_error: str, where: str,
@@ -211,14 +215,21 @@ def import_set(src, out_dir, set_name: str, split: str, *, tokenizer=None, famil
     counts: Counter = Counter()
     settings = {"format": fmt, "text_field": text_field, "id_field": id_field, "source_field": source_field,
                 "label": label, "keep_lengths": keep_lengths, "flags": flags}
+    tok_info = tokenizer_info(tokenizer, family)
+    # every refusal before the writer opens: a refused import leaves the set as it was
+    manifest = read_manifest(out_dir, set_name, split) or {}
+    old = manifest.get("meta") or {}
+    if manifest.get("records") and old.get("config"):
+        raise GuardError(f"{set_name}.{split} in {out_dir} was written by `gpt2guard generate`: import into "
+                         "another set or --out")
+    check_import_settings(old.get("imports") or [],
+                          [i for i in old.get("imports") or [] if _same_source(i["source"], fingerprint)],
+                          settings, f"{set_name}.{split} in {out_dir}")
+    _same_tokenizer(old.get("tokenizer"), tok_info, f"{set_name}.{split}")
     with SetWriter(out_dir, set_name, split, shard_size=shard_size) as writer:
         imports = writer.meta.get("imports") or []
         prior = [i for i in imports if _same_source(i["source"], fingerprint)]
-        if writer.records and writer.meta.get("config"):
-            raise GuardError(f"{set_name}.{split} in {out_dir} was written by `gpt2guard generate`: import into "
-                             "another set or --out")
-        check_import_settings(imports, prior, settings, f"{set_name}.{split} in {out_dir}")
-        _check_tokenizer(writer, tokenizer_info(tokenizer, family), keep_lengths)
+        _check_tokenizer(writer, tok_info, keep_lengths)
         # the entry is in the manifest from the start, so an interrupted import resumes as one
         entry = {"source": fingerprint, "format": fmt, "text_field": text_field, "kept_lengths": keep_lengths,
                  "settings": settings, "read": stats.to_dict(),
@@ -276,11 +287,14 @@ def build_builtin(out_dir, set_name: str = "builtin", *, tokenizer=None, family:
               "corpus_sha256": corpus_hash(docs)}
     out = {}
     tok_info = tokenizer_info(tokenizer, family)
+    for split in SPLITS:  # refusals before any writer opens: a refused command changes nothing
+        old = (read_manifest(out_dir, set_name, split) or {}).get("meta") or {}
+        if old.get("source") not in (None, source):
+            raise GuardError(f"{set_name}.{split} in {out_dir} holds another builtin corpus "
+                             f"({old['source']}): choose another set name or directory")
+        _same_tokenizer(old.get("tokenizer"), tok_info, f"{set_name}.{split}")
     for split in SPLITS:
         with SetWriter(out_dir, set_name, split, shard_size=shard_size) as writer:
-            if writer.meta.get("source") not in (None, source):
-                raise GuardError(f"{set_name}.{split} in {out_dir} holds another builtin corpus "
-                                 f"({writer.meta['source']}): choose another set name or directory")
             writer.meta["source"] = source
             writer.meta["motivation"] = BUILTIN_MOTIVATION
             _check_tokenizer(writer, tok_info)
