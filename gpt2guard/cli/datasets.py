@@ -90,7 +90,8 @@ def import_cmd(src, out, set_name, split, fmt, from_set, from_split, text_field,
     SRC is a JSONL file (plain or gzip), a directory of .txt files, or a directory of
     gpt-2-output-dataset files (with --from-set); the set goes to OUT. Lengths are counted with the --family tokenizer; a bad line stops the import with its
     file and line number unless --skip-bad. Run again after an interruption to resume;
-    importing another source into the same set appends to it.
+    importing another source into the same set appends to it. Resuming with other
+    settings (label, fields, --keep-lengths, --no-flags) is refused.
     """
     from gpt2guard.datasets.importing import import_set
     from gpt2guard.errors import GuardError
@@ -126,7 +127,8 @@ def split_cmd(directory, set_name, split, out, seed, fractions, shard_size, as_j
     """Split a set into train/valid/test by source.
 
     No source group (a document, its prompt and all its continuations) straddles two
-    splits; the same seed gives the same split.
+    splits; the same seed gives the same split. The three splits are written together or
+    not at all: a refused or failed run leaves existing ones as they were.
     """
     from gpt2guard.datasets.splits import split_set
 
@@ -271,7 +273,9 @@ def validate_cmd(ctx, path, text_field, family, as_json):
     """Validate a JSONL file or a set's manifest.
 
     Checks every line against the record schema, and a manifest's shard counts and
-    SHA-256 digests. Exits 1 when a problem is found.
+    SHA-256 digests; with --family, that every length is the token count of its text.
+    A train, valid or test split fails when a text of it is also in another of those
+    splits of the same set. Exits 1 when a problem is found.
     """
     from gpt2guard.datasets.validate import validate
 

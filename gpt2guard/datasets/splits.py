@@ -25,10 +25,13 @@ def group_key(record: Record) -> str:
 
     A machine continuation names its prompt's source in ``provenance["prompt_source"]``;
     a human document, prompt or human continuation names it in ``source``; a record with
-    neither is its own group, keyed by its document id (``provenance["doc_id"]``) or id.
+    neither is its own group, keyed by its document id (``provenance["doc_id"]``), or for
+    an unconditional generated record by its job and id (``<job>#<id>``: record 0 of the
+    train job and record 0 of the test job are two documents), else by its id.
     """
     prov = record.provenance or {}
-    for key in (prov.get("prompt_source"), record.source, prov.get("doc_id"), record.id):
+    job = f"{prov['job']}#{record.id}" if prov.get("job") else None
+    for key in (prov.get("prompt_source"), record.source, prov.get("doc_id"), job, record.id):
         if key is not None:
             return str(key)
     return ""
