@@ -150,17 +150,28 @@ def _shown(key: str, value) -> str:
     return json.dumps(value) if isinstance(value, (bool, type(None))) else str(value)
 
 
-def check_resume(manifest: dict | None, settings: dict, where: str) -> None:
+def _has_records(out, name: str, split: str, manifest: dict | None) -> bool:
+    """Whether a split holds records: finished ones, or a killed run's unfinished shard."""
+    if manifest and manifest.get("records"):
+        return True
+    out = Path(out)
+    return out.is_dir() and any(p.stat().st_size for p in out.glob(f".{name}.{split}.*partial"))
+
+
+def check_resume(manifest: dict | None, settings: dict, where: str, has_records: bool | None = None) -> None:
     """Refuse to add records to a split that another job began.
 
     Parameters
     ----------
     manifest : dict or None
-        The split's manifest (None or no records: nothing to check).
+        The split's manifest (None: nothing to check).
     settings : dict
         The new run's settings (:func:`job_settings`, possibly with the model's).
     where : str
         ``<set>.<split> in <dir>``, for the message.
+    has_records : bool, optional
+        Whether the split holds records (default: its manifest counts some); a split
+        without records may be begun again with any settings.
 
     Raises
     ------
@@ -168,7 +179,9 @@ def check_resume(manifest: dict | None, settings: dict, where: str) -> None:
         Naming the first setting of :data:`SETTINGS` that differs, e.g.
         ``--seed 1 differs from the set's seed 0 (...): use a new --out or the same settings``.
     """
-    if not manifest or not manifest.get("records"):
+    if has_records is None:
+        has_records = bool(manifest and manifest.get("records"))
+    if not manifest or not has_records:
         return
     meta = manifest.get("meta") or {}
     stored = (meta.get("job") or {}).get("settings")
@@ -288,8 +301,9 @@ def plan_job(job: GenerationJob) -> dict:
     digest = _prompts_digest(job.prompts)
     sets = [(s.name, cfg, gen_set_name(spec, s.name, cfg)) for s in sizes for cfg in configs]
     for _, cfg, name in sets:  # a resumed set must be the same job: refuse before any model loads
-        check_resume(read_manifest(job.out, name, job.split), job_settings(job, name, cfg, digest),
-                     f"{name}.{job.split} in {job.out}")
+        manifest = read_manifest(job.out, name, job.split)
+        check_resume(manifest, job_settings(job, name, cfg, digest), f"{name}.{job.split} in {job.out}",
+                     _has_records(job.out, name, job.split, manifest))
     return {"spec": spec, "sets": sets, "prompts": prompts, "human": human, "prompts_digest": digest}
 
 
@@ -393,7 +407,8 @@ def run_generation(job: GenerationJob, progress: bool = True, log=None) -> list[
             min_rows = _min_rows(job.batch_size, backend)
             settings = {**job_settings(job, name, cfg, plan["prompts_digest"]), "min_rows": min_rows,
                         "model_hash": loaded.model_hash, "tokenizer_hash": loaded.tokenizer_hash}
-            check_resume(read_manifest(out, name, job.split), settings, where)
+            manifest = read_manifest(out, name, job.split)
+            check_resume(manifest, settings, where, _has_records(out, name, job.split, manifest))
             jid = job_id(settings)
             threads = torch.get_num_threads()
             config = {"generator": "gpt2guard", "format": GENERATOR_FORMAT, "job": jid, **asdict(job),
@@ -405,15 +420,17 @@ def run_generation(job: GenerationJob, progress: bool = True, log=None) -> list[
                                   "for training and evaluating detectors of GPT-2 text."}
             start, written, tokens, flagged = time.perf_counter(), 0, 0, 0
             with SetWriter(out, name, job.split, shard_size=job.shard_size, resume=True) as writer:
-                first = writer.meta.get("job") is None
+                first = writer.meta.get("job") is None or not writer.records
                 if first and writer.records:
                     raise GuardError(f"{where} holds {writer.records} records of a run that recorded no job "
                                      "(an older gpt2guard's killed run?): use a new --out")
                 if not first:  # the job that began the split keeps describing it; --n may have grown
                     meta["config"] = {**writer.meta.get("config", {}), "n": max(job.n, writer.meta["config"]["n"])}
                 writer.meta.update(meta)
-                writer.meta.setdefault("job", {"id": jid, "settings": settings, "started": utc_now(),
-                                               "versions": versions})
+                if not writer.records:  # a split without records is begun (again) by this job
+                    writer.meta["job"], writer.meta["runs"] = None, []
+                if not writer.meta.get("job"):
+                    writer.meta["job"] = {"id": jid, "settings": settings, "started": utc_now(), "versions": versions}
                 run = start_run(writer, job=jid, n=job.n, batch_size=job.batch_size, device=job.device,
                                 torch_threads=threads, versions=versions)
                 writer.save_meta()

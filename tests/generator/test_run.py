@@ -300,3 +300,30 @@ def test_conditional_sets_validate_against_their_family(micro_family, micro_toke
     result = CliRunner().invoke(main, ["datasets", "validate", str(tmp_path / "gen" / "micro-small-k40.test.jsonl"),
                                        "--family", "micro"])
     assert result.exit_code == 0, result.output
+
+
+def test_a_killed_unfinished_split_is_not_resumed_with_other_settings(micro_family, tmp_path, monkeypatch):
+    """Records of a killed run sit in an unfinished shard the manifest does not count yet;
+    a resume with another seed must still be refused, and the right one counts both runs."""
+    import gpt2guard.generator.sample as sample
+    from gpt2guard.datasets.sets import read_manifest
+
+    real, calls = sample.generate_tokens, []
+
+    def dies_on_second_chunk(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sample, "generate_tokens", dies_on_second_chunk)
+    job = dict(family="micro", sizes="small", sampling="pure", n=8, length=12, batch_size=1)
+    with pytest.raises(KeyboardInterrupt):
+        run_generation(GenerationJob(out=str(tmp_path), **job), progress=False)
+    monkeypatch.setattr(sample, "generate_tokens", real)
+    assert read_manifest(tmp_path, "micro-small", "train")["records"] == 0  # all four are in the partial shard
+    with pytest.raises(GuardError, match="--seed 3 differs from the set's seed 0"):
+        run_generation(GenerationJob(out=str(tmp_path), seed=3, **job), progress=False)
+    run_generation(GenerationJob(out=str(tmp_path), **job), progress=False)
+    runs = read_manifest(tmp_path, "micro-small", "train")["meta"]["runs"]
+    assert [r["written"] for r in runs] == [4, 4]
