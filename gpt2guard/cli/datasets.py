@@ -90,7 +90,8 @@ def import_cmd(src, out, set_name, split, fmt, from_set, from_split, text_field,
     SRC is a JSONL file (plain or gzip), a directory of .txt files, or a directory of
     gpt-2-output-dataset files (with --from-set); the set goes to OUT. Lengths are counted with the --family tokenizer; a bad line stops the import with its
     file and line number unless --skip-bad. Run again after an interruption to resume;
-    importing another source into the same set appends to it.
+    importing another source into the same set appends to it. Resuming with other
+    settings (label, fields, --keep-lengths, --no-flags) is refused.
     """
     from gpt2guard.datasets.importing import import_set
     from gpt2guard.errors import GuardError
@@ -126,7 +127,8 @@ def split_cmd(directory, set_name, split, out, seed, fractions, shard_size, as_j
     """Split a set into train/valid/test by source.
 
     No source group (a document, its prompt and all its continuations) straddles two
-    splits; the same seed gives the same split.
+    splits; the same seed gives the same split. The three splits are written together or
+    not at all: a refused or failed run leaves existing ones as they were.
     """
     from gpt2guard.datasets.splits import split_set
 
@@ -231,11 +233,15 @@ def dedup_cmd(directory, set_name, split, out, threshold, exact_only, seed, shar
 @click.argument("set_name")
 @click.option("--split", "splits", multiple=True, help="Only this split (repeatable; default all).")
 @AS_JSON
-def stats_cmd(directory, set_name, splits, as_json):
+@click.pass_context
+def stats_cmd(ctx, directory, set_name, splits, as_json):
     """Show statistics of a set.
 
-    Counts, labels, token lengths, flags, per-source counts, skipped lines and split leakage.
+    Counts, labels, token lengths, flags, per-source counts, skipped lines and split
+    leakage. Exits 1 when a text is in more than one of train, valid and test (same text
+    once whitespace runs are collapsed).
     """
+    from gpt2guard.datasets.overlap import describe
     from gpt2guard.datasets.stats import set_stats
 
     result = set_stats(directory, set_name, list(splits) or None)
@@ -249,8 +255,12 @@ def stats_cmd(directory, set_name, splits, as_json):
             yield (f"           sources {st['sources']['distinct']}  flags: {_counts(st['flags'])}  "
                    f"skipped lines: {_counts(st['skipped'])}" + ("" if st["complete"] else "  (incomplete)"))
         yield f"  source groups in more than one of train, valid, test: {r['leakage']['shared_groups']}"
+        yield f"  texts in more than one of train, valid, test: {r['overlap']['shared']}"
 
     _show(result, as_json, lines)
+    if result["overlap"]["shared"]:
+        click.echo(f"Error: {set_name} in {directory}: {describe(result['overlap'])}", err=True)
+        ctx.exit(1)
 
 
 @datasets.command("validate")
@@ -263,7 +273,9 @@ def validate_cmd(ctx, path, text_field, family, as_json):
     """Validate a JSONL file or a set's manifest.
 
     Checks every line against the record schema, and a manifest's shard counts and
-    SHA-256 digests. Exits 1 when a problem is found.
+    SHA-256 digests; with --family, that every length is the token count of its text.
+    A train, valid or test split fails when a text of it is also in another of those
+    splits of the same set. Exits 1 when a problem is found.
     """
     from gpt2guard.datasets.validate import validate
 

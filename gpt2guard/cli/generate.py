@@ -21,7 +21,8 @@ import click
                    "lengths follow the paired human continuations.")
 @click.option("--no-match-length", is_flag=True, help="With --prompts, use --length instead of the human lengths.")
 @click.option("--split", default="train", show_default=True, help="Split name of the written sets.")
-@click.option("--seed", default=0, show_default=True, help="Job seed; every record's own seed derives from it.")
+@click.option("--seed", default=0, show_default=True,
+              help="Job seed; each record's own seed derives from it, the set, the split and the record's index.")
 @click.option("--continue-past-eos", is_flag=True, help="Do not stop at <|endoftext|>; fill --length.")
 @click.option("--logprobs", is_flag=True, help="Store each generated token's log-probability under the model.")
 @click.option("--batch-size", default=8, show_default=True, help="Documents per forward pass.")
@@ -39,7 +40,8 @@ def generate(family, sizes, sampling, n, length, prompts, no_match_length, split
     Writes <family>-<size>[-<method>].<split>.jsonl (for the real GPT-2 family, OpenAI's
     names: small-117M, small-117M-k40, ...) with a manifest and a dataset card. Every
     record carries its provenance and regenerates from it. Run the same command again to
-    resume a killed run: finished records are kept, none is written twice.
+    resume a killed run: finished records are kept, none is written twice; a run with
+    other settings (seed, length, sampling, flags) on the same --out is refused.
 
     Example: gpt2guard generate --family nano --sizes all --sampling pure,top-k=40,nucleus=0.8-1.0
     --n 1000 --length 200 --seed 0 --out data/gen

@@ -20,8 +20,8 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from gpt2guard.datasets.records import Record
-from gpt2guard.datasets.sets import derived_meta, open_set
-from gpt2guard.datasets.writer import derived_writer
+from gpt2guard.datasets.sets import derived_meta, open_set, set_files
+from gpt2guard.datasets.staging import StagedSets
 from gpt2guard.errors import GuardError
 
 _PRIME = (1 << 31) - 1
@@ -132,15 +132,20 @@ def dedup_set(directory, set_name: str, split: str, out_dir, *, near: bool = Tru
     -------
     dict
         Counts kept and removed by kind, and the first removed ids with the ids they
-        duplicate. The counts go to the output manifest's ``steps`` and its card.
+        duplicate. The counts go to the output manifest's ``steps`` and its card. The
+        output is staged and moved in when finished
+        (:class:`~gpt2guard.datasets.staging.StagedSets`): a refused or failed run leaves
+        an existing output as it was.
     """
     if Path(out_dir).resolve() == Path(directory).resolve():
         raise GuardError("a deduplicated set keeps its name: write it to another directory")
     params = {"near": near, "threshold": threshold, "seed": seed, "shingle": 5, "num_perm": 64, "bands": 16}
+    set_files(directory, set_name, split)  # the input exists and is finished, before anything is staged
     meta = derived_meta(directory, set_name, split, {"op": "dedup", "input": f"{set_name}.{split}", **params})
     report: dict = {}
     counts = Counter()
-    with derived_writer(out_dir, set_name, split, meta, shard_size) as writer:
+    with StagedSets(out_dir, {(set_name, split): meta}, shard_size) as staged:
+        writer = staged.writers[(set_name, split)]
         for rec in dedup_records(open_set(directory, set_name, split), report, near=near, threshold=threshold,
                                  seed=seed):
             if rec.id in writer.existing_ids:

@@ -7,11 +7,15 @@ A record whose id and text are already in the set is skipped (an earlier run wro
 importing the same source again resumes it, and importing another source appends to the
 set; an id already in the set with another text, or repeated in the source, is a duplicate:
 an error, or with ``on_error="skip"`` a counted skip. The manifest keeps one entry per
-source (by path, and set and split for OpenAI files).
+source (by path, and set and split for OpenAI files) with its settings, and one entry per
+run (:mod:`~gpt2guard.datasets.runs`). Importing a source again with other settings, or
+another source with other ``flags``, is refused (:func:`check_import_settings`), so one
+set never mixes records made two ways.
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -20,10 +24,26 @@ from gpt2guard.datasets.jsonl import ReadStats
 from gpt2guard.datasets.quality import add_flags
 from gpt2guard.datasets.readers import detect_format, doc_record, read_source, source_fingerprint
 from gpt2guard.datasets.records import LABELS, Record
-from gpt2guard.datasets.sets import set_files
+from gpt2guard.datasets.runs import finish_run, start_run
+from gpt2guard.datasets.sets import read_manifest, set_files
 from gpt2guard.datasets.tokens import resolve_tokenizer, tokenizer_info, with_lengths
 from gpt2guard.datasets.writer import SetWriter, text_digest
 from gpt2guard.errors import GuardError
+
+
+def library_versions() -> dict:
+    """Versions of what an import runs on: Python, gpt2guard and tokenizers (read from the
+    installed packages' metadata, without importing torch)."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for name in ("gpt2guard", "tokenizers"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
 
 BUILTIN_MOTIVATION = (
     "Human-written English prose that every Python installation carries (Python's documentation topics and the "
@@ -49,10 +69,14 @@ def _check_tokenizer(writer: SetWriter, tok_info: dict, kept_source_lengths: boo
     old = writer.meta.get("tokenizer")
     if kept_source_lengths or (old or {}).get("kept_source_lengths"):
         tok_info = dict(tok_info, kept_source_lengths=True)
-    if old and old.get("sha256") != tok_info["sha256"]:
-        raise GuardError(f"{writer.set_name}.{writer.split} has lengths counted with tokenizer {old.get('family')} "
-                         f"({old['sha256'][:12]}), not {tok_info['family']}: use the same --family")
+    _same_tokenizer(old, tok_info, f"{writer.set_name}.{writer.split}")
     writer.meta["tokenizer"] = tok_info
+
+
+def _same_tokenizer(old: dict | None, tok_info: dict, where: str) -> None:
+    if old and old.get("sha256") != tok_info["sha256"]:
+        raise GuardError(f"{where} has lengths counted with tokenizer {old.get('family')} "
+                         f"({old['sha256'][:12]}), not {tok_info['family']}: use the same --family")
 
 
 def _fresh(records: Iterable[Record], writer: SetWriter, stats: ReadStats, on_error: str, where: str,
@@ -74,6 +98,37 @@ def _fresh(records: Iterable[Record], writer: SetWriter, stats: ReadStats, on_er
             counts["already_written"] += 1
             continue
         yield rec
+
+
+#: The import settings that decide what records become, each with the option that sets it.
+#: Resuming a source must agree on all; appending another source on ``flags`` (a set is
+#: flagged throughout or not at all).
+IMPORT_SETTINGS = {"format": "--format", "text_field": "--text-field", "id_field": "--id-field",
+                   "source_field": "--source-field", "label": "--label", "keep_lengths": "--keep-lengths",
+                   "flags": "--no-flags"}
+SET_SETTINGS = ("flags",)
+
+
+def _stored_settings(entry: dict) -> dict:
+    """An import entry's settings (entries written before settings were recorded name a few)."""
+    if "settings" in entry:
+        return entry["settings"]
+    return {k: entry[o] for k, o in (("format", "format"), ("text_field", "text_field"),
+                                     ("keep_lengths", "kept_lengths")) if o in entry}
+
+
+def check_import_settings(imports: list[dict], prior: list[dict], settings: dict, where: str) -> None:
+    """Refuse an import whose settings differ from the earlier import of the same source
+    (any setting) or of any source (``flags``), naming the first that differs."""
+    checks = [(e, IMPORT_SETTINGS) for e in prior] + [(e, SET_SETTINGS) for e in imports if e not in prior]
+    for entry, keys in checks:
+        stored = _stored_settings(entry)
+        for key in keys:
+            if key in stored and stored[key] != settings[key]:
+                shown = lambda v: json.dumps(v)  # noqa: E731
+                raise GuardError(f"{IMPORT_SETTINGS[key]} ({key} {shown(settings[key])}) differs from the set's "
+                                 f"{key} {shown(stored[key])} (imported from {entry['source'].get('path')} into "
+                                 f"{where}): use a new --out or the same settings")
 
 
 def _same_source(a: dict, b: dict) -> bool:
@@ -158,15 +213,31 @@ def import_set(src, out_dir, set_name: str, split: str, *, tokenizer=None, famil
                           id_field=id_field, source_field=source_field, on_error=on_error, stats=stats)
     tokenizer = resolve_tokenizer(tokenizer, family)  # after the input checks: a family may need building
     counts: Counter = Counter()
+    settings = {"format": fmt, "text_field": text_field, "id_field": id_field, "source_field": source_field,
+                "label": label, "keep_lengths": keep_lengths, "flags": flags}
+    tok_info = tokenizer_info(tokenizer, family)
+    # every refusal before the writer opens: a refused import leaves the set as it was
+    manifest = read_manifest(out_dir, set_name, split) or {}
+    old = manifest.get("meta") or {}
+    if manifest.get("records") and old.get("config"):
+        raise GuardError(f"{set_name}.{split} in {out_dir} was written by `gpt2guard generate`: import into "
+                         "another set or --out")
+    check_import_settings(old.get("imports") or [],
+                          [i for i in old.get("imports") or [] if _same_source(i["source"], fingerprint)],
+                          settings, f"{set_name}.{split} in {out_dir}")
+    _same_tokenizer(old.get("tokenizer"), tok_info, f"{set_name}.{split}")
     with SetWriter(out_dir, set_name, split, shard_size=shard_size) as writer:
-        _check_tokenizer(writer, tokenizer_info(tokenizer, family), keep_lengths)
-        # the entry is in the manifest from the start, so an interrupted import resumes as one
         imports = writer.meta.get("imports") or []
         prior = [i for i in imports if _same_source(i["source"], fingerprint)]
+        _check_tokenizer(writer, tok_info, keep_lengths)
+        # the entry is in the manifest from the start, so an interrupted import resumes as one
         entry = {"source": fingerprint, "format": fmt, "text_field": text_field, "kept_lengths": keep_lengths,
-                 "read": stats.to_dict(),
+                 "settings": settings, "read": stats.to_dict(),
                  "written": sum(i.get("written", 0) for i in prior)}
         writer.meta["imports"] = [i for i in imports if i not in prior] + [entry]
+        run = start_run(writer, op="import", source=fingerprint.get("path"), settings=settings,
+                        versions=library_versions())
+        writer.save_meta()
         fresh = _fresh(_progress(records, progress, f"import {set_name}.{split}"), writer, stats, on_error, str(src),
                        counts)
         before = writer.written
@@ -175,6 +246,8 @@ def import_set(src, out_dir, set_name: str, split: str, *, tokenizer=None, famil
                                         flags=flags)
         finally:
             entry["written"] += writer.written - before
+            run["written"] = writer.written - before
+            finish_run(writer, run)
             entry["read"] = stats.to_dict()
             total: Counter = Counter()
             for i in writer.meta["imports"]:
@@ -214,17 +287,26 @@ def build_builtin(out_dir, set_name: str = "builtin", *, tokenizer=None, family:
               "corpus_sha256": corpus_hash(docs)}
     out = {}
     tok_info = tokenizer_info(tokenizer, family)
+    for split in SPLITS:  # refusals before any writer opens: a refused command changes nothing
+        old = (read_manifest(out_dir, set_name, split) or {}).get("meta") or {}
+        if old.get("source") not in (None, source):
+            raise GuardError(f"{set_name}.{split} in {out_dir} holds another builtin corpus "
+                             f"({old['source']}): choose another set name or directory")
+        _same_tokenizer(old.get("tokenizer"), tok_info, f"{set_name}.{split}")
     for split in SPLITS:
         with SetWriter(out_dir, set_name, split, shard_size=shard_size) as writer:
-            if writer.meta.get("source") not in (None, source):
-                raise GuardError(f"{set_name}.{split} in {out_dir} holds another builtin corpus "
-                                 f"({writer.meta['source']}): choose another set name or directory")
             writer.meta["source"] = source
             writer.meta["motivation"] = BUILTIN_MOTIVATION
             _check_tokenizer(writer, tok_info)
+            run = start_run(writer, op="builtin", versions=library_versions())
+            writer.save_meta()
             records = (doc_record(d) for d in docs if d.split == split and d.id not in writer.existing_ids)
             before = writer.written
-            flags = write_records(_progress(records, progress, f"builtin {split}"), writer, tokenizer)
+            try:
+                flags = write_records(_progress(records, progress, f"builtin {split}"), writer, tokenizer)
+            finally:
+                run["written"] = writer.written - before
+                finish_run(writer, run)
             out[split] = {"records": writer.records, "written": writer.written - before, "flags": dict(flags)}
     if card:
         from gpt2guard.datasets.card import write_card

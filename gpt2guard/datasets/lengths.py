@@ -22,7 +22,7 @@ from gpt2guard.datasets.sets import derived_meta, open_set, set_files, set_meta
 from gpt2guard.datasets.stats import summarize
 from gpt2guard.datasets.tokens import (batched, count_tokens, cut_at_tokens, resolve_tokenizer, tokenizer_info,
                                        with_lengths)
-from gpt2guard.datasets.writer import derived_writer
+from gpt2guard.datasets.staging import StagedSets
 from gpt2guard.errors import GuardError
 
 METHODS = ("select", "truncate")
@@ -180,18 +180,21 @@ def match_lengths(directory, human_set: str, machine_set: str, split: str, out_d
                        "ks_planned": round(ks_distance(list(plan[0].values()), list(plan[1].values())), 4)}}
     result = {"method": method, "seed": seed, "before": {}, "after": {}}
     after = {}
-    for name, lengths, targets in ((human_set, human, plan[0]), (machine_set, machine, plan[1])):
-        meta = derived_meta(directory, name, split, step)
-        meta["tokenizer"] = info
-        kept = []
-        with derived_writer(out_dir, name, split, meta, shard_size) as writer:
+    metas = {}
+    for name in (human_set, machine_set):
+        metas[(name, split)] = derived_meta(directory, name, split, step)
+        metas[(name, split)]["tokenizer"] = info
+    with StagedSets(out_dir, metas, shard_size) as staged:
+        for name, lengths, targets in ((human_set, human, plan[0]), (machine_set, machine, plan[1])):
+            kept = []
+            writer = staged.writers[(name, split)]
             for rec in apply_plan(_measured(open_set(directory, name, split), lengths), targets, tokenizer):
                 kept.append(rec.length)
                 if rec.id not in writer.existing_ids:
                     writer.write(rec)
-        result["before"][name] = summarize(list(lengths.values()))
-        result["after"][name] = summarize(kept)
-        after[name] = kept
+            result["before"][name] = summarize(list(lengths.values()))
+            result["after"][name] = summarize(kept)
+            after[name] = kept
     result["ks_before"] = ks_before
     result["ks_after"] = round(ks_distance(after[human_set], after[machine_set]), 4)
     if card:

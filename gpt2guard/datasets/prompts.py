@@ -17,7 +17,7 @@ from typing import Iterable, Iterator
 from gpt2guard.datasets.records import Record
 from gpt2guard.datasets.sets import derived_meta, open_set, set_files
 from gpt2guard.datasets.tokens import batched, count_tokens, cut_at_tokens, resolve_tokenizer, tokenizer_info
-from gpt2guard.datasets.writer import derived_writer
+from gpt2guard.datasets.staging import StagedSets
 from gpt2guard.errors import GuardError
 
 
@@ -123,8 +123,8 @@ def prompts_set(directory, set_name: str, split: str = "test", out_dir=None, *, 
     meta = derived_meta(directory, set_name, split, step)
     meta["tokenizer"] = tokenizer_info(tokenizer, family)
     skipped, n = Counter(), 0
-    with derived_writer(out_dir, prompt_set, split, meta, shard_size) as pw, \
-            derived_writer(out_dir, human_set, split, meta, shard_size) as hw:
+    with StagedSets(out_dir, {(prompt_set, split): meta, (human_set, split): meta}, shard_size) as staged:
+        pw, hw = staged.writers[(prompt_set, split)], staged.writers[(human_set, split)]
         for _, pair, reason in _cut_docs(open_set(directory, set_name, split), n_tokens, tokenizer,
                                          min_continuation, 256):
             if limit is not None and n >= limit:

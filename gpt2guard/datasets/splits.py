@@ -15,8 +15,8 @@ from typing import Iterable
 
 from gpt2guard.datasets.builtin import DEFAULT_FRACTIONS, SPLITS, split_of
 from gpt2guard.datasets.records import Record
-from gpt2guard.datasets.sets import derived_meta, open_set
-from gpt2guard.datasets.writer import derived_writer
+from gpt2guard.datasets.sets import derived_meta, open_set, set_files
+from gpt2guard.datasets.staging import StagedSets
 from gpt2guard.errors import GuardError
 
 
@@ -25,10 +25,13 @@ def group_key(record: Record) -> str:
 
     A machine continuation names its prompt's source in ``provenance["prompt_source"]``;
     a human document, prompt or human continuation names it in ``source``; a record with
-    neither is its own group, keyed by its document id (``provenance["doc_id"]``) or id.
+    neither is its own group, keyed by its document id (``provenance["doc_id"]``), or for
+    an unconditional generated record by its job and id (``<job>#<id>``: record 0 of the
+    train job and record 0 of the test job are two documents), else by its id.
     """
     prov = record.provenance or {}
-    for key in (prov.get("prompt_source"), record.source, prov.get("doc_id"), record.id):
+    job = f"{prov['job']}#{record.id}" if prov.get("job") else None
+    for key in (prov.get("prompt_source"), record.source, prov.get("doc_id"), job, record.id):
         if key is not None:
             return str(key)
     return ""
@@ -95,7 +98,8 @@ def split_set(directory, set_name: str, split: str = "all", out_dir=None, *, see
     -------
     dict
         Records and groups per split, and how many records had no source (each its own
-        group). A rerun after a kill resumes.
+        group). All three splits are written together or not at all
+        (:class:`~gpt2guard.datasets.staging.StagedSets`); a rerun after a kill resumes.
     """
     fractions = check_fractions(fractions)
     out_dir = Path(out_dir or directory)
@@ -104,31 +108,18 @@ def split_set(directory, set_name: str, split: str = "all", out_dir=None, *, see
                          "give another output directory")
     step = {"op": "split", "input": f"{set_name}.{split}", "by": "source group", "seed": seed,
             "fractions": list(fractions)}
+    set_files(directory, set_name, split)  # the input exists and is finished, before anything is staged
     meta = derived_meta(directory, set_name, split, step)
-    writers = {}
-    try:
-        for s in SPLITS:
-            writers[s] = derived_writer(out_dir, set_name, s, meta, shard_size)
-    except GuardError:
-        for w in writers.values():
-            w.abort()
-        raise
     records, groups, no_source = Counter(), {s: set() for s in SPLITS}, 0
-    try:
+    with StagedSets(out_dir, {(set_name, s): meta for s in SPLITS}, shard_size) as staged:
         for rec in open_set(directory, set_name, split):
             target = assign_split(rec, seed, fractions)
             groups[target].add(group_key(rec))
             records[target] += 1
             no_source += rec.source is None and not (rec.provenance or {}).get("prompt_source")
-            w = writers[target]
+            w = staged.writers[(set_name, target)]
             if rec.id not in w.existing_ids:
                 w.write(rec)
-    except BaseException:
-        for w in writers.values():
-            w.abort()
-        raise
-    for w in writers.values():
-        w.close()
     if card:
         from gpt2guard.datasets.card import write_card
 

@@ -59,8 +59,9 @@ def record_stats(records: Iterable[Record], top_sources: int = 10) -> dict:
 
 def set_stats(directory, set_name: str, splits: list[str] | None = None, top_sources: int = 10) -> dict:
     """Statistics of each split of a set, the skipped-line counts from its manifests, and
-    whether any source group appears in more than one of ``train``, ``valid`` and ``test``
-    (other splits, such as an ``all`` split they were made from, are not compared).
+    whether any source group, or any text (:func:`~gpt2guard.datasets.overlap.split_overlap`),
+    appears in more than one of ``train``, ``valid`` and ``test`` (other splits, such as an
+    ``all`` split they were made from, are not compared).
 
     Parameters
     ----------
@@ -72,7 +73,8 @@ def set_stats(directory, set_name: str, splits: list[str] | None = None, top_sou
     Returns
     -------
     dict
-        ``{"set", "dir", "splits": {split: stats}, "leakage": {...}}``.
+        ``{"set", "dir", "splits": {split: stats}, "leakage": {...}, "overlap": {...}}``:
+        ``leakage`` counts source groups in two or more splits, ``overlap`` texts.
     """
     found = list_sets(directory).get(set_name)
     if not found:
@@ -96,6 +98,9 @@ def set_stats(directory, set_name: str, splits: list[str] | None = None, top_sou
             for k in keys:
                 where.setdefault(k, []).append(split)
     shared = {k: v for k, v in where.items() if len(v) > 1}
+    from gpt2guard.datasets.overlap import split_overlap
+
     return {"set": set_name, "dir": str(directory), "splits": out,
             "leakage": {"shared_groups": len(shared),
-                        "examples": [{"group": k, "splits": v} for k, v in sorted(shared.items())[:10]]}}
+                        "examples": [{"group": k, "splits": v} for k, v in sorted(shared.items())[:10]]},
+            "overlap": split_overlap(directory, set_name)}

@@ -4,7 +4,9 @@ Checks every line: UTF-8, JSON object, a string text field, an id unique in the 
 set), ``length`` a non-negative integer, ``ended`` a boolean, ``label`` human or machine,
 ``flags`` a list of strings, ``provenance`` an object. With a tokenizer, each ``length`` is
 also compared with a fresh count. For a set with a manifest, every shard's record count and
-SHA-256 are checked too.
+SHA-256 are checked too. A file or set named ``<set>.<split>`` with split ``train``,
+``valid`` or ``test`` fails when any of its texts is also in another of those splits of the
+same set in its directory (:func:`~gpt2guard.datasets.overlap.split_overlap`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from collections import Counter
 from pathlib import Path
 
 from gpt2guard.datasets.jsonl import ReadStats, iter_objects
-from gpt2guard.datasets.names import parse_file
+from gpt2guard.datasets.names import OPENAI_SPLITS, parse_file
+from gpt2guard.datasets.overlap import describe, split_overlap
 from gpt2guard.datasets.records import LABELS
 from gpt2guard.datasets.sets import read_manifest
 from gpt2guard.datasets.tokens import count_tokens, resolve_tokenizer
@@ -141,6 +144,12 @@ def validate(path, *, text_field: str = "text", tokenizer=None, family: str | No
             rep.add(str(path), "count_mismatch", f"{rep.records} records, manifest says {manifest['records']}")
     else:
         _check_file(path, text_field, tokenizer, rep, stats)
+    if parsed and parsed[1] in OPENAI_SPLITS and text_field == "text":
+        overlap = split_overlap(path.parent, parsed[0])
+        if overlap["records"].get(parsed[1]):
+            rep.errors["shared_across_splits"] += overlap["records"][parsed[1]]
+            rep.examples.append({"where": str(path), "problem": "shared_across_splits",
+                                 "detail": describe(overlap)})
     rep.errors.update(stats.skipped)  # lines that are not UTF-8 JSON objects
     bad_lines = [{"where": f"{e['file']}:{e['line']}", "problem": e["reason"], "detail": e["detail"]}
                  for e in stats.examples]

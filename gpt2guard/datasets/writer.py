@@ -316,6 +316,13 @@ class SetWriter:
                     "skipped": dict(sorted(self.skipped.items())), "meta": self.meta}
         write_json(self.dir / manifest_file(self.set_name, self.split), manifest)
 
+    def save_meta(self) -> None:
+        """Write the manifest now (marked incomplete), so that ``meta`` describes the set
+        before its first record: a job killed at any moment leaves its settings behind."""
+        if self._closed:
+            raise GuardError("SetWriter is closed")
+        self._write_manifest(complete=False)
+
     # --- closing ------------------------------------------------------------------------
 
     def close(self) -> None:
@@ -362,25 +369,3 @@ class SetWriter:
             self.close()
         else:
             self.abort()
-
-
-def derived_writer(out_dir, set_name: str, split: str, meta: dict, shard_size: int | None = None) -> SetWriter:
-    """A :class:`SetWriter` for a set derived from another by ``meta["steps"]``.
-
-    Resuming is allowed only when the existing set was made by the same steps (same
-    input and parameters; a step's ``result`` does not count); otherwise GuardError, so
-    that two different results never mix in one set.
-    """
-    writer = SetWriter(out_dir, set_name, split, shard_size=shard_size)
-    old = writer.meta.get("steps")
-    if writer.records and _params(old) != _params(meta.get("steps")):
-        writer.abort()
-        raise GuardError(f"{set_name}.{split} in {out_dir} was made by other steps or parameters "
-                         f"({json.dumps((old or [{}])[-1], sort_keys=True)}): use another output directory")
-    writer.meta.update(meta)
-    return writer
-
-
-
-def _params(steps) -> list:
-    return [{k: v for k, v in st.items() if k != "result"} for st in steps or []]

@@ -5,13 +5,22 @@ methods, count, length, prompts, seed and output directory. :func:`run_generatio
 validates all of it before any model loads, then for each size and method writes the set
 ``<family>-<size>[-<method>]`` (OpenAI's names for the real GPT-2 family), split by split,
 through the datasets part's resumable :class:`~gpt2guard.datasets.writer.SetWriter`, with a
-dataset card. Record ``i`` of a set always has the same seed, so a killed run resumes with
-exactly the records an uninterrupted run would have written, and any record regenerates
-from its provenance (:func:`regenerate`).
+dataset card. Record ``i`` of split ``p`` of set ``s`` samples with the seed
+:func:`record_seed` derives from (job seed, ``s``, ``p``, ``i``), so two splits or two sets
+never share a record's seed, a killed run resumes with exactly the records an uninterrupted
+run would have written, and any record regenerates from its provenance (:func:`regenerate`).
+
+Each split's manifest names the job that made it (``meta["job"]``: an id digesting the
+settings that decide what the records are, the settings, and when and with which library
+versions it began) and lists every run that wrote to it (``meta["runs"]``, resumes
+included). A run whose settings differ from the job's is refused before it writes anything
+(:func:`check_resume`): one set never mixes the records of two jobs.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import time
 from dataclasses import asdict, dataclass
@@ -48,7 +57,8 @@ class GenerationJob:
     split : str
         Split name of the written sets.
     seed : int
-        Job seed; record ``i`` of set ``s`` samples with a seed derived from (seed, s, i).
+        Job seed; record ``i`` of split ``p`` of set ``s`` samples with the seed
+        :func:`record_seed` derives from (seed, s, p, i).
     stop_at_eos : bool
         Stop a document at ``<|endoftext|>``; otherwise continue to ``length``.
     logprobs : bool
@@ -83,9 +93,114 @@ class GenerationJob:
     linear: str = "auto"
 
 
-def record_seed(job_seed: int, set_name: str, index: int) -> int:
-    """The seed of record ``index`` of ``set_name``: a hash, so sets and records never share one."""
-    return int(sha256_text(f"{job_seed}:{set_name}:{index}")[:15], 16)
+#: What a generated record means; changes when the same settings would write other records
+#: (2: per-record seeds depend on the split; ``length`` counts the tokens of ``text``).
+GENERATOR_FORMAT = "gpt2guard.generate/2"
+
+#: The settings that decide what a set's records are, each with the option that sets it.
+#: A resumed run must agree on all of them (``--n`` may grow: record ``i`` does not depend on it).
+SETTINGS = {"format": "the generator format", "family": "--family", "seed": "--seed", "sampling": "--sampling",
+            "length": "--length", "prompts": "--prompts", "match_length": "--no-match-length",
+            "stop_at_eos": "--continue-past-eos", "logprobs": "--logprobs", "min_rows": "--batch-size",
+            "model_hash": "the model", "tokenizer_hash": "the tokenizer"}
+
+
+def record_seed(job_seed: int, set_name: str, split: str, index: int) -> int:
+    """The seed of record ``index`` of split ``split`` of set ``set_name``.
+
+    The first 8 bytes of the SHA-256 of the UTF-8 string ``"{job_seed}:{set_name}:{split}:{index}"``,
+    read big-endian, shifted right by one bit (a seed in [0, 2**63)). A hash, so two splits,
+    two sets or two records never share a seed, whatever job seed they were given.
+    """
+    digest = hashlib.sha256(f"{job_seed}:{set_name}:{split}:{index}".encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
+def _prompts_digest(path: str | None) -> str | None:
+    """SHA-256 of a prompts file's bytes (the prompts, wherever the file has moved)."""
+    if not path:
+        return None
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def job_settings(job: "GenerationJob", set_name: str, cfg, prompts_digest: str | None) -> dict:
+    """The settings that decide the records of one set's split, without the model (see
+    :data:`SETTINGS`); ``min_rows``, ``model_hash`` and ``tokenizer_hash`` join them once
+    the model is loaded."""
+    return {"format": GENERATOR_FORMAT, "family": job.family, "set": set_name, "split": job.split,
+            "seed": job.seed, "sampling": cfg.to_dict(), "length": job.length, "prompts": prompts_digest,
+            "match_length": job.match_length if job.prompts else None, "stop_at_eos": job.stop_at_eos,
+            "logprobs": job.logprobs}
+
+
+def job_id(settings: dict) -> str:
+    """A job's id: the first 16 hex digits of the SHA-256 of its settings as canonical JSON."""
+    return sha256_text(json.dumps(settings, sort_keys=True, separators=(",", ":")))[:16]
+
+
+def _shown(key: str, value) -> str:
+    if key == "sampling" and isinstance(value, dict):
+        return value.get("spec") or json.dumps(value, sort_keys=True)
+    if key in ("prompts", "model_hash", "tokenizer_hash") and isinstance(value, str):
+        return value[:12]
+    return json.dumps(value) if isinstance(value, (bool, type(None))) else str(value)
+
+
+def _has_records(out, name: str, split: str, manifest: dict | None) -> bool:
+    """Whether a split holds records: finished ones, or a killed run's unfinished shard."""
+    if manifest and manifest.get("records"):
+        return True
+    out = Path(out)
+    return out.is_dir() and any(p.stat().st_size for p in out.glob(f".{name}.{split}.*partial"))
+
+
+def check_resume(manifest: dict | None, settings: dict, where: str, has_records: bool | None = None) -> None:
+    """Refuse to add records to a split that another job began.
+
+    Parameters
+    ----------
+    manifest : dict or None
+        The split's manifest (None: nothing to check).
+    settings : dict
+        The new run's settings (:func:`job_settings`, possibly with the model's).
+    where : str
+        ``<set>.<split> in <dir>``, for the message.
+    has_records : bool, optional
+        Whether the split holds records (default: its manifest counts some); a split
+        without records may be begun again with any settings.
+
+    Raises
+    ------
+    GuardError
+        Naming the first setting of :data:`SETTINGS` that differs, e.g.
+        ``--seed 1 differs from the set's seed 0 (...): use a new --out or the same settings``.
+    """
+    if has_records is None:
+        has_records = bool(manifest and manifest.get("records"))
+    if not manifest or not has_records:
+        return
+    meta = manifest.get("meta") or {}
+    stored = (meta.get("job") or {}).get("settings")
+    if stored is None:
+        if meta.get("config"):
+            raise GuardError(f"{where} was begun by an older gpt2guard generator whose records mean something else "
+                             "(per-record seeds did not depend on the split): use a new --out")
+        raise GuardError(f"{where} holds records not written by `gpt2guard generate`: use a new --out")
+    for key, option in SETTINGS.items():
+        if key in settings and key in stored and settings[key] != stored[key]:
+            if key == "min_rows":
+                raise GuardError(f"--batch-size gives {settings[key]}-row passes, not the set's {stored[key]}-row "
+                                 f"passes ({where}): use a new --out or the same settings (--batch-size 1 runs "
+                                 "one-row passes, any other size wider ones)")
+            if option.startswith("--"):
+                raise GuardError(f"{option} {_shown(key, settings[key])} differs from the set's {key} "
+                                 f"{_shown(key, stored[key])} ({where}): use a new --out or the same settings")
+            raise GuardError(f"{option} ({key} {_shown(key, settings[key])}) differs from the set's "
+                             f"({_shown(key, stored[key])}) ({where}): use a new --out or the same settings")
 
 
 def _context_window(spec, size: str) -> int | None:
@@ -177,10 +292,19 @@ def plan_job(job: GenerationJob) -> dict:
         if window is not None and job.length + 1 > window:
             raise GuardError(f"--length {job.length} does not fit {spec.name} {s.name}'s context window of "
                              f"{window} tokens (at most {window - 1} new tokens after <|endoftext|>)")
+    from gpt2guard.datasets.names import check_name
+    from gpt2guard.datasets.sets import read_manifest
+
+    check_name(job.split, "split")
     prompts, human = _read_prompts(job.prompts) if job.prompts else (None, {})
     _check_writable(Path(job.out))
+    digest = _prompts_digest(job.prompts)
     sets = [(s.name, cfg, gen_set_name(spec, s.name, cfg)) for s in sizes for cfg in configs]
-    return {"spec": spec, "sets": sets, "prompts": prompts, "human": human}
+    for _, cfg, name in sets:  # a resumed set must be the same job: refuse before any model loads
+        manifest = read_manifest(job.out, name, job.split)
+        check_resume(manifest, job_settings(job, name, cfg, digest), f"{name}.{job.split} in {job.out}",
+                     _has_records(job.out, name, job.split, manifest))
+    return {"spec": spec, "sets": sets, "prompts": prompts, "human": human, "prompts_digest": digest}
 
 
 def _prompt_ids(job, plan, tokenizer, window: int) -> tuple[list[list[int]], list[int], list[Record | None]]:
@@ -229,15 +353,20 @@ def _set_backend(out: Path, name: str, split: str, loaded, requested: str = "aut
                          f"run here ({exc}); finish it where it began or write to a new --out") from None
 
 
-def _record(i: int, result, loaded, set_name: str, prompt: Record | None, job: GenerationJob, versions: dict) -> Record:
+def _record(i: int, result, length: int, loaded, set_name: str, prompt: Record | None, job: GenerationJob,
+            versions: dict, jid: str) -> Record:
+    """A generated record: ``length`` counts the tokens of its text (the tokens generated
+    are ``provenance["new_tokens"]``)."""
     from gpt2guard.datasets.quality import degeneracy_flags
 
-    prov = {"family": loaded.family, "size": loaded.size, "set": set_name, "index": i, **result.provenance(),
+    prov = {"family": loaded.family, "size": loaded.size, "set": set_name, "split": job.split, "index": i,
+            "job": jid, "job_seed": job.seed, "format": GENERATOR_FORMAT, **result.provenance(),
+            "new_tokens": result.length,
             "prompt_id": prompt.id if prompt else None, "prompt_source": prompt.source if prompt else None,
             "prompt_text": prompt.text if prompt else None, "stop_at_eos": job.stop_at_eos,
             "min_rows": _min_rows(job.batch_size, result.linear),
             "model_hash": loaded.model_hash, "tokenizer_hash": loaded.tokenizer_hash, "versions": versions}
-    return Record(id=i, text=result.text, length=result.length, ended=result.ended, label="machine",
+    return Record(id=i, text=result.text, length=length, ended=result.ended, label="machine",
                   source=prompt.source if prompt else None, provenance=prov,
                   flags=degeneracy_flags(result.token_ids), token_logprobs=result.logprobs)
 
@@ -255,6 +384,9 @@ def run_generation(job: GenerationJob, progress: bool = True, log=None) -> list[
     from tqdm.auto import tqdm
 
     from gpt2guard.datasets.card import write_card
+    from gpt2guard.datasets.runs import finish_run, start_run, utc_now
+    from gpt2guard.datasets.sets import read_manifest
+    from gpt2guard.datasets.tokens import count_tokens, tokenizer_info
     from gpt2guard.datasets.writer import SetWriter
     from gpt2guard.family import load_model
     from gpt2guard.family.build import library_versions
@@ -267,36 +399,63 @@ def run_generation(job: GenerationJob, progress: bool = True, log=None) -> list[
     summary = []
     for size in dict.fromkeys(s for s, _, _ in plan["sets"]):
         loaded = load_model(job.family, size, device=job.device)
+        tok_info = tokenizer_info(loaded.tokenizer, job.family)
         prompt_ids, limits, prompt_recs = _prompt_ids(job, plan, loaded.tokenizer, loaded.n_positions)
         for _, cfg, name in (t for t in plan["sets"] if t[0] == size):
+            where = f"{name}.{job.split} in {out}"
             backend = _set_backend(out, name, job.split, loaded, job.linear)
-            config = {"generator": "gpt2guard", **asdict(job),
+            min_rows = _min_rows(job.batch_size, backend)
+            settings = {**job_settings(job, name, cfg, plan["prompts_digest"]), "min_rows": min_rows,
+                        "model_hash": loaded.model_hash, "tokenizer_hash": loaded.tokenizer_hash}
+            manifest = read_manifest(out, name, job.split)
+            check_resume(manifest, settings, where, _has_records(out, name, job.split, manifest))
+            jid = job_id(settings)
+            threads = torch.get_num_threads()
+            config = {"generator": "gpt2guard", "format": GENERATOR_FORMAT, "job": jid, **asdict(job),
                       "set": name, "size": size, "sampling": cfg.to_dict(), "model_hash": loaded.model_hash,
                       "tokenizer_hash": loaded.tokenizer_hash, "versions": versions,
-                      "linear": backend, "torch_threads": torch.get_num_threads()}
-            meta = {"config": config, "label": "machine",
+                      "linear": backend, "torch_threads": threads}
+            meta = {"config": config, "label": "machine", "tokenizer": tok_info,
                     "motivation": f"Machine-written text from {loaded.family} {size} ({cfg.spec or 'pure'} sampling) "
                                   "for training and evaluating detectors of GPT-2 text."}
             start, written, tokens, flagged = time.perf_counter(), 0, 0, 0
-            with SetWriter(out, name, job.split, shard_size=job.shard_size, resume=True, meta=meta) as writer:
+            with SetWriter(out, name, job.split, shard_size=job.shard_size, resume=True) as writer:
+                first = writer.meta.get("job") is None or not writer.records
+                if first and writer.records:
+                    raise GuardError(f"{where} holds {writer.records} records of a run that recorded no job "
+                                     "(an older gpt2guard's killed run?): use a new --out")
+                if not first:  # the job that began the split keeps describing it; --n may have grown
+                    meta["config"] = {**writer.meta.get("config", {}), "n": max(job.n, writer.meta["config"]["n"])}
+                writer.meta.update(meta)
+                if not writer.records:  # a split without records is begun (again) by this job
+                    writer.meta["job"], writer.meta["runs"] = None, []
+                if not writer.meta.get("job"):
+                    writer.meta["job"] = {"id": jid, "settings": settings, "started": utc_now(), "versions": versions}
+                run = start_run(writer, job=jid, n=job.n, batch_size=job.batch_size, device=job.device,
+                                torch_threads=threads, versions=versions)
+                writer.save_meta()
                 todo = [i for i in range(job.n) if i not in writer.existing_ids]
                 bar = tqdm(total=job.n, initial=job.n - len(todo), desc=name, unit="doc", disable=None if progress else True)
                 chunk = max(job.batch_size * 4, 1)
-                for c in range(0, len(todo), chunk):
-                    idx = todo[c:c + chunk]
-                    results = generate_tokens(loaded, [prompt_ids[i] for i in idx], [limits[i] for i in idx], cfg,
-                                              [record_seed(job.seed, name, i) for i in idx],
-                                              stop_at_eos=job.stop_at_eos, return_logprobs=job.logprobs,
-                                              batch_size=job.batch_size, min_rows=_min_rows(job.batch_size, backend),
-                                              linear=backend)
-                    for i, res in zip(idx, results):
-                        rec = _record(i, res, loaded, name, prompt_recs[i], job, versions)
-                        writer.write(rec)
-                        written, tokens, flagged = written + 1, tokens + res.length, flagged + bool(rec.flags)
-                    elapsed = time.perf_counter() - start
-                    bar.update(len(idx))
-                    bar.set_postfix(tok_s=f"{tokens / elapsed:.0f}", doc_s=f"{written / elapsed:.1f}")
-                bar.close()
+                try:
+                    for c in range(0, len(todo), chunk):
+                        idx = todo[c:c + chunk]
+                        results = generate_tokens(loaded, [prompt_ids[i] for i in idx], [limits[i] for i in idx],
+                                                  cfg, [record_seed(job.seed, name, job.split, i) for i in idx],
+                                                  stop_at_eos=job.stop_at_eos, return_logprobs=job.logprobs,
+                                                  batch_size=job.batch_size, min_rows=min_rows, linear=backend)
+                        lengths = count_tokens([res.text for res in results], loaded.tokenizer)
+                        for i, res, length in zip(idx, results, lengths):
+                            rec = _record(i, res, length, loaded, name, prompt_recs[i], job, versions, jid)
+                            writer.write(rec)
+                            run["written"] += 1
+                            written, tokens, flagged = written + 1, tokens + res.length, flagged + bool(rec.flags)
+                        elapsed = time.perf_counter() - start
+                        bar.update(len(idx))
+                        bar.set_postfix(tok_s=f"{tokens / elapsed:.0f}", doc_s=f"{written / elapsed:.1f}")
+                finally:
+                    bar.close()
+                    finish_run(writer, run)
                 total = writer.records
             seconds = time.perf_counter() - start
             card = write_card(out, name)
@@ -340,6 +499,9 @@ def regenerate(record: Record | dict, loaded=None) -> str:
         seed, limit = prov["seed"], prov["max_new_tokens"]
     except KeyError as exc:
         raise GuardError(f"record {record.id!r} has no generation provenance ({exc.args[0]} missing)") from None
+    if "job_seed" in prov and seed != record_seed(prov["job_seed"], prov.get("set"), prov.get("split"),
+                                                  prov.get("index")):
+        raise GuardError(f"record {record.id!r}: its seed does not derive from its job seed, set, split and index")
     loaded = loaded or load_model(prov["family"], prov["size"])
     if prov.get("model_hash") and loaded.model_hash != prov["model_hash"]:
         raise GuardError(f"record {record.id!r} was generated by model {prov['model_hash'][:12]}, "

@@ -34,7 +34,7 @@ def test_cli_writes_every_size_and_method_with_provenance(micro_family, tmp_path
         for r in records:
             prov = r.provenance
             assert r.label == "machine" and prov["set"] == name and prov["family"] == "micro"
-            assert r.length <= 24 and prov["max_new_tokens"] == 24
+            assert prov["new_tokens"] <= 24 and prov["max_new_tokens"] == 24
             assert prov["stop_reason"] in ("eos", "length")
             assert r.ended == (prov["stop_reason"] == "eos")
             assert len(prov["model_hash"]) == 64 and "torch" in prov["versions"]
@@ -52,6 +52,9 @@ def test_records_regenerate_from_provenance(micro_family, tmp_path):
             assert regenerate(record) == record.text
     forged = Record.from_dict({**read(tmp_path, "micro-medium-k40")[0].to_dict()})
     forged.provenance["seed"] += 1
+    with pytest.raises(GuardError, match="does not derive from its job seed"):
+        regenerate(forged)
+    del forged.provenance["job_seed"]  # without the derivation to check, the text gives it away
     assert regenerate(forged) != forged.text
 
 
@@ -84,31 +87,39 @@ def test_regeneration_follows_the_recorded_linear_backend(micro_family, monkeypa
 
 
 def test_a_resumed_set_keeps_the_backend_it_began_with(micro_family, tmp_path):
-    """A set begun before backends were recorded (torch's default path) is finished on it."""
+    """A set is finished on the backend it began with; a manifest naming none means torch's
+    default path; a set begun by the older generator (no job recorded) is not resumed."""
     from gpt2guard.datasets.sets import read_manifest
     from gpt2guard.generator.run import _set_backend
     from gpt2guard.family import load_model
     from gpt2guard.family.linear import pick_backend
 
     loaded = load_model("micro", "small", device="cpu")
-    assert _set_backend(tmp_path, "micro-small", "train", loaded) == pick_backend("auto", "cpu", None)
+    auto = pick_backend("auto", "cpu", None)
+    assert _set_backend(tmp_path, "micro-small", "train", loaded) == auto
     run_generation(GenerationJob(out=str(tmp_path), family="micro", sizes="small", sampling="pure", n=2,
                                  length=8), progress=False)
     manifest_path = tmp_path / "micro-small.train.manifest.json"
     manifest = read_manifest(tmp_path, "micro-small", "train")
-    assert manifest["meta"]["config"]["linear"] == pick_backend("auto", "cpu", None)
-    del manifest["meta"]["config"]["linear"]
-    manifest_path.write_text(json.dumps(manifest))
-    assert _set_backend(tmp_path, "micro-small", "train", loaded) == "aten"
+    assert manifest["meta"]["config"]["linear"] == auto
     # asking a resumed set for another backend is refused with one line
+    other = "aten" if auto == "onednn" else "onednn"
     result = CliRunner().invoke(main, ["generate", "--family", "micro", "--sizes", "small", "--sampling", "pure",
-                                       "--n", "3", "--length", "8", "--linear", "onednn", "--out", str(tmp_path)])
-    if pick_backend("auto", "cpu", None) == "onednn":
-        assert result.exit_code != 0 and "begun on the 'aten' linear backend" in result.output
-    # finishing it on its own backend writes aten records
+                                       "--n", "3", "--length", "8", "--linear", other, "--out", str(tmp_path)])
+    assert result.exit_code != 0 and f"begun on the '{auto}' linear backend" in result.output
+    # finishing it on its own backend
     run_generation(GenerationJob(out=str(tmp_path), family="micro", sizes="small", sampling="pure", n=3,
                                  length=8), progress=False)
-    assert read(tmp_path, "micro-small")[2].provenance["linear"] == "aten"
+    assert read(tmp_path, "micro-small")[2].provenance["linear"] == auto
+    legacy = read_manifest(tmp_path, "micro-small", "train")
+    del legacy["meta"]["config"]["linear"]
+    manifest_path.write_text(json.dumps(legacy))
+    assert _set_backend(tmp_path, "micro-small", "train", loaded) == "aten"
+    del legacy["meta"]["job"]
+    manifest_path.write_text(json.dumps(legacy))
+    result = CliRunner().invoke(main, ["generate", "--family", "micro", "--sizes", "small", "--sampling", "pure",
+                                       "--n", "4", "--length", "8", "--out", str(tmp_path)])
+    assert result.exit_code != 0 and "begun by an older gpt2guard generator" in result.output
 
 
 def test_killed_run_resumes_to_the_uninterrupted_result(micro_family, tmp_path, monkeypatch):
@@ -143,7 +154,7 @@ def test_continue_past_eos_fills_the_length(micro_family, tmp_path):
     run_generation(GenerationJob(out=str(tmp_path), family="micro", sizes="small", sampling="pure", n=6, length=30,
                                  stop_at_eos=False, logprobs=True), progress=False)
     for r in read(tmp_path, "micro-small"):
-        assert r.length == 30 and r.provenance["stop_reason"] == "length"
+        assert r.provenance["new_tokens"] == 30 and r.provenance["stop_reason"] == "length"
         assert len(r.token_logprobs) == 30 and all(lp <= 0 for lp in r.token_logprobs)
 
 
@@ -163,7 +174,7 @@ def test_conditional_generation_matches_human_continuation_lengths(micro_family,
     for r in read(tmp_path / "gen", "micro-small-k40"):
         paired = conts[r.provenance["prompt_id"]]
         assert r.provenance["max_new_tokens"] == len(micro_tokenizer.encode(paired.text))
-        assert r.length == r.provenance["max_new_tokens"]
+        assert r.provenance["new_tokens"] == r.provenance["max_new_tokens"]
         assert r.source == paired.source
         assert regenerate(r) == r.text
 
@@ -191,3 +202,128 @@ def test_unwritable_output_directory(micro_family, tmp_path):
     result = CliRunner().invoke(main, ["generate", "--family", "micro", "--length", "20",
                                        "--out", str(tmp_path / "file" / "sub")])
     assert result.exit_code == 2 and "cannot write to output directory" in result.output
+
+
+def _tree_digest(directory) -> dict:
+    import hashlib
+    from pathlib import Path
+
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(Path(directory).iterdir())
+            if p.is_file() and not p.name.endswith(".lock")}
+
+
+def test_two_splits_of_one_set_never_share_texts_or_seeds(micro_family, tmp_path):
+    """The same command for train and test (default seed) writes different records, each
+    split's manifest names its own job, and stats and validate see no shared text."""
+    from gpt2guard.datasets.sets import read_manifest
+    from gpt2guard.generator.run import record_seed
+
+    for split in ("train", "test"):
+        result = CliRunner().invoke(main, ["generate", "--family", "micro", "--sizes", "small", "--sampling", "pure",
+                                           "--n", "6", "--length", "24", "--split", split, "--out", str(tmp_path)])
+        assert result.exit_code == 0, result.output
+    train, test = read(tmp_path, "micro-small", "train"), read(tmp_path, "micro-small", "test")
+    assert {r.text for r in train}.isdisjoint(r.text for r in test)
+    assert {r.provenance["seed"] for r in train}.isdisjoint(r.provenance["seed"] for r in test)
+    assert train[3].provenance["seed"] == record_seed(0, "micro-small", "train", 3)
+    jobs = {s: read_manifest(tmp_path, "micro-small", s)["meta"]["job"] for s in ("train", "test")}
+    assert jobs["train"]["id"] != jobs["test"]["id"] and jobs["test"]["settings"]["split"] == "test"
+    assert all(r.provenance["job"] == jobs["train"]["id"] for r in train)
+    stats = CliRunner().invoke(main, ["datasets", "stats", str(tmp_path), "micro-small"])
+    assert stats.exit_code == 0 and "texts in more than one of train, valid, test: 0" in stats.output
+    assert "source groups in more than one of train, valid, test: 0" in stats.output  # id 0 twice: two documents
+    card = (tmp_path / "micro-small.card.md").read_text()
+    assert f"generated by job `{jobs['test']['id']}`" in card and "split test" in card
+
+
+def test_resume_with_other_settings_is_refused_and_runs_are_counted(micro_family, tmp_path):
+    from gpt2guard.datasets.sets import read_manifest
+
+    base = ["generate", "--family", "micro", "--sizes", "small", "--sampling", "top-k=40", "--length", "16",
+            "--out", str(tmp_path)]
+    assert CliRunner().invoke(main, base + ["--n", "3"]).exit_code == 0
+    before = _tree_digest(tmp_path)
+    for extra, needle in [(["--seed", "1"], "--seed 1 differs from the set's seed 0"),
+                          (["--continue-past-eos"], "--continue-past-eos false differs from the set's stop_at_eos"),
+                          (["--logprobs"], "--logprobs true differs"),
+                          (["--batch-size", "1"], "--batch-size gives 1-row passes")]:
+        result = CliRunner().invoke(main, base + ["--n", "5", *extra])
+        assert result.exit_code != 0, extra
+        assert needle in result.output and "use a new --out or the same settings" in result.output
+        assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+        assert _tree_digest(tmp_path) == before  # nothing written, nothing marked
+    result = CliRunner().invoke(main, ["generate", "--family", "micro", "--sizes", "small", "--sampling",
+                                       "top-k=40", "--length", "17", "--n", "5", "--out", str(tmp_path)])
+    assert result.exit_code != 0 and "--length 17 differs from the set's length 16" in result.output
+    # the same settings with a larger --n resume the job; both runs are counted
+    assert CliRunner().invoke(main, base + ["--n", "5"]).exit_code == 0
+    meta = read_manifest(tmp_path, "micro-small-k40", "train")["meta"]
+    assert [r["written"] for r in meta["runs"]] == [3, 2] and meta["config"]["n"] == 5
+    assert len({r["job"] for r in meta["runs"]}) == 1
+    assert CliRunner().invoke(main, base + ["--n", "5"]).exit_code == 0  # nothing to do: not a contributing run
+    assert len(read_manifest(tmp_path, "micro-small-k40", "train")["meta"]["runs"]) == 2
+    assert "2 runs wrote 5 records" in (tmp_path / "micro-small-k40.card.md").read_text()
+
+
+@pytest.mark.parametrize("extra", [[], ["--continue-past-eos"], ["--sampling", "pure", "--batch-size", "1"]])
+def test_generated_sets_validate_against_their_family(micro_family, tmp_path, extra):
+    """`length` is the token count of `text` under the family's tokenizer, so what generate
+    writes passes `datasets validate --family micro`: unconditional, past <|endoftext|>, and
+    records that stopped at <|endoftext|>."""
+    args = ["generate", "--family", "micro", "--sizes", "small", "--n", "8", "--length", "40", "--out", str(tmp_path)]
+    assert CliRunner().invoke(main, args + extra).exit_code == 0
+    manifests = sorted(tmp_path.glob("*.train.manifest.json"))
+    assert manifests
+    records = [r for m in manifests for r in read(tmp_path, m.name.split(".")[0])]
+    if not extra:
+        assert any(r.provenance["stop_reason"] == "eos" for r in records)
+    else:
+        assert any(r.length != r.provenance["new_tokens"] for r in records) or extra[0] != "--continue-past-eos"
+    for m in manifests:
+        result = CliRunner().invoke(main, ["datasets", "validate", str(m), "--family", "micro"])
+        assert result.exit_code == 0, result.output
+
+
+def test_conditional_sets_validate_against_their_family(micro_family, micro_tokenizer, tmp_path):
+    from gpt2guard.datasets.prompts import prompts_set
+    from gpt2guard.datasets.writer import SetWriter
+
+    with SetWriter(tmp_path, "human", "test") as w:
+        for i in range(4):
+            w.write(Record(id=f"doc{i}", text=f"Chapter {i}: the reader opens the file and parses it. " * (3 + i),
+                           label="human", source=f"mod{i}"))
+    prompts_set(tmp_path, "human", "test", n_tokens=8, tokenizer=micro_tokenizer, min_continuation=4, card=False)
+    result = CliRunner().invoke(main, ["generate", "--family", "micro", "--sizes", "small", "--sampling", "top-k=40",
+                                       "--n", "4", "--length", "60", "--split", "test", "--prompts",
+                                       str(tmp_path / "human-prompts.test.jsonl"), "--out", str(tmp_path / "gen")])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(main, ["datasets", "validate", str(tmp_path / "gen" / "micro-small-k40.test.jsonl"),
+                                       "--family", "micro"])
+    assert result.exit_code == 0, result.output
+
+
+def test_a_killed_unfinished_split_is_not_resumed_with_other_settings(micro_family, tmp_path, monkeypatch):
+    """Records of a killed run sit in an unfinished shard the manifest does not count yet;
+    a resume with another seed must still be refused, and the right one counts both runs."""
+    import gpt2guard.generator.sample as sample
+    from gpt2guard.datasets.sets import read_manifest
+
+    real, calls = sample.generate_tokens, []
+
+    def dies_on_second_chunk(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sample, "generate_tokens", dies_on_second_chunk)
+    job = dict(family="micro", sizes="small", sampling="pure", n=8, length=12, batch_size=1)
+    with pytest.raises(KeyboardInterrupt):
+        run_generation(GenerationJob(out=str(tmp_path), **job), progress=False)
+    monkeypatch.setattr(sample, "generate_tokens", real)
+    assert read_manifest(tmp_path, "micro-small", "train")["records"] == 0  # all four are in the partial shard
+    with pytest.raises(GuardError, match="--seed 3 differs from the set's seed 0"):
+        run_generation(GenerationJob(out=str(tmp_path), seed=3, **job), progress=False)
+    run_generation(GenerationJob(out=str(tmp_path), **job), progress=False)
+    runs = read_manifest(tmp_path, "micro-small", "train")["meta"]["runs"]
+    assert [r["written"] for r in runs] == [4, 4]
