@@ -60,10 +60,11 @@ def test_regeneration_follows_the_recorded_linear_backend(micro_family, monkeypa
     torch's default path; an unknown name is refused."""
     import gpt2guard.generator.sample as sample
     from gpt2guard.family import load_model
-    from gpt2guard.family.linear import pick_backend
+    from gpt2guard.family.linear import backend_for
     from gpt2guard.generator import generate_tokens, parse_sampling
 
     loaded = load_model("micro", "small", device="cpu")
+    fast = backend_for("auto", loaded.model)
     made = generate_tokens(loaded, [[]], 30, parse_sampling("pure")[0], [5], linear="aten")[0]
     prov = {"family": "micro", "size": "small", **made.provenance(), "min_rows": 4, "stop_at_eos": True,
             "model_hash": loaded.model_hash}
@@ -73,11 +74,11 @@ def test_regeneration_follows_the_recorded_linear_backend(micro_family, monkeypa
     real = sample.generate_tokens
     monkeypatch.setattr(sample, "generate_tokens", lambda *a, **kw: used.append(kw["linear"]) or real(*a, **kw))
     regenerate(record)
-    record.provenance["linear"] = pick_backend("auto", "cpu", None)
+    record.provenance["linear"] = fast
     regenerate(record)
     del record.provenance["linear"]
     assert regenerate(record) == made.text
-    assert used == ["aten", pick_backend("auto", "cpu", None), "aten"]
+    assert used == ["aten", fast, "aten"]
     record.provenance["linear"] = "blas"
     with pytest.raises(GuardError, match="unknown linear backend 'blas'"):
         regenerate(record)
@@ -88,22 +89,23 @@ def test_a_resumed_set_keeps_the_backend_it_began_with(micro_family, tmp_path):
     from gpt2guard.datasets.sets import read_manifest
     from gpt2guard.generator.run import _set_backend
     from gpt2guard.family import load_model
-    from gpt2guard.family.linear import pick_backend
+    from gpt2guard.family.linear import backend_for
 
     loaded = load_model("micro", "small", device="cpu")
-    assert _set_backend(tmp_path, "micro-small", "train", loaded) == pick_backend("auto", "cpu", None)
+    fast = backend_for("auto", loaded.model, rows=8)  # measured on this CPU for the job's batch of 8
+    assert _set_backend(tmp_path, "micro-small", "train", loaded) == fast
     run_generation(GenerationJob(out=str(tmp_path), family="micro", sizes="small", sampling="pure", n=2,
                                  length=8), progress=False)
     manifest_path = tmp_path / "micro-small.train.manifest.json"
     manifest = read_manifest(tmp_path, "micro-small", "train")
-    assert manifest["meta"]["config"]["linear"] == pick_backend("auto", "cpu", None)
+    assert manifest["meta"]["config"]["linear"] == fast
     del manifest["meta"]["config"]["linear"]
     manifest_path.write_text(json.dumps(manifest))
     assert _set_backend(tmp_path, "micro-small", "train", loaded) == "aten"
     # asking a resumed set for another backend is refused with one line
     result = CliRunner().invoke(main, ["generate", "--family", "micro", "--sizes", "small", "--sampling", "pure",
                                        "--n", "3", "--length", "8", "--linear", "onednn", "--out", str(tmp_path)])
-    if pick_backend("auto", "cpu", None) == "onednn":
+    if fast == "onednn":
         assert result.exit_code != 0 and "begun on the 'aten' linear backend" in result.output
     # finishing it on its own backend writes aten records
     run_generation(GenerationJob(out=str(tmp_path), family="micro", sizes="small", sampling="pure", n=3,
