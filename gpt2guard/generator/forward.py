@@ -151,9 +151,11 @@ def forward_hidden(model, input_ids, positions, cache, columns, kv_lengths: list
 class OutputLayer:
     """GPT-2's output layer (``lm_head``, no bias) as the loop computes it: on oneDNN with
     ``lm_head``'s own weight; on the default path on CPU in float32 as ``hidden @ W.T`` with
-    ``W.T`` stored contiguously (a copy of the weight, made per batch: faster, and the same
-    logits as ``lm_head`` up to float32 rounding, see the module notes). Another device or
-    dtype, or a head with a bias, goes through ``model.lm_head``.
+    ``W.T`` stored contiguously (faster, and the same logits as ``lm_head`` up to float32
+    rounding, see the module notes). The copy is kept on the model's ``lm_head`` for later
+    batches (the size of the output weight, 154 MB for GPT-2 small) and made again when the
+    weight changes. Another device or dtype, or a head with a bias, goes through
+    ``model.lm_head``.
 
     Parameters
     ----------
@@ -169,7 +171,17 @@ class OutputLayer:
         self.head, self.backend = head, backend
         w = head.weight                                                           # (V, d)
         fast = backend == "aten" and head.bias is None and w.device.type == "cpu" and w.dtype == torch.float32
-        self.weight_t = w.detach().t().contiguous() if fast else None             # (d, V), a copy
+        self.weight_t = None
+        if fast:
+            try:
+                tag = (w.data_ptr(), w._version, tuple(w.shape))
+            except RuntimeError:                                                  # an inference tensor: no version
+                tag = None
+            kept = head.__dict__.get("_gpt2guard_weight_t")
+            if tag is None or kept is None or kept[0] != tag:
+                kept = (tag, w.detach().t().contiguous())                         # (d, V), a copy
+                head.__dict__["_gpt2guard_weight_t"] = kept
+            self.weight_t = kept[1]
 
     def __call__(self, hidden):
         """``(b, d)`` final hidden states -> ``(b, V)`` float32 logits."""
