@@ -81,7 +81,7 @@ def thread_env_defaults(environ=None) -> dict:
     return added
 
 
-def busy_cpus() -> int:
+def busy_cpus(path: str = "/proc/loadavg") -> int:
     """How many CPUs other processes keep busy now: the runnable tasks besides this one
     (``/proc/loadavg``, median of a few samples over ~20 ms), at most the 1-minute load
     average rounded up (which damps a momentary burst); 0 where unknown."""
@@ -92,7 +92,7 @@ def busy_cpus() -> int:
     try:
         samples = []
         for i in range(5):
-            with open("/proc/loadavg") as f:
+            with open(path) as f:
                 fields = f.read().split()
             samples.append(int(fields[3].split("/")[0]) - 1)  # runnable tasks, less the reader
             if i < 4:
