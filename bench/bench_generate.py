@@ -12,12 +12,17 @@ transformers' preallocated ``StaticCache`` instead of its default ``DynamicCache
 CPU it was not faster: 79 against 77 ms a step at batch 8, 256 tokens, alternating in
 one process). ``--tokens 1023`` times the full context this way.
 
-Our loop runs its linear layers on oneDNN where available (:mod:`gpt2guard.family.linear`);
-a line ``b (aten linear)`` times it on torch's default path, as ``generate()`` runs. For
-batches smaller than its minimum rows (2 on oneDNN, 4 on the default path) our loop
-computes dummy rows so that a record comes out the same in any batch
-(:mod:`gpt2guard.generator.forward`); a line ``b (live rows only)`` times it with
-``min_rows=1``, which skips them.
+Our loop runs its linear layers on the backend ``"auto"`` picks for the batch on this CPU
+(:mod:`gpt2guard.family.linear`: both timed on the model's layer shapes, cached); a line
+``b (aten linear)`` or ``b (onednn linear)`` times it on the other one. For batches smaller
+than the rows from which this CPU's kernels give a row the same bits in any product
+(measured, 2 on the CPUs measured so far) our loop computes dummy rows so that a record
+comes out the same in any batch (:mod:`gpt2guard.generator.forward`); a line
+``b (live rows only)`` times it with ``min_rows=1``, which skips them: what a
+``--batch-size 1`` job runs (its records record one-row passes and regenerate that way).
+Each row of the table names the backend, the rows per pass, the ratio of wall times and
+of process CPU times (on a shared machine the CPU-time ratio is the steadier one) and the
+1-minute load average; the header names the CPU.
 
 Models: ``gpt2-124m`` is the GPT-2 small architecture (``GPT2Config()`` defaults: 12
 layers, width 768, vocabulary 50257, context 1024) with random weights, so nothing is
