@@ -69,7 +69,7 @@ PROBE_FILE = "linear-probe.json"
 # Row counts at which invariant_rows compares a row's bits (plus the work's own row count).
 INVARIANCE_ROWS = (1, 2, 3, 4, 5, 6, 8, 16)
 # Rows at which a probe times products when the work does not say (the scoring engine's
-# products have more rows; 64 keeps a probe of GPT-2 xl's shapes under a second).
+# products have more rows; 64 keeps a probe short).
 PROBE_ROWS = 64
 
 

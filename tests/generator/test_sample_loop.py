@@ -281,3 +281,25 @@ def test_result_text_is_the_decoded_tokens(micro, prompts):
     assert r.text == micro.tokenizer.decode(r.token_ids, skip_special_tokens=False,
                                             clean_up_tokenization_spaces=False)
     assert r.length == len(r.token_ids)
+
+
+def test_regeneration_names_other_kernels_when_the_text_differs(micro, prompts):
+    """Bits are promised on the same kernels only: a record from another CPU whose text does
+    not regenerate gets a warning saying so; on the same kernels a mismatch gets none."""
+    import warnings
+
+    from gpt2guard.datasets.records import Record
+    from gpt2guard.generator.run import regenerate
+
+    made = generate_tokens(micro, [[]], 20, CONFIGS[0], [9])[0]
+    prov = {"family": "micro", "size": "small", **made.provenance(), "stop_at_eos": True,
+            "model_hash": micro.model_hash}
+    same = Record(id=0, text=made.text, length=made.length, ended=made.ended, label="machine", provenance=prov)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert regenerate(same, micro) == made.text                      # same kernels: the same text
+        assert regenerate(Record.from_dict({**same.to_dict(), "text": "forged"}), micro) == made.text
+    moved = Record.from_dict({**same.to_dict(), "text": "made elsewhere",
+                              "provenance": {**prov, "kernel_id": "0" * 16, "cpu": "Other CPU (AVX2)"}})
+    with pytest.warns(UserWarning, match="made on other kernels .*Other CPU .*not proof of tampering"):
+        assert regenerate(moved, micro) == made.text
