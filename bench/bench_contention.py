@@ -7,6 +7,8 @@ on a quiet machine. This benchmark measures that, for two thread policies:
 
 ``old``  every CPU of the process's affinity as torch threads, the OpenMP runtime's default
          wait policy (spinning): what gpt2guard did before.
+``passive`` every CPU as torch threads, ``OMP_WAIT_POLICY=PASSIVE``: the wait policy alone
+         (``--policies old,passive,new`` to include it).
 ``new``  gpt2guard's policy (:mod:`gpt2guard.family.load`): ``OMP_WAIT_POLICY=PASSIVE``
          (and ``KMP_BLOCKTIME=0``) set before torch loads, as the CLI does, torch threads
          from :func:`~gpt2guard.family.load.pick_threads` (the CPUs other processes do not
@@ -51,7 +53,7 @@ POLICY_ENV = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "KMP_BLOCKTIME", "GOMP_SPINC
 
 def child(policy: str, work: str) -> None:
     """One run of the work under ``policy``, in this fresh process; prints JSON."""
-    if policy == "new":
+    if policy in ("new", "passive"):
         from gpt2guard.family.load import thread_env_defaults
 
         thread_env_defaults()
@@ -129,8 +131,8 @@ def main(argv=None) -> None:
     ap.add_argument("--work", choices=sorted(WORKS), default="nano", help="size of the work (default nano)")
     ap.add_argument("--repeats", type=int, default=2, help="runs of each policy and condition, interleaved")
     ap.add_argument("--busy", type=int, default=1, help="CPU-bound processes beside the work (default 1)")
-    ap.add_argument("--policies", default="old,new", help="comma-separated: old, new")
-    ap.add_argument("--child", choices=("old", "new"), help=argparse.SUPPRESS)
+    ap.add_argument("--policies", default="old,new", help="comma-separated: old, passive, new")
+    ap.add_argument("--child", choices=("old", "passive", "new"), help=argparse.SUPPRESS)
     ap.add_argument("--busy-child", type=float, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.busy_child:
