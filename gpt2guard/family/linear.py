@@ -112,7 +112,9 @@ def cpu_fingerprint() -> dict:
 
 
 def kernel_id() -> str:
-    """A short digest of :func:`cpu_fingerprint`: equal ids mean the same kernels are chosen."""
+    """A short digest of :func:`cpu_fingerprint`. With the same thread count and backend, equal
+    ids mean torch's libraries see the same CPU and are the same versions, so they choose the
+    same kernels (as far as what they dispatch on is visible from here)."""
     import hashlib
     import json
 
@@ -121,8 +123,8 @@ def kernel_id() -> str:
 
 def kernel_provenance(backend: str) -> dict:
     """What a float32 CPU result's bits depend on besides its inputs: the linear backend, the
-    torch thread count, torch's version and :func:`kernel_id` with the CPU's vendor and model.
-    Two runs that agree on all of these choose the same kernels."""
+    torch thread count, torch's version and :func:`kernel_id` with the CPU's vendor, model and
+    the ISA torch dispatches to. Bits are promised only between runs that agree on all of these."""
     import torch
 
     fp = cpu_fingerprint()
