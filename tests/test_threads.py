@@ -60,3 +60,20 @@ def test_threads_are_the_cpus_others_leave_free(monkeypatch):
         assert load.set_threads() == n
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_family_build_uses_a_fixed_thread_count_whatever_the_load(monkeypatch):
+    """A build's weights depend on its thread count, so the load must not choose it."""
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(load, "busy_cpus", lambda: 1000)
+    try:
+        assert load.set_threads() == 1                               # a busy machine: one thread
+        with load.build_threads() as n:
+            assert n == torch.get_num_threads() == load.build_thread_count() == len(os.sched_getaffinity(0))
+        assert torch.get_num_threads() == 1                           # restored afterwards
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")
+        assert load.build_thread_count() == 1
+    finally:
+        torch.set_num_threads(before)

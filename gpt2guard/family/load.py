@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,29 @@ def set_threads() -> int:
     except RuntimeError:
         pass  # inter-op work has started (or it was set): torch keeps its pool
     return torch.get_num_threads()
+
+
+def build_thread_count() -> int:
+    """Torch threads of a family build: ``OMP_NUM_THREADS`` if set, else every CPU this
+    process may run on. Fixed whatever the machine's load, because a build's weights
+    depend on the thread count (float sums) and a build must be reproducible."""
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+@contextmanager
+def build_threads():
+    """Run the block with :func:`build_thread_count` torch threads, then restore the count."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(build_thread_count())
+    try:
+        yield torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
 
 
 def weights_hash(path: Path) -> str:
