@@ -12,12 +12,17 @@ transformers' preallocated ``StaticCache`` instead of its default ``DynamicCache
 CPU it was not faster: 79 against 77 ms a step at batch 8, 256 tokens, alternating in
 one process). ``--tokens 1023`` times the full context this way.
 
-Our loop runs its linear layers on oneDNN where available (:mod:`gpt2guard.family.linear`);
-a line ``b (aten linear)`` times it on torch's default path, as ``generate()`` runs. For
-batches smaller than its minimum rows (2 on oneDNN, 4 on the default path) our loop
-computes dummy rows so that a record comes out the same in any batch
-(:mod:`gpt2guard.generator.forward`); a line ``b (live rows only)`` times it with
-``min_rows=1``, which skips them.
+Our loop runs its linear layers on the backend ``"auto"`` picks for the batch on this CPU
+(:mod:`gpt2guard.family.linear`: both timed on the model's layer shapes, cached); a line
+``b (aten linear)`` or ``b (onednn linear)`` times it on the other one. For batches smaller
+than the rows from which this CPU's kernels give a row the same bits in any product
+(measured, 2 on the CPUs measured so far) our loop computes dummy rows so that a record
+comes out the same in any batch (:mod:`gpt2guard.generator.forward`); a line
+``b (live rows only)`` times it with ``min_rows=1``, which skips them: what a
+``--batch-size 1`` job runs (its records record one-row passes and regenerate that way).
+Each row of the table names the backend, the rows per pass, the ratio of wall times and
+of process CPU times (on a shared machine the CPU-time ratio is the steadier one) and the
+1-minute load average; the header names the CPU.
 
 Models: ``gpt2-124m`` is the GPT-2 small architecture (``GPT2Config()`` defaults: 12
 layers, width 768, vocabulary 50257, context 1024) with random weights, so nothing is
@@ -75,21 +80,31 @@ def build_model(name: str, threads: int | None = None):
             torch.set_num_threads(threads)
 
 
-def run_ours(model, eos: int, batch: int, tokens: int, spec: str, min_rows: int | None = None,
-             linear: str = "auto") -> float:
-    from gpt2guard.generator import parse_sampling, sample_batch
+def ours_backend(model, batch: int, min_rows: int | None, linear: str = "auto") -> str:
+    """The backend generate_tokens resolves ``linear`` to for this batch (measured, cached)."""
     from gpt2guard.family.linear import backend_for
 
+    return backend_for(linear, model, rows=batch if min_rows == 1 else max(batch, 2))
+
+
+def run_ours(model, eos: int, batch: int, tokens: int, spec: str, min_rows: int | None = None,
+             linear: str = "auto") -> tuple[float, float]:
+    """(wall seconds, process CPU seconds) of one batch of our loop."""
+    from gpt2guard.generator import parse_sampling, sample_batch
+
     cfg = parse_sampling(spec)[0]
-    t0 = time.perf_counter()
+    backend = ours_backend(model, batch, min_rows, linear)
+    t0, c0 = time.perf_counter(), time.process_time()
     out = sample_batch(model, [[eos]] * batch, [tokens] * batch, cfg, list(range(batch)), eos_id=eos,
-                       stop_at_eos=False, min_rows=min_rows, linear=backend_for(linear, model))
-    elapsed = time.perf_counter() - t0
+                       stop_at_eos=False, min_rows=min_rows, linear=backend)
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
     assert all(len(o["token_ids"]) == tokens for o in out)
-    return elapsed
+    return elapsed, cpu
 
 
-def run_generate(model, eos: int, batch: int, tokens: int, spec: str, min_rows=None, cache: str = "dynamic") -> float:
+def run_generate(model, eos: int, batch: int, tokens: int, spec: str, min_rows=None,
+                 cache: str = "dynamic") -> tuple[float, float]:
+    """(wall seconds, process CPU seconds) of one ``generate()`` call."""
     import torch
     from transformers import GenerationConfig
 
@@ -110,41 +125,55 @@ def run_generate(model, eos: int, batch: int, tokens: int, spec: str, min_rows=N
     saved = model.generation_config.eos_token_id
     model.generation_config.eos_token_id = None
     try:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         with torch.inference_mode():
             out = model.generate(ids, attention_mask=torch.ones_like(ids), generation_config=gen)
-        elapsed = time.perf_counter() - t0
+        elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
     finally:
         model.generation_config.eos_token_id = saved
     assert out.shape == (batch, 1 + tokens), out.shape
-    return elapsed
+    return elapsed, cpu
 
 
 def speed_table(models, batches, tokens, repeats, spec, threads, cache="dynamic") -> list[dict]:
     from gpt2guard.generator.forward import min_rows_for
-    from gpt2guard.family.linear import backend_for
 
     rows = []
     for name in models:
         model, eos = build_model(name, threads)
         n = min(tokens, model.config.n_positions - 1)
-        backend = backend_for("auto", model)
         for b in batches:
-            variants = [("", None, "auto")] + ([(" (live rows only)", 1, "auto")] if b < min_rows_for(backend) else [])
-            if backend != "aten":  # the loop on torch's default linear path: what the backend adds
-                variants.append((" (aten linear)", None, "aten"))
+            backend = ours_backend(model, b, None)
+            variants = [("", None, "auto")]
+            if b < min_rows_for(backend, model, b):
+                variants.append((" (live rows only)", 1, "auto"))
+            for other in ("aten", "onednn"):  # the loop on the backend "auto" did not pick: what the choice gains
+                if other != backend and (b > 1 or other == "aten"):
+                    try:
+                        ours_backend(model, b, None, other)
+                    except Exception:  # noqa: BLE001 - a backend that cannot run here is left out
+                        continue
+                    variants.append((f" ({other} linear)", None, other))
             for label, min_rows, linear in variants:
+                picked = ours_backend(model, b, min_rows, linear)
+                rows_per_pass = min_rows if min_rows else max(b, min_rows_for(picked, model, b))
                 run_ours(model, eos, b, 4, spec, min_rows, linear)      # warm up both paths
                 run_generate(model, eos, b, 4, spec, cache=cache)
                 ours, gen = [], []
                 for _ in range(repeats):                        # alternate: both see the same machine load
                     ours.append(run_ours(model, eos, b, n, spec, min_rows, linear))
                     gen.append(run_generate(model, eos, b, n, spec, cache=cache))
-                rows.append({"model": name, "batch": f"{b}{label}", "tokens": n, "ours_tok_s": b * n / min(ours),
-                             "generate_tok_s": b * n / min(gen), "ratio": min(gen) / min(ours)})
+                wall_o, wall_g = min(t for t, _ in ours), min(t for t, _ in gen)
+                cpu_o, cpu_g = min(c for _, c in ours), min(c for _, c in gen)
+                rows.append({"model": name, "batch": f"{b}{label}", "tokens": n, "backend": picked,
+                             "rows": rows_per_pass, "ours_tok_s": b * n / wall_o, "generate_tok_s": b * n / wall_g,
+                             "ratio": wall_g / wall_o, "cpu_ratio": cpu_g / cpu_o,
+                             "load": os.getloadavg()[0]})
                 r = rows[-1]
-                print(f"  {name} batch {r['batch']}: ours {r['ours_tok_s']:.1f} tok/s, generate() "
-                      f"{r['generate_tok_s']:.1f} tok/s, ratio {r['ratio']:.2f}x", file=sys.stderr, flush=True)
+                print(f"  {name} batch {r['batch']} [{picked}, {rows_per_pass}-row passes]: ours "
+                      f"{r['ours_tok_s']:.1f} tok/s, generate() {r['generate_tok_s']:.1f} tok/s, ratio "
+                      f"{r['ratio']:.2f}x (CPU time {r['cpu_ratio']:.2f}x), load {r['load']:.1f}",
+                      file=sys.stderr, flush=True)
     return rows
 
 
@@ -171,7 +200,7 @@ def memory_child(method: str, tokens: int, batch: int, spec: str, threads: int |
     except OSError:
         how = "ru_maxrss, lifetime peak (reset not permitted)"
     before = _status_kib("VmRSS")
-    elapsed = run(model, eos, batch, tokens, spec)
+    elapsed = run(model, eos, batch, tokens, spec)[0]
     peak = _status_kib("VmHWM") if how.startswith("VmHWM") else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"method": method, "rss_before_mib": before / 1024, "peak_mib": peak / 1024,
                       "extra_mib": (peak - before) / 1024, "seconds": elapsed,
@@ -196,12 +225,11 @@ def repro_check(name: str, records: int, tokens: int, spec: str, threads: int | 
     from gpt2guard.generator import parse_sampling, sample_batch
 
     from gpt2guard.generator.forward import min_rows_for
-    from gpt2guard.family.linear import backend_for
 
     model, eos = build_model(name, threads)
     cfg = parse_sampling(spec)[0]
     n = min(tokens, model.config.n_positions - 1)
-    backend = backend_for("auto", model)
+    backend = ours_backend(model, 8, None)
     out = []
     for min_rows in (None, 1):
         kw = dict(eos_id=eos, stop_at_eos=False, min_rows=min_rows, linear=backend)
@@ -211,7 +239,7 @@ def repro_check(name: str, records: int, tokens: int, spec: str, threads: int | 
             batched += sample_batch(model, [[eos]] * len(seeds), [n] * len(seeds), cfg, seeds, **kw)
         differ = sum(sample_batch(model, [[eos]], [n], cfg, [s], **kw)[0]["token_ids"] != batched[s]["token_ids"]
                      for s in range(records))
-        out.append({"min_rows": f"default ({min_rows_for(backend)}, {backend})" if min_rows is None else "1", "differ": differ, "records": records,
+        out.append({"min_rows": f"default ({min_rows_for(backend, model, 8)}, {backend})" if min_rows is None else "1", "differ": differ, "records": records,
                     "tokens": n})
         print(f"  repro min_rows={out[-1]['min_rows']}: {differ}/{records} differ", file=sys.stderr, flush=True)
     return out
@@ -248,19 +276,26 @@ def main(argv=None) -> None:
         args.tokens, args.repeats, args.memory = 32, 1, False
     models = [m for m in args.models.split(",") if m]
     batches = [int(b) for b in args.batches.split(",") if b]
-    print(f"sampling {args.sampling}, {args.tokens} new tokens per row, best of {args.repeats}, "
+    from gpt2guard.family.linear import cpu_fingerprint
+
+    fp = cpu_fingerprint()
+    cpu = f"{fp['vendor']} {fp['model']} ({fp['isa']}, {len(os.sched_getaffinity(0))} CPUs)"
+    print(f"{cpu}; sampling {args.sampling}, {args.tokens} new tokens per row, best of {args.repeats}, "
           f"{torch.get_num_threads()} torch thread(s), torch {torch.__version__}, generate() cache "
           f"{args.generate_cache}, load average {os.getloadavg()[0]:.2f}", file=sys.stderr)
     if not args.no_speed:
         rows = speed_table(models, batches, args.tokens, args.repeats, args.sampling, args.threads,
                            args.generate_cache)
-        print(f"\nsampling {args.sampling}, best of {args.repeats}, {torch.get_num_threads()} thread(s), "
-              f"generate() cache {args.generate_cache}, 1-minute load average {os.getloadavg()[0]:.2f} at the end")
-        print("| model | batch | new tokens | ours tok/s | generate() tok/s | ours / generate() |")
-        print("|---|---|---:|---:|---:|---:|")
+        print(f"\n{cpu}, torch {torch.__version__}, sampling {args.sampling}, best of {args.repeats}, "
+              f"{torch.get_num_threads()} thread(s), generate() cache {args.generate_cache}, 1-minute load "
+              f"average {os.getloadavg()[0]:.2f} at the end")
+        print("| model | batch | linear | rows per pass | new tokens | ours tok/s | generate() tok/s "
+              "| ours / generate() | CPU time ratio | load |")
+        print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
         for r in rows:
-            print(f"| {r['model']} | {r['batch']} | {r['tokens']} | {r['ours_tok_s']:.1f} | "
-                  f"{r['generate_tok_s']:.1f} | {r['ratio']:.2f}x |")
+            print(f"| {r['model']} | {r['batch']} | {r['backend']} | {r['rows']} | {r['tokens']} | "
+                  f"{r['ours_tok_s']:.1f} | {r['generate_tok_s']:.1f} | {r['ratio']:.2f}x | {r['cpu_ratio']:.2f}x | "
+                  f"{r['load']:.1f} |")
     if args.memory:
         mem = memory_table(1023, 8, args.sampling, args.threads, args.generate_cache)
         print(f"\ngpt2-124m, batch 8, 1023 new tokens, one run each ({mem[0]['how']}):")

@@ -185,16 +185,20 @@ def timed(fn):
 
 def run_setup(name, loaded, docs, args):
     from gpt2guard.detector.scoring import engine_backend
+    from gpt2guard.family.linear import cpu_fingerprint, onednn_available
 
     n_tok = sum(len(d) for d in docs)
+    fp, picked = cpu_fingerprint(), engine_backend(loaded)
     print(f"\n## {name}: {len(docs)} documents, {n_tok} tokens (lengths {min(map(len, docs))}-{max(map(len, docs))}), "
-          f"{__import__('torch').get_num_threads()} threads, engine linear backend {engine_backend(loaded)}")
+          f"{__import__('torch').get_num_threads()} threads, engine linear backend {picked} (auto, measured on "
+          f"{fp['vendor']} {fp['model']}, {fp['isa']}), load average {os.getloadavg()[0]:.2f}")
     ways = {"per-doc": lambda: per_document(loaded, docs),
             "engine": lambda: engine(loaded, docs, args.batch_tokens, args.chunk_elements),
             "bare": lambda: bare(loaded, docs, args.batch_tokens)}
-    if engine_backend(loaded) != "aten":  # the same batches on torch's default linear path: what the backend adds
-        ways["engine aten"] = lambda: engine(loaded, docs, args.batch_tokens, args.chunk_elements, linear="aten")
-        ways["bare aten"] = lambda: bare(loaded, docs, args.batch_tokens, linear="aten")
+    other = "aten" if picked != "aten" else ("onednn" if onednn_available() and loaded.device == "cpu" else None)
+    if other:  # the same batches on the backend auto did not pick: what the choice gains
+        ways[f"engine {other}"] = lambda: engine(loaded, docs, args.batch_tokens, args.chunk_elements, linear=other)
+        ways[f"bare {other}"] = lambda: bare(loaded, docs, args.batch_tokens, linear=other)
     if args.bf16:
         ways["engine bf16"] = lambda: engine(loaded, docs, args.batch_tokens, args.chunk_elements, bf16=True)
     engine(loaded, docs[:2], args.batch_tokens, args.chunk_elements)  # warm-up

@@ -1,5 +1,5 @@
-"""The oneDNN linear backend: same numbers as torch's default path, batch- and thread-invariant
-rows, and a model restored exactly after use."""
+"""The linear backends: oneDNN gives torch's default path's numbers; "auto" is measured on this
+CPU and cached as JSON; the measured invariant rows hold; a model is restored exactly after use."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from gpt2guard.family.linear import (ONEDNN_MIN_ROWS, linear, linear_backend,  # noqa: E402
-                                     onednn_available, pick_backend)
+from gpt2guard.family.linear import (BACKENDS, invariant_rows, layer_shapes, linear,  # noqa: E402
+                                     linear_backend, onednn_available, pick_backend, probe)
 
 needs_onednn = pytest.mark.skipif(not onednn_available(), reason="this torch has no oneDNN float32 linear")
 
@@ -54,29 +54,75 @@ def test_onednn_linear_matches_the_default_path(shape):
         torch.testing.assert_close(linear(x, w, b, "aten", gelu=True), fused, rtol=1e-5, atol=1e-4)
 
 
-@needs_onednn
-@pytest.mark.parametrize("shape", [(48, 144), (192, 48), (768, 768), (768, 2304), (3072, 768), (768, 50257)])
-def test_onednn_rows_do_not_depend_on_the_other_rows_or_threads(shape):
-    """What the generator's batch-invariance relies on: a row's bits are the same for every
-    M >= ONEDNN_MIN_ROWS rows, wherever the row sits, with 1 or 2 threads."""
-    d_in, d_out = shape
-    gen = torch.Generator().manual_seed(2)
-    X = torch.randn(40, d_in, generator=gen)
-    w = torch.randn(d_in, d_out, generator=gen).t()  # a Conv1D weight seen as (out, in)
-    b = torch.randn(d_out, generator=gen)
-    threads = torch.get_num_threads()
-    try:
-        with torch.inference_mode():
-            ref = linear(X[:ONEDNN_MIN_ROWS], w, b, "onednn")[0]
-            for n_threads in sorted({1, 2, threads}):
-                torch.set_num_threads(n_threads)
-                for m in (ONEDNN_MIN_ROWS, 3, 4, 7, 8, 16, 33, 40):
-                    assert torch.equal(linear(X[:m], w, b, "onednn")[0], ref), (m, n_threads)
-                moved = X[:8].clone()
-                moved[[0, 5]] = moved[[5, 0]]
-                assert torch.equal(linear(moved, w, b, "onednn")[5], ref)
-    finally:
-        torch.set_num_threads(threads)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_measured_invariant_rows_hold_for_every_layer(backend):
+    """What the generator's batch-invariance relies on, checked on this machine with other
+    inputs than the measurement used: from invariant_rows on, a row's bits are the same in
+    every product of up to 16 rows, wherever the row sits."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    if backend == "onednn" and not onednn_available():
+        pytest.skip("this torch has no oneDNN float32 linear")
+    torch.manual_seed(5)
+    model = GPT2LMHeadModel(GPT2Config(n_embd=768, n_layer=1, n_head=12)).eval()  # GPT-2's own shapes
+    m0 = invariant_rows(backend, model)
+    assert 1 <= m0 <= 16
+    gen = torch.Generator().manual_seed(6)
+    block = model.transformer.h[0]
+    with torch.inference_mode():
+        layers = [(m.weight.t(), m.bias) for m in (block.attn.c_attn, block.attn.c_proj, block.mlp.c_fc,
+                                                  block.mlp.c_proj)]
+        head = model.lm_head.weight
+        layers.append((head if backend == "onednn" else head.t().contiguous().t(), None))  # as the loop runs it
+        for w, b in layers:
+            X = torch.randn(16, w.shape[1], generator=gen)
+            ref = linear(X, w, b, backend)
+            for m in range(m0, 16):
+                got = linear(X[:m], w, b, backend)
+                assert torch.equal(got[0], ref[0]) and torch.equal(got[m - 1], ref[m - 1]), (tuple(w.shape), m)
+            moved = X.clone()
+            moved[[0, 5]] = moved[[5, 0]]
+            assert torch.equal(linear(moved, w, b, backend)[5], ref[0])
+
+
+def test_auto_is_measured_here_and_cached_as_json(tmp_path, monkeypatch):
+    import json
+
+    import gpt2guard.family.linear as lin
+
+    monkeypatch.setenv("GPT2GUARD_CACHE", str(tmp_path))
+    model = small_gpt2()
+    shapes = layer_shapes(model)
+    assert shapes == [(48, 144, 2, "conv"), (48, 48, 2, "conv"), (48, 192, 2, "conv"), (192, 48, 2, "conv"),
+                      (48, 300, 1, "linear")]
+    first = probe(shapes, 4)
+    assert first["fastest"] in BACKENDS and set(first["ms"]) == set(BACKENDS if onednn_available() else ["aten"])
+    assert pick_backend("auto", "cpu", torch.float32, shapes, 4) == first["fastest"]
+    saved = json.loads((tmp_path / lin.PROBE_FILE).read_text())      # JSON, keyed by CPU, threads, rows, shapes
+    (key, entry), = saved.items()
+    assert lin.kernel_id() in key and f"threads={torch.get_num_threads()}" in key and "rows=4" in key
+    assert entry["value"] == first and entry["cpu"] == lin.cpu_fingerprint()["model"]
+    # the next call reads the cache; another row count is measured anew
+    monkeypatch.setattr(lin, "_measure", lambda *a, **k: pytest.fail("measured again"))
+    assert probe(shapes, 4) == first
+    with pytest.raises(BaseException, match="measured again"):
+        probe(shapes, 5)
+    # a damaged cache file is measured over, never trusted
+    monkeypatch.undo()
+    monkeypatch.setenv("GPT2GUARD_CACHE", str(tmp_path))
+    (tmp_path / lin.PROBE_FILE).write_text("[not json")
+    assert probe(shapes, 4)["fastest"] in BACKENDS
+    assert isinstance(json.loads((tmp_path / lin.PROBE_FILE).read_text()), dict)
+
+
+def test_kernel_provenance_names_what_the_bits_depend_on():
+    from gpt2guard.family.linear import cpu_fingerprint, kernel_id, kernel_provenance
+
+    prov = kernel_provenance("aten")
+    assert prov["linear"] == "aten" and prov["torch"] == torch.__version__
+    assert prov["torch_threads"] == torch.get_num_threads() and prov["kernel_id"] == kernel_id()
+    fp = cpu_fingerprint()
+    assert fp["model"] in prov["cpu"] and len(fp["flags_sha256"]) == 16 and len(kernel_id()) == 16
 
 
 @needs_onednn
@@ -117,7 +163,7 @@ def test_backend_for_picks_one_backend_for_every_model():
     from gpt2guard.family.linear import backend_for
 
     f32, bf16 = small_gpt2(), small_gpt2().to(torch.bfloat16)
-    assert backend_for("auto", f32) == pick_backend("auto", "cpu", torch.float32)
+    assert backend_for("auto", f32, rows=3) == pick_backend("auto", "cpu", torch.float32, layer_shapes(f32), 3)
     assert backend_for("auto", f32, bf16) == "aten"  # oneDNN only if all of them can run on it
     assert backend_for("aten", f32, bf16) == "aten"
     with pytest.raises(GuardError, match="unknown linear backend"):

@@ -49,6 +49,9 @@ def main(cache_dir, weights_dir):
     Start with `gpt2guard family build nano` (the builtin family, a few minutes on a laptop),
     then see `gpt2guard family list`.
     """
+    from gpt2guard.family.load import thread_env_defaults
+
+    thread_env_defaults()  # before any command loads torch: waiting threads sleep, not spin
     if cache_dir:
         os.environ["GPT2GUARD_CACHE"] = cache_dir
     if weights_dir:

@@ -84,10 +84,8 @@ def build_family(name: str = "nano", seed: int = 0, force: bool = False, progres
     pathlib.Path
         The family directory, whose ``family.json`` records what was built.
     """
-    import torch
-
     from gpt2guard.datasets.builtin import builtin_corpus, corpus_hash
-    from gpt2guard.family.load import quiet_transformers
+    from gpt2guard.family.load import build_thread_count, build_threads, quiet_transformers
     from gpt2guard.family.tokenizer import train_tokenizer
     from gpt2guard.family.train import train_size
 
@@ -138,7 +136,7 @@ def build_family(name: str = "nano", seed: int = 0, force: bool = False, progres
         "corpus": {"hash": chash, "documents": len(docs), "packages": list(spec.recipe.packages),
                    "train_tokens": int(len(train_ids)), "valid_tokens": int(len(val_ids))},
         "tokenizer": {"vocab_size": len(tokenizer), "eos_token_id": tokenizer.eos_token_id},
-        "versions": library_versions(), "threads": torch.get_num_threads(), "sizes": {},
+        "versions": library_versions(), "threads": build_thread_count(), "sizes": {},
     }
     write_json(root / MANIFEST, manifest)
 
@@ -149,8 +147,9 @@ def build_family(name: str = "nano", seed: int = 0, force: bool = False, progres
             continue
         say(f"training {name} {size.name}: {size.n_layer} layers, width {size.n_embd}, "
             f"{size.train_tokens:,} tokens")
-        model, stats = train_size(size, spec.recipe, tokenizer, train_ids, val_ids, seed=seed * 1000 + i,
-                                  progress=progress)
+        with build_threads():  # a fixed count whatever the load: the weights depend on it
+            model, stats = train_size(size, spec.recipe, tokenizer, train_ids, val_ids, seed=seed * 1000 + i,
+                                      progress=progress)
         tmp = root / f".{size.name}.tmp-{os.getpid()}"
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)

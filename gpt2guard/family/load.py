@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,14 +63,93 @@ def pick_device(device: str | None = None) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+# Environment defaults for the OpenMP runtime torch loads; a user's own settings win.
+THREAD_ENV = {
+    # threads that wait for work sleep instead of spinning: a spinning thread burns a CPU
+    # that another process on the machine needs (libgomp, which torch's Linux wheels use)
+    "OMP_WAIT_POLICY": "PASSIVE",
+    "KMP_BLOCKTIME": "0",          # the same for Intel's OpenMP runtime, where torch uses it
+}
+
+
+def thread_env_defaults(environ=None) -> dict:
+    """Set :data:`THREAD_ENV` in ``environ`` (default ``os.environ``) where the user has not
+    set those variables; return what was set. Takes effect only before torch is imported
+    (the OpenMP runtime reads them when it loads): the CLI calls it first thing."""
+    environ = os.environ if environ is None else environ
+    added = {k: v for k, v in THREAD_ENV.items() if k not in environ}
+    environ.update(added)
+    return added
+
+
+def busy_cpus(path: str = "/proc/loadavg") -> int:
+    """How many CPUs other processes keep busy now: the runnable tasks besides this one
+    (``/proc/loadavg``, median of a few samples over ~20 ms), at most the 1-minute load
+    average rounded up (which damps a momentary burst); 0 where unknown."""
+    import math
+    import statistics
+    import time
+
+    try:
+        samples = []
+        for i in range(5):
+            with open(path) as f:
+                fields = f.read().split()
+            samples.append(int(fields[3].split("/")[0]) - 1)  # runnable tasks, less the reader
+            if i < 4:
+                time.sleep(0.005)
+        return max(0, min(int(statistics.median(samples)), math.ceil(float(fields[0]))))
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def pick_threads() -> int:
+    """Torch threads for this process: the CPUs it may run on that other processes do not
+    keep busy (:func:`busy_cpus`), at least one. On a shared machine extra threads do not
+    make work faster; they make it wait for each other and cost CPU time."""
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, n - busy_cpus())
+
+
 def set_threads() -> int:
-    """Use every CPU this process may run on, unless the user chose with OMP_NUM_THREADS."""
+    """Set torch's intra-op threads by :func:`pick_threads` and one inter-op thread, unless
+    the user chose with ``OMP_NUM_THREADS``; return the thread count in use.
+
+    The count is fixed here, when a model loads or a family builds, so a result's thread
+    count (recorded in provenance, since float sums depend on it) does not change mid-run.
+    """
     import torch
 
     if not os.environ.get("OMP_NUM_THREADS"):
-        n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        torch.set_num_threads(max(1, n))
+        torch.set_num_threads(pick_threads())
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:
+        pass  # inter-op work has started (or it was set): torch keeps its pool
     return torch.get_num_threads()
+
+
+def build_thread_count() -> int:
+    """Torch threads of a family build: ``OMP_NUM_THREADS`` if set, else every CPU this
+    process may run on. Fixed whatever the machine's load, because a build's weights
+    depend on the thread count (float sums) and a build must be reproducible."""
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+@contextmanager
+def build_threads():
+    """Run the block with :func:`build_thread_count` torch threads, then restore the count."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(build_thread_count())
+    try:
+        yield torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
 
 
 def weights_hash(path: Path) -> str:

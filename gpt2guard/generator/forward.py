@@ -14,48 +14,65 @@ is removed here:
    exactly a row's own filled columns: one call for the batch when all rows have the
    same length, else one call per row.
 2. The number of rows in a matrix product. CPU libraries pick their kernel by the number
-   of rows M, and kernels sum in different orders. The linear layers run on oneDNN where
-   available (:mod:`gpt2guard.family.linear`, about twice as fast as MKL), where every
-   M >= 2 gives a row the same bits, whatever the thread count (M = 1 takes a
-   matrix-vector path); on torch's default path (MKL on x86-64), measured on this
-   project's machine (AVX-512), the same row comes out of the output layer with different
-   bits for M = 1, for M = 2-3 and for M >= 4, and out of the other layers for M <= 3
-   and for M >= 4, and in one measurement the bits also changed with the thread count
-   (a later one found no difference). So every product runs
-   with at least :func:`min_rows_for` the backend rows (2 on oneDNN, :data:`MIN_ROWS` = 4
-   on MKL): a batch with fewer live rows carries dummy rows (pass ``min_rows=1`` to skip
-   them and give up the guarantee). The backend is recorded in each record's provenance.
+   of rows M, and kernels sum in different orders: a one-row product takes a
+   matrix-vector path, and some libraries change kernels again at 4, 5 or 16 rows. From
+   some M on, a row's bits no longer change; that M depends on the CPU, the library and
+   the thread count, so it is measured on the machine at hand for the model's own layer
+   shapes (:func:`gpt2guard.family.linear.invariant_rows`, cached per CPU; 2 for both
+   backends on the Intel Xeon and for oneDNN on the AMD EPYC measured, 4 for MKL on the
+   AMD). Every product runs with at least :func:`min_rows_for` rows: a batch with fewer
+   live rows carries dummy rows (pass ``min_rows=1`` to skip them: then a record's bits
+   are those of one-row products, the same alone as in any batch run that way). The rows
+   used, the backend, the thread count, torch's version and the CPU are recorded in each
+   record's provenance (:func:`gpt2guard.family.linear.kernel_provenance`).
 3. Row position and neighbour content do not matter for a given M (measured, and
    asserted by the tests, which compare records generated alone and in batches bit for
    bit on the machine running them).
 
 The output layer (:class:`OutputLayer`) on the default path multiplies by a contiguous
-transposed copy of ``lm_head``'s weight, ``hidden @ W.T`` as an "NN" product: MKL runs it
-faster than ``F.linear``'s "NT" product over GPT-2's 50257 x 768 matrix and gives the very
-same bits for M >= 4 rows (measured for M = 4..40, 64 and 80 with the output shapes of
-GPT-2 small, medium and xl and of every nano size; tested). On oneDNN it reads
-``lm_head``'s weight as it is.
+transposed copy of ``lm_head``'s weight, ``hidden @ W.T`` as an "NN" product, faster than
+``F.linear``'s "NT" product over GPT-2's 50257 x 768 matrix on both CPUs measured (Intel:
+10.0 against 11.9 ms at one row, 27 against 38 ms at 8). Its logits agree with
+``model.lm_head``'s to float32 rounding (~1e-6 relative), not bit for bit: which of the two
+products gives which bits is the BLAS's choice per CPU. What the loop needs is that the
+layer it uses is the same in every batch, and that is the measured invariance above (the
+output layer's shape is one of those measured). On oneDNN it reads ``lm_head``'s weight as
+it is.
 
-What remains outside this module's control: other BLAS libraries or CPUs may group M
-differently, and GPU libraries choose kernels by shape; there a record regenerated in
-another batch can differ from the first token whose probabilities moved (measured on
-CPU without these measures: 3 of 64 records of 500 tokens of the nano model).
+What this promises. A record's bits are a function of its provenance, including the
+recorded rows per product, backend, thread count, torch version and CPU: on a machine that
+matches all of them regeneration gives the same bits, whatever the batch (tested).
+Elsewhere (another CPU model or ISA, another torch, thread count or backend, a GPU) the
+logits move in their last bits; the tokens are usually the same, but a token whose
+probabilities sit on a boundary can flip and the rest of the record then differs.
+Regeneration says so when the kernels differ (:func:`gpt2guard.generator.run.regenerate`).
 """
 
 from __future__ import annotations
 
 from gpt2guard.errors import GuardError
 
-# Fewest rows per matrix product on torch's default (MKL) path for batch-independent bits;
-# the oneDNN backend needs fewer (see min_rows_for).
+# Rows per product where the invariance cannot be measured (no model given, or no row count
+# tried gave it): the most any CPU measured so far needed.
 MIN_ROWS = 4
 
 
-def min_rows_for(backend: str) -> int:
-    """Fewest rows per product for which a row's bits do not depend on the batch, on ``backend``."""
-    from gpt2guard.family.linear import ONEDNN_MIN_ROWS
+def min_rows_for(backend: str, model=None, rows: int = 8) -> int:
+    """Fewest rows per product for which a row's bits do not depend on the batch, on
+    ``backend``, for ``model``'s layer shapes on this CPU and thread count (measured once and
+    cached, see :func:`gpt2guard.family.linear.invariant_rows`; for batches of up to
+    ``max(16, rows)`` rows). Without a model, or on a non-float32 or non-CPU model where
+    nothing is measured, :data:`MIN_ROWS`."""
+    import torch
 
-    return ONEDNN_MIN_ROWS if backend == "onednn" else MIN_ROWS
+    from gpt2guard.family.linear import invariant_rows
+
+    if model is None:
+        return MIN_ROWS
+    p = next(model.parameters())
+    if p.device.type != "cpu" or p.dtype != torch.float32:
+        return MIN_ROWS
+    return invariant_rows(backend, model, rows=rows) or MIN_ROWS
 
 
 def check_gpt2(model) -> None:
@@ -132,30 +149,39 @@ def forward_hidden(model, input_ids, positions, cache, columns, kv_lengths: list
 
 
 class OutputLayer:
-    """GPT-2's output layer (``lm_head``, no bias), as fast as the backend allows with the
-    bits the batch-invariance needs: on oneDNN ``lm_head``'s own weight; on the default
-    path ``hidden @ W.T`` with ``W.T`` stored contiguously (the same bits as
-    ``model.lm_head`` for at least :data:`MIN_ROWS` rows, see the module notes). Fewer
-    rows, another device or dtype, or a head with a bias go through ``model.lm_head``.
+    """GPT-2's output layer (``lm_head``, no bias) as the loop computes it: on oneDNN with
+    ``lm_head``'s own weight; on the default path on CPU in float32 as ``hidden @ W.T`` with
+    ``W.T`` stored contiguously (faster, and the same logits as ``lm_head`` up to float32
+    rounding, see the module notes). The copy is kept on the model's ``lm_head`` for later
+    batches (the size of the output weight, 154 MB for GPT-2 small) and made again when the
+    weight changes. Another device or dtype, or a head with a bias, goes through
+    ``model.lm_head``.
 
     Parameters
     ----------
     model : transformers.GPT2LMHeadModel
-    rows : int
-        The most rows the caller will pass; below :data:`MIN_ROWS` no copy is made.
     backend : str
         ``"aten"`` or ``"onednn"`` (:mod:`gpt2guard.family.linear`).
     """
 
-    def __init__(self, model, rows: int, backend: str = "aten"):
+    def __init__(self, model, backend: str = "aten"):
         import torch
 
         head = model.lm_head
         self.head, self.backend = head, backend
         w = head.weight                                                           # (V, d)
-        fast = (backend == "aten" and rows >= MIN_ROWS and head.bias is None and w.device.type == "cpu"
-                and w.dtype == torch.float32)
-        self.weight_t = w.detach().t().contiguous() if fast else None             # (d, V), a copy
+        fast = backend == "aten" and head.bias is None and w.device.type == "cpu" and w.dtype == torch.float32
+        self.weight_t = None
+        if fast:
+            try:
+                tag = (w.data_ptr(), w._version, tuple(w.shape))
+            except RuntimeError:                                                  # an inference tensor: no version
+                tag = None
+            kept = head.__dict__.get("_gpt2guard_weight_t")
+            if tag is None or kept is None or kept[0] != tag:
+                kept = (tag, w.detach().t().contiguous())                         # (d, V), a copy
+                head.__dict__["_gpt2guard_weight_t"] = kept
+            self.weight_t = kept[1]
 
     def __call__(self, hidden):
         """``(b, d)`` final hidden states -> ``(b, V)`` float32 logits."""
@@ -163,6 +189,6 @@ class OutputLayer:
 
         if self.backend == "onednn":
             return linear(hidden, self.head.weight, self.head.bias, "onednn").float()
-        if self.weight_t is None or hidden.shape[0] < MIN_ROWS:
+        if self.weight_t is None:
             return self.head(hidden).float()
         return hidden @ self.weight_t                                             # (b, V)

@@ -193,8 +193,11 @@ def check_resume(manifest: dict | None, settings: dict, where: str, has_records:
     for key, option in SETTINGS.items():
         if key in settings and key in stored and settings[key] != stored[key]:
             if key == "min_rows":
-                raise GuardError(f"--batch-size gives {settings[key]}-row passes, not the set's {stored[key]}-row "
-                                 f"passes ({where}): use a new --out or the same settings (--batch-size 1 runs "
+                def passes(rows):
+                    return "one-row passes" if rows == 1 else "wider passes"
+
+                raise GuardError(f"--batch-size gives {passes(settings[key])}, not the set's {passes(stored[key])} "
+                                 f"({where}): use a new --out or the same settings (--batch-size 1 runs "
                                  "one-row passes, any other size wider ones)")
             if option.startswith("--"):
                 raise GuardError(f"{option} {_shown(key, settings[key])} differs from the set's {key} "
@@ -323,16 +326,15 @@ def _prompt_ids(job, plan, tokenizer, window: int) -> tuple[list[list[int]], lis
     return ids, limits, prompts
 
 
-def _min_rows(batch_size: int, backend: str) -> int:
-    """Rows every forward pass computes. A record's bits depend on this alone, never on its
-    batch-mates (see :func:`~gpt2guard.generator.sample.sample_batch`): one row when the job
-    runs one record at a time (fastest there), else the loop's padded minimum."""
-    from gpt2guard.generator.forward import min_rows_for
+def _min_rows(batch_size: int) -> int | None:
+    """Rows every forward pass computes. A record's bits depend on this (recorded), never on
+    its batch-mates (see :func:`~gpt2guard.generator.sample.sample_batch`): one row when the
+    job runs one record at a time (fastest there), else (None) the loop's padded minimum,
+    measured for this CPU."""
+    return 1 if batch_size == 1 else None
 
-    return 1 if batch_size == 1 else min_rows_for(backend)
 
-
-def _set_backend(out: Path, name: str, split: str, loaded, requested: str = "auto") -> str:
+def _set_backend(out: Path, name: str, split: str, loaded, requested: str = "auto", job_rows: int = 8) -> str:
     """The linear backend of a set's records: a resumed set keeps the one it was begun with
     (sets begun before backends were recorded ran torch's default, ``aten``), so a resumed
     run writes what the uninterrupted run would have; a new set gets ``requested``."""
@@ -341,7 +343,7 @@ def _set_backend(out: Path, name: str, split: str, loaded, requested: str = "aut
 
     manifest = read_manifest(out, name, split)
     if not manifest or not manifest.get("records"):
-        return backend_for(requested, loaded.model)
+        return backend_for(requested, loaded.model, rows=job_rows)
     begun = ((manifest.get("meta") or {}).get("config") or {}).get("linear", "aten")
     if requested not in ("auto", begun):
         raise GuardError(f"set {name}.{split} in {out} was begun on the {begun!r} linear backend, not {requested!r}: "
@@ -364,7 +366,6 @@ def _record(i: int, result, length: int, loaded, set_name: str, prompt: Record |
             "new_tokens": result.length,
             "prompt_id": prompt.id if prompt else None, "prompt_source": prompt.source if prompt else None,
             "prompt_text": prompt.text if prompt else None, "stop_at_eos": job.stop_at_eos,
-            "min_rows": _min_rows(job.batch_size, result.linear),
             "model_hash": loaded.model_hash, "tokenizer_hash": loaded.tokenizer_hash, "versions": versions}
     return Record(id=i, text=result.text, length=length, ended=result.ended, label="machine",
                   source=prompt.source if prompt else None, provenance=prov,
@@ -403,8 +404,8 @@ def run_generation(job: GenerationJob, progress: bool = True, log=None) -> list[
         prompt_ids, limits, prompt_recs = _prompt_ids(job, plan, loaded.tokenizer, loaded.n_positions)
         for _, cfg, name in (t for t in plan["sets"] if t[0] == size):
             where = f"{name}.{job.split} in {out}"
-            backend = _set_backend(out, name, job.split, loaded, job.linear)
-            min_rows = _min_rows(job.batch_size, backend)
+            backend = _set_backend(out, name, job.split, loaded, job.linear, job.batch_size)
+            min_rows = _min_rows(job.batch_size)
             settings = {**job_settings(job, name, cfg, plan["prompts_digest"]), "min_rows": min_rows,
                         "model_hash": loaded.model_hash, "tokenizer_hash": loaded.tokenizer_hash}
             manifest = read_manifest(out, name, job.split)
@@ -519,6 +520,22 @@ def regenerate(record: Record | dict, loaded=None) -> str:
         warnings.warn(f"record {record.id!r} was generated on the {linear!r} linear backend, which cannot run "
                       "here; regenerating on another, whose text may differ in its last bits", stacklevel=2)
         linear = "auto"
-    result = generate_tokens(loaded, [prompt], [limit], cfg, [seed], stop_at_eos=prov.get("stop_at_eos", True),
-                             min_rows=prov.get("min_rows"), linear=linear)[0]
+    # Bits are promised only on the kernels the record was made with (kernel_provenance);
+    # the recorded thread count is used where this machine allows it.
+    import torch
+
+    threads = torch.get_num_threads()
+    want = prov.get("torch_threads")
+    if isinstance(want, int) and 1 <= want <= max(threads, os.cpu_count() or 1):
+        torch.set_num_threads(want)
+    try:
+        result = generate_tokens(loaded, [prompt], [limit], cfg, [seed], stop_at_eos=prov.get("stop_at_eos", True),
+                                 min_rows=prov.get("min_rows"), linear=linear)[0]
+    finally:
+        torch.set_num_threads(threads)
+    if result.text != record.text and prov.get("kernel_id") != result.kernels.get("kernel_id", ""):
+        warnings.warn(f"record {record.id!r} was made on other kernels ({prov.get('cpu', 'unknown CPU')}, torch "
+                      f"{prov.get('torch', '?')}, {want} thread(s)) than here ({result.kernels.get('cpu')}, torch "
+                      f"{result.kernels.get('torch')}, {result.kernels.get('torch_threads')}): bits are promised only "
+                      "on the same kernels, so a differing text here is not proof of tampering", stacklevel=2)
     return result.text

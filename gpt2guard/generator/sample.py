@@ -15,8 +15,11 @@ Two things make that so:
   row's random numbers, however many rows there are or when they stop.
 - Arithmetic. A row's logits are computed with the same bits in any batch
   (:mod:`gpt2guard.generator.forward`: no left padding, attention over each row's own
-  cache columns, at least two rows (four on torch's default BLAS path) in every matrix
-  product). The tests check a batch of 8 against each record alone, bit for bit.
+  cache columns, and in every matrix product at least the rows from which this CPU's
+  kernels give a row the same bits, measured). The tests check a batch of 8 against each
+  record alone, bit for bit. Bits are promised on the same CPU model, torch version,
+  thread count and linear backend, all recorded in the provenance; elsewhere only the
+  tokens usually agree.
 
 Length and positions. Row ``b`` holds its prompt of ``L_b`` tokens in cache columns
 ``[0, L_b)``; its t-th new token goes to column and position ``L_b + t``. Rows stop at
@@ -72,6 +75,12 @@ class GenerationResult:
         The record's length limit.
     linear : str
         The backend its linear layers ran on (``"aten"`` or ``"onednn"``).
+    min_rows : int
+        The fewest rows of every matrix product it was computed in (dummy rows filled in).
+    kernels : dict
+        What its bits depend on besides the above
+        (:func:`~gpt2guard.family.linear.kernel_provenance`: backend, torch threads,
+        torch version, a digest of the CPU and its kernel libraries, the CPU's name).
     """
 
     token_ids: list[int]
@@ -85,6 +94,8 @@ class GenerationResult:
     prompt_ids: list[int] = field(repr=False)
     max_new_tokens: int = 0
     linear: str = "aten"
+    min_rows: int = 0
+    kernels: dict = field(default_factory=dict, repr=False)
 
     @property
     def length(self) -> int:
@@ -95,7 +106,8 @@ class GenerationResult:
         """What regenerating this record needs besides the model: JSON-ready."""
         return {"sampling": self.sampling.to_dict(), "seed": self.seed, "top_p": self.top_p,
                 "max_new_tokens": self.max_new_tokens, "prompt_length": len(self.prompt_ids),
-                "stop_reason": self.stop_reason, "linear": self.linear}
+                "stop_reason": self.stop_reason, "min_rows": self.min_rows, **self.kernels,
+                "linear": self.linear}
 
 
 def sample_batch(model, prompts: Sequence[Sequence[int]], max_new_tokens: Sequence[int], cfg: SamplingConfig,
@@ -126,9 +138,10 @@ def sample_batch(model, prompts: Sequence[Sequence[int]], max_new_tokens: Sequen
         Per-row nucleus p; defaults to ``cfg.top_p``.
     min_rows : int, optional
         Fewest rows in a forward pass (dummy rows fill up); default
-        :func:`~gpt2guard.generator.forward.min_rows_for` the backend, which makes
-        results independent of the batch. 1 computes only live rows: faster for a single
-        row, but a record may then differ from the same record generated in a batch.
+        :func:`~gpt2guard.generator.forward.min_rows_for` the backend and model on this
+        CPU (measured), which makes results independent of the batch. 1 computes only live
+        rows: faster for a single row, but a record may then differ from the same record
+        generated in a batch with more rows per pass.
     linear : str
         Backend of the linear layers, ``"aten"`` or ``"onednn"``
         (:mod:`gpt2guard.family.linear`); records differ in their last bits between them.
@@ -136,7 +149,8 @@ def sample_batch(model, prompts: Sequence[Sequence[int]], max_new_tokens: Sequen
     Returns
     -------
     list of dict
-        Per row: ``token_ids``, ``stop_reason``, ``ended``, ``logprobs`` (or None).
+        Per row: ``token_ids``, ``stop_reason``, ``ended``, ``logprobs`` (or None), and
+        ``min_rows``, the rows per pass used.
     """
     import numpy as np
     import torch
@@ -148,7 +162,7 @@ def sample_batch(model, prompts: Sequence[Sequence[int]], max_new_tokens: Sequen
     from gpt2guard.generator.seeding import uniforms
 
     check_gpt2(model)
-    min_rows = min_rows_for(linear) if min_rows is None else max(1, int(min_rows))
+    min_rows = min_rows_for(linear, model, len(prompts)) if min_rows is None else max(1, int(min_rows))
     n = len(prompts)
     # Dummy rows (copies of row 0, never reported) bring the batch up to min_rows.
     prompts = list(prompts) + [prompts[0]] * max(0, min_rows - n)
@@ -184,7 +198,7 @@ def sample_batch(model, prompts: Sequence[Sequence[int]], max_new_tokens: Sequen
                      model.transformer.wte.weight.dtype, device)
 
     with torch.inference_mode(), linear_backend(model, linear):
-        lm_head = OutputLayer(model, B, linear)
+        lm_head = OutputLayer(model, linear)
         # Prompts: all positions at once; each row's logits come from its last real token.
         hidden = forward_hidden(model, ids, positions, cache, None, lengths.tolist())      # (B, T0, d)
         logits = lm_head(hidden[torch.arange(B, device=device), lengths - 1])          # (B, V)
@@ -232,7 +246,7 @@ def sample_batch(model, prompts: Sequence[Sequence[int]], max_new_tokens: Sequen
 
     return [{"token_ids": tokens[i], "stop_reason": stop[i],
              "ended": stop[i] == "eos" if stop_at_eos else eos_id in tokens[i],
-             "logprobs": logps[i] if logps is not None else None} for i in range(n)]
+             "logprobs": logps[i] if logps is not None else None, "min_rows": min_rows} for i in range(n)]
 
 
 def _as_int(value) -> int | None:
@@ -301,7 +315,8 @@ def generate_tokens(loaded, prompts: Sequence[Sequence[int]], max_new_tokens: in
     min_rows : int, optional
         See :func:`sample_batch`; the default keeps records independent of batching.
     linear : str
-        Backend of the linear layers: ``"auto"`` (oneDNN on CPU where available; see
+        Backend of the linear layers: ``"auto"`` (the faster of the two on this CPU for this
+        model at this batch size, measured once and cached; see
         :func:`~gpt2guard.family.linear.backend_for`), ``"onednn"`` or ``"aten"``. Recorded
         in each result.
 
@@ -316,13 +331,17 @@ def generate_tokens(loaded, prompts: Sequence[Sequence[int]], max_new_tokens: in
         For mismatched list lengths, a limit < 1, a prompt plus limit longer than the
         context window, a token id outside the vocabulary, or a bad seed.
     """
-    from gpt2guard.family.linear import backend_for
+    from gpt2guard.family.linear import backend_for, kernel_provenance
     from gpt2guard.generator.forward import check_gpt2
     from gpt2guard.generator.seeding import check_seed
 
     model, tokenizer = loaded.model, loaded.tokenizer
     check_gpt2(model)
-    backend = backend_for(linear, model)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise GuardError(f"batch size must be an integer >= 1, not {batch_size!r}")
+    # the backend that runs this work faster here: products of about a batch's rows
+    per_pass = max(1, min(batch_size, len(prompts)))
+    backend = backend_for(linear, model, rows=per_pass if min_rows == 1 else max(per_pass, 2))
     eos_id = tokenizer.eos_token_id
     if eos_id is None:
         raise GuardError("the tokenizer has no <|endoftext|> token (eos_token_id is None)")
@@ -330,8 +349,6 @@ def generate_tokens(loaded, prompts: Sequence[Sequence[int]], max_new_tokens: in
     if isinstance(seeds, int) or len(seeds) != n:
         raise GuardError(f"one seed per prompt is needed: {n} prompts, "
                          f"{'one seed' if isinstance(seeds, int) else len(seeds)} seed(s)")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise GuardError(f"batch size must be an integer >= 1, not {batch_size!r}")
     limits = _as_list(max_new_tokens, n, "lengths")
     configs = _as_list(configs, n, "sampling configs")
     seeds = [check_seed(s) for s in seeds]
@@ -357,6 +374,7 @@ def generate_tokens(loaded, prompts: Sequence[Sequence[int]], max_new_tokens: in
         rows.append(prompt)
     top_ps = [cfg.draw_top_p(s) for cfg, s in zip(configs, seeds)]
 
+    kernels = kernel_provenance(backend) if model.device.type == "cpu" else {"device": str(model.device)}
     results: list[GenerationResult | None] = [None] * n
     for batch in plan_batches(rows, configs, batch_size):
         cfg = configs[batch[0]]
@@ -367,7 +385,8 @@ def generate_tokens(loaded, prompts: Sequence[Sequence[int]], max_new_tokens: in
         for i, o in zip(batch, outs):
             text = tokenizer.decode(o["token_ids"], skip_special_tokens=False, clean_up_tokenization_spaces=False)
             results[i] = GenerationResult(o["token_ids"], text, o["stop_reason"], o["ended"], o["logprobs"],
-                                          seeds[i], top_ps[i], cfg, rows[i], limits[i], backend)
+                                          seeds[i], top_ps[i], cfg, rows[i], limits[i], backend, o["min_rows"],
+                                          kernels)
         if progress is not None:
             progress(len(batch))
     return results

@@ -142,7 +142,7 @@ def test_reference_with_another_tokenizer_is_refused(tiny_pair, tokenizer, tmp_p
 def test_linear_backends_agree_and_key_the_cache(tiny_pair, texts, tmp_path):
     """oneDNN's linear (where available) and torch's default path give the same statistics
     to float32 tolerance; the backend is part of the cache key."""
-    from gpt2guard.family.linear import pick_backend
+    from gpt2guard.family.linear import backend_for
 
     scorer, reference = tiny_pair
     docs = [np.array(_ids(scorer.tokenizer, t)[1:]) for t in texts[:3]]
@@ -152,7 +152,7 @@ def test_linear_backends_agree_and_key_the_cache(tiny_pair, texts, tmp_path):
         for key in ("logp", "entropy", "mean_ref", "var_ref", "cross_entropy", "cross_var"):
             np.testing.assert_allclose(a[key], b[key], atol=1e-4, rtol=1e-4, err_msg=key)
         assert np.mean(a["rank"] == b["rank"]) > 0.95
-    backend = pick_backend("auto", "cpu", None)
+    backend = backend_for("auto", scorer.model)  # measured on this CPU
     assert Scorer(scorer, cache=False).settings["linear"] == backend
     assert Scorer(scorer, cache=False, linear="aten").settings["linear"] == "aten"
     with pytest.raises(GuardError, match="unknown linear backend"):

@@ -63,10 +63,11 @@ def test_regeneration_follows_the_recorded_linear_backend(micro_family, monkeypa
     torch's default path; an unknown name is refused."""
     import gpt2guard.generator.sample as sample
     from gpt2guard.family import load_model
-    from gpt2guard.family.linear import pick_backend
+    from gpt2guard.family.linear import backend_for
     from gpt2guard.generator import generate_tokens, parse_sampling
 
     loaded = load_model("micro", "small", device="cpu")
+    fast = backend_for("auto", loaded.model)
     made = generate_tokens(loaded, [[]], 30, parse_sampling("pure")[0], [5], linear="aten")[0]
     prov = {"family": "micro", "size": "small", **made.provenance(), "min_rows": 4, "stop_at_eos": True,
             "model_hash": loaded.model_hash}
@@ -76,11 +77,11 @@ def test_regeneration_follows_the_recorded_linear_backend(micro_family, monkeypa
     real = sample.generate_tokens
     monkeypatch.setattr(sample, "generate_tokens", lambda *a, **kw: used.append(kw["linear"]) or real(*a, **kw))
     regenerate(record)
-    record.provenance["linear"] = pick_backend("auto", "cpu", None)
+    record.provenance["linear"] = fast
     regenerate(record)
     del record.provenance["linear"]
     assert regenerate(record) == made.text
-    assert used == ["aten", pick_backend("auto", "cpu", None), "aten"]
+    assert used == ["aten", fast, "aten"]
     record.provenance["linear"] = "blas"
     with pytest.raises(GuardError, match="unknown linear backend 'blas'"):
         regenerate(record)
@@ -92,10 +93,10 @@ def test_a_resumed_set_keeps_the_backend_it_began_with(micro_family, tmp_path):
     from gpt2guard.datasets.sets import read_manifest
     from gpt2guard.generator.run import _set_backend
     from gpt2guard.family import load_model
-    from gpt2guard.family.linear import pick_backend
+    from gpt2guard.family.linear import backend_for
 
     loaded = load_model("micro", "small", device="cpu")
-    auto = pick_backend("auto", "cpu", None)
+    auto = backend_for("auto", loaded.model, rows=8)  # measured on this CPU for the job's batch of 8
     assert _set_backend(tmp_path, "micro-small", "train", loaded) == auto
     run_generation(GenerationJob(out=str(tmp_path), family="micro", sizes="small", sampling="pure", n=2,
                                  length=8), progress=False)

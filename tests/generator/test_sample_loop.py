@@ -71,12 +71,19 @@ def test_a_record_in_a_batch_of_8_equals_the_record_alone(micro, prompts, cfg, l
     assert [r.logprobs for r in threes] == [r.logprobs for r in batched]
 
 
-def test_results_record_their_linear_backend(micro, prompts):
-    from gpt2guard.family.linear import pick_backend
+def test_results_record_their_linear_backend_and_kernels(micro, prompts):
+    from gpt2guard.family.linear import backend_for, kernel_id
+    from gpt2guard.generator.forward import min_rows_for
 
     auto = generate_tokens(micro, prompts[:2], 8, CONFIGS[0], [1, 2])
-    assert {r.linear for r in auto} == {pick_backend("auto", "cpu", torch.float32)}
-    assert auto[0].provenance()["linear"] == auto[0].linear
+    assert {r.linear for r in auto} == {backend_for("auto", micro.model, rows=2)}
+    prov = auto[0].provenance()
+    assert prov["linear"] == auto[0].linear
+    # what the bits depend on is recorded, and the rows per pass used
+    assert prov["kernel_id"] == kernel_id() and prov["torch_threads"] == torch.get_num_threads()
+    assert prov["torch"] == torch.__version__ and prov["cpu"]
+    assert prov["min_rows"] == min_rows_for(auto[0].linear, micro.model, 2)
+    assert generate_tokens(micro, prompts[:1], 4, CONFIGS[0], [1], min_rows=1)[0].provenance()["min_rows"] == 1
     aten = generate_tokens(micro, prompts[:2], 8, CONFIGS[0], [1, 2], linear="aten")
     assert {r.provenance()["linear"] for r in aten} == {"aten"}
     with pytest.raises(GuardError, match="unknown linear backend"):
@@ -133,22 +140,35 @@ def test_forward_matches_the_model_on_prompts_of_different_lengths(micro, prompt
             assert torch.allclose(step[b, 0], ref[-1], atol=1e-4)
 
 
-def test_output_layer_gives_lm_heads_bits():
-    """The transposed-copy output layer computes lm_head's bits for >= MIN_ROWS rows
-    (and runs lm_head itself for fewer), on the output shapes of micro, nano and GPT-2."""
+@pytest.mark.parametrize("backend", ["aten", "onednn"])
+def test_output_layer_agrees_with_lm_head_and_its_rows_keep_their_bits(backend):
+    """The loop's output layer gives lm_head's logits to float32 rounding (hence the same
+    greedy and sampled tokens), and from the measured minimum rows on, a row's logits have
+    the same bits in any product: what batch-independent records need, on this machine."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from gpt2guard.generator.forward import MIN_ROWS, OutputLayer
+    from gpt2guard.family.linear import onednn_available
+    from gpt2guard.generator.draw import draw_tokens
+    from gpt2guard.generator.forward import OutputLayer, min_rows_for
 
+    if backend == "onednn" and not onednn_available():
+        pytest.skip("this torch has no oneDNN float32 linear")
     torch.manual_seed(0)
     for vocab, width in [(512, 32), (4096, 96), (50257, 768)]:
         model = GPT2LMHeadModel(GPT2Config(vocab_size=vocab, n_embd=width, n_layer=1, n_head=4)).eval()
-        head = OutputLayer(model, 8)
-        assert head.weight_t is not None and OutputLayer(model, MIN_ROWS - 1).weight_t is None
+        head, m0 = OutputLayer(model, backend), min_rows_for(backend, model)
+        assert 1 <= m0 <= 16
+        h = torch.randn(16, width)
         with torch.inference_mode():
-            for rows in (1, 2, 3, 4, 5, 8, 13):
-                h = torch.randn(rows, width)
-                assert torch.equal(head(h), model.lm_head(h)), (vocab, rows)
+            ours, ref = head(h), model.lm_head(h)
+            torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
+            assert torch.equal(ours.argmax(-1), ref.argmax(-1))
+            u = torch.linspace(0.05, 0.95, 16, dtype=torch.float64)
+            cfg = CONFIGS[1]
+            assert torch.equal(draw_tokens(ours, cfg, u), draw_tokens(ref, cfg, u)), (vocab, width)
+            for rows in range(m0, 17):
+                got = head(h[:rows])
+                assert torch.equal(got[0], ours[0]) and torch.equal(got[-1], ours[rows - 1]), (vocab, rows)
 
 
 @pytest.mark.parametrize("cfg", CONFIGS[:3], ids=lambda c: c.name or "pure")
@@ -261,3 +281,25 @@ def test_result_text_is_the_decoded_tokens(micro, prompts):
     assert r.text == micro.tokenizer.decode(r.token_ids, skip_special_tokens=False,
                                             clean_up_tokenization_spaces=False)
     assert r.length == len(r.token_ids)
+
+
+def test_regeneration_names_other_kernels_when_the_text_differs(micro, prompts):
+    """Bits are promised on the same kernels only: a record from another CPU whose text does
+    not regenerate gets a warning saying so; on the same kernels a mismatch gets none."""
+    import warnings
+
+    from gpt2guard.datasets.records import Record
+    from gpt2guard.generator.run import regenerate
+
+    made = generate_tokens(micro, [[]], 20, CONFIGS[0], [9])[0]
+    prov = {"family": "micro", "size": "small", **made.provenance(), "stop_at_eos": True,
+            "model_hash": micro.model_hash}
+    same = Record(id=0, text=made.text, length=made.length, ended=made.ended, label="machine", provenance=prov)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert regenerate(same, micro) == made.text                      # same kernels: the same text
+        assert regenerate(Record.from_dict({**same.to_dict(), "text": "forged"}), micro) == made.text
+    moved = Record.from_dict({**same.to_dict(), "text": "made elsewhere",
+                              "provenance": {**prov, "kernel_id": "0" * 16, "cpu": "Other CPU (AVX2)"}})
+    with pytest.warns(UserWarning, match="made on other kernels .*Other CPU .*not proof of tampering"):
+        assert regenerate(moved, micro) == made.text
