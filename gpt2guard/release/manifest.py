@@ -91,10 +91,11 @@ class Verification:
     unlisted: list[str] = field(default_factory=list)
     checked: int = 0
     problems: list[str] = field(default_factory=list)
+    special: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not (self.missing or self.altered or self.unlisted or self.problems)
+        return not (self.missing or self.altered or self.unlisted or self.problems or self.special)
 
     def lines(self) -> list[str]:
         """One line per finding."""
@@ -102,6 +103,7 @@ class Verification:
         out += [f"missing   {self.root}/{p}" for p in self.missing]
         out += [f"altered   {self.root}/{p}" for p in self.altered]
         out += [f"unlisted  {self.root}/{p}" for p in self.unlisted]
+        out += [f"special   {self.root}/{p} (not a plain file: a symlink?)" for p in self.special]
         return out
 
 
@@ -138,7 +140,7 @@ def verify_dir(root: str | Path) -> Verification:
             result.altered.append(rel)
         result.checked += 1
     result.unlisted = sorted(set(present) - set(listed))
-    result.problems += [f"{p.relative_to(root).as_posix()}: not a plain file (a symlink?)" for p in odd]
+    result.special = [p.relative_to(root).as_posix() for p in odd]
     return result
 
 
@@ -157,7 +159,7 @@ def _is_run(root: Path) -> bool:
     return "stage" not in meta and any(f["path"] == "run.json" for f in meta["files"])
 
 
-def _load_json(path: Path, what: str, out: list[Verification]) -> dict | None:
+def _load_json(path: Path, what: str, out: list[Verification], kind: type = dict):
     if not path.is_file():
         out.append(_finding(path, f"missing ({what})"))
         return None
@@ -166,8 +168,8 @@ def _load_json(path: Path, what: str, out: list[Verification]) -> dict | None:
     except (json.JSONDecodeError, UnicodeDecodeError):
         out.append(_finding(path, "not valid JSON"))
         return None
-    if not isinstance(data, dict):
-        out.append(_finding(path, "not a JSON object"))
+    if not isinstance(data, kind):
+        out.append(_finding(path, f"not a JSON {'object' if kind is dict else 'list'}"))
         return None
     return data
 
@@ -278,7 +280,7 @@ def _verify_run(root: Path, out: list[Verification]) -> dict[str, tuple[str, int
     if holder:
         out.append(_finding(root / LOCK_NAME, f"a simulation is running in this directory ({holder})"))
     run = _load_json(root / "run.json", "every run has one", out)
-    _load_json(root / "summary.json", "unfinished: a finished run has a summary", out)
+    _load_json(root / "summary.json", "unfinished: a finished run has a summary", out, list)
     names = []
     if run is not None:
         names = run.get("scenarios")

@@ -11,7 +11,8 @@ like any other file; only the bundle itself is left out.
 
 ``model-signing`` is the optional extra ``sign`` (``pip install 'gpt2guard[sign]'``). Because
 the bundle is the standard format, a third party can also check it with model-signing's own
-CLI: ``model_signing verify key DIR --signature DIR/model.sig --public_key public.pem``.
+CLI: ``model_signing verify key DIR --signature DIR/model.sig --public_key public.pem
+--no-ignore-git-paths``.
 """
 
 from __future__ import annotations
