@@ -3,19 +3,16 @@
 :class:`RunLock` takes ``fcntl.flock`` on ``OUT/simulate.lock`` and holds it on an open file
 descriptor until the simulation ends. The kernel drops the lock when the process exits, so a
 simulation killed by ``kill -9`` or a crash never leaves a lock behind that blocks the next
-one. While the lock is held the file names its holder (pid, host, start time), which a
-refused second simulation prints. The file is never replaced (that would give it another
-inode and a second lock), only rewritten in place, and it stays after the run: the run's
-manifest lists it like every other file.
+one. The file stays empty and is never replaced (another inode would be another lock); the
+run's manifest lists it like every other file, so taking the lock changes nothing a
+verification checks. The holder's pid comes from the kernel's lock table (``/proc/locks``),
+where there is one.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import fcntl
-import json
 import os
-import socket
 from pathlib import Path
 
 from gpt2guard.errors import GuardError
@@ -23,13 +20,20 @@ from gpt2guard.errors import GuardError
 LOCK_NAME = "simulate.lock"
 
 
-def _holder(fd: int) -> str:
-    """Who holds the lock, as written in the lock file (best effort)."""
+def _holder(path: Path) -> str:
+    """Who holds the lock on ``path``, from the kernel's lock table (best effort)."""
     try:
-        info = json.loads(os.pread(fd, 4096, 0).decode("utf-8"))
-        return f"pid {int(info['pid'])} on {info.get('host', '?')} since {info.get('started', '?')}"
-    except (ValueError, KeyError, TypeError, OSError):
-        return "a process that has not yet written its pid"
+        st = os.stat(path)
+        with open("/proc/locks", encoding="ascii", errors="replace") as f:
+            table = f.read().splitlines()
+    except OSError:
+        return "another process"
+    want = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    for line in table:
+        parts = line.split()
+        if len(parts) > 5 and parts[1] == "FLOCK" and parts[5] == want:
+            return f"pid {parts[4]}"
+    return "another process"
 
 
 def lock_holder(out: str | Path) -> str | None:
@@ -43,7 +47,7 @@ def lock_holder(out: str | Path) -> str | None:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            return _holder(fd)
+            return _holder(path)
         fcntl.flock(fd, fcntl.LOCK_UN)
         return None
     finally:
@@ -78,21 +82,14 @@ class RunLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = _holder(fd)
             os.close(fd)
-            raise GuardError(f"{self.out} is in use by another simulation ({holder}); wait for it to end "
-                             "or use another --out") from None
-        info = {"pid": os.getpid(), "host": socket.gethostname(),
-                "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
-        data = (json.dumps(info, sort_keys=True) + "\n").encode("utf-8")
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, data, 0)
-        os.fsync(fd)
+            raise GuardError(f"{self.out} is in use by another simulation ({_holder(self.path)}); wait for it to "
+                             "end or use another --out") from None
         self._fd = fd
         return self
 
     def release(self) -> None:
-        """Let the next simulation in (the holder's line stays in the file)."""
+        """Let the next simulation in."""
         if self._fd is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)

@@ -267,7 +267,7 @@ def verify_tree(root: str | Path) -> list[Verification]:
     if not any(_walk(root)):
         raise GuardError(f"nothing to verify in {root}: it holds no files")
     results = [verify_dir(root)]
-    results += [verify_dir(m.parent) for m in sorted(root.rglob(MANIFEST)) if m.parent != root]
+    results += [verify_dir(m.parent) for m in _walk(root)[0] if m.name == MANIFEST and m.parent != root]
     if _is_run(root):
         _verify_run(root, results)
     return results

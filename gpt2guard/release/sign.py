@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 
 from gpt2guard.errors import GuardError
@@ -155,18 +154,31 @@ def verify_signature(directory: str | Path, public_key: str | Path, *,
     except ValueError as exc:
         text = str(exc)
         if text.startswith("Signature mismatch"):
-            return _mismatch_lines(directory, text) or [f"{sig}: the files differ from the signed ones ({text})"]
+            return _mismatch_lines(directory, sig, ignored) or [f"{sig}: the files differ from the signed ones"]
         return [f"{sig}: does not verify with {public_key} ({text.strip()})"]
     except Exception as exc:  # a damaged bundle: the protobuf/JSON parsers raise errors of several kinds
         return [f"{sig}: not a readable signature bundle ({type(exc).__name__}: {exc})"]
     return []
 
 
-def _mismatch_lines(directory: Path, text: str) -> list[str]:
-    """One line per file out of model-signing's mismatch message."""
-    altered = re.findall(r"Hash mismatch for '([^']*)'", text)
-    lines = [f"altered   {directory}/{name} (not as signed)" for name in altered]
-    for kind, label in (("Extra files found", "unlisted  {} (not signed)"), ("Missing files", "missing   {} (signed)")):
-        for names in re.findall(kind + r" in model '[^']*': ([^\"\]]*)", text):
-            lines += [label.format(f"{directory}/{n.strip()}") for n in names.split(", ") if n.strip()]
+def _mismatch_lines(directory: Path, sig: Path, ignored: list[str]) -> list[str]:
+    """One line per file that differs from the signed list.
+
+    Called only after model-signing has checked the bundle's signature (a mismatch is
+    raised after that), so the file list read from the bundle's payload is the signed one.
+    """
+    import base64
+
+    from gpt2guard.paths import sha256_file
+    from gpt2guard.release.manifest import _walk
+
+    statement = json.loads(base64.b64decode(json.loads(sig.read_text(encoding="utf-8"))["dsseEnvelope"]["payload"]))
+    signed = {r["name"]: r["digest"] for r in statement["predicate"]["resources"]}
+    files, odd = _walk(directory)
+    present = {p.relative_to(directory).as_posix(): p for p in files + odd}
+    present = {k: v for k, v in present.items() if k not in ignored}
+    lines = [f"missing   {directory}/{name} (signed)" for name in sorted(set(signed) - set(present))]
+    lines += [f"altered   {directory}/{name} (not as signed)" for name in sorted(set(signed) & set(present))
+              if not present[name].is_file() or sha256_file(present[name]) != signed[name]]
+    lines += [f"unlisted  {directory}/{name} (not signed)" for name in sorted(set(present) - set(signed))]
     return lines
