@@ -101,7 +101,8 @@ def simulate_cmd(plan, out, only, as_json):
 @click.argument("directory", type=click.Path(file_okay=False))
 @click.option("--key", "public_key", type=click.Path(dir_okay=False),
               help="Public key (PEM): also check DIRECTORY's signature; a missing signature is a finding.")
-@click.option("--signature", type=click.Path(dir_okay=False), help="The signature bundle [default: DIRECTORY/model.sig].")
+@click.option("--signature", type=click.Path(dir_okay=False),
+              help="The signature bundle [default: DIRECTORY/model.sig].")
 def verify_cmd(directory, public_key, signature):
     """Check DIRECTORY against what it must contain; print one line per finding, exit 1 on any.
 
@@ -116,7 +117,9 @@ def verify_cmd(directory, public_key, signature):
 
     Example: gpt2guard release verify runs/nano --key keys/public.pem
     """
-    from gpt2guard.release.manifest import chain_heads, verify_tree
+    from pathlib import Path
+
+    from gpt2guard.release.manifest import SIGNATURE, chain_heads, verify_tree
 
     results = verify_tree(directory)
     bad = [line for r in results for line in r.lines()]
@@ -126,19 +129,25 @@ def verify_cmd(directory, public_key, signature):
         bad += verify_signature(directory, public_key, signature=signature)
     for line in bad:
         click.echo(line)
-    for name, (head, n) in chain_heads(directory).items():
-        click.echo(f"chain head {name}: {head} ({n} entries)")
+    if not public_key and (Path(directory) / SIGNATURE).is_file():
+        click.echo(f"note: {Path(directory) / SIGNATURE} not checked; pass --key PUBLIC.pem")
+    heads = [f"chain head {name}: {head} ({n} entries)" for name, (head, n) in chain_heads(directory).items()]
     if bad:
+        for line in heads:
+            click.echo(line)
         click.echo(f"FAILED: {len(bad)} finding(s) in {directory}", err=True)
         raise SystemExit(1)
     n_files = sum(r.checked for r in results)
     n_manifests = sum(1 for r in results if r.checked)
     signed = f"; signature verifies with {public_key}" if public_key else ""
     click.echo(f"ok: {n_files} files in {n_manifests} manifests match; decision logs intact and complete{signed}")
+    for line in heads:
+        click.echo(line)
 
 
 @release.command("keygen")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Directory for private.pem and public.pem.")
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="Directory for private.pem and public.pem.")
 @click.option("--force", is_flag=True, help="Replace an existing key pair.")
 def keygen_cmd(out, force):
     """Write a new signing key pair: OUT/private.pem (mode 0600, keep it secret) and
@@ -156,7 +165,8 @@ def keygen_cmd(out, force):
 @click.argument("directory", type=click.Path(file_okay=False, exists=True))
 @click.option("--key", "private_key", required=True, type=click.Path(dir_okay=False),
               help="Private key (PEM), from `release keygen`.")
-@click.option("--signature", type=click.Path(dir_okay=False), help="Where to write the bundle [default: DIRECTORY/model.sig].")
+@click.option("--signature", type=click.Path(dir_okay=False),
+              help="Where to write the bundle [default: DIRECTORY/model.sig].")
 def sign_cmd(directory, private_key, signature):
     """Sign every file under DIRECTORY (a published stage directory or a whole run) with
     OpenSSF model signing: a Sigstore bundle over the files' SHA-256 digests, made offline

@@ -23,7 +23,7 @@ from gpt2guard.cli import main
 from gpt2guard.errors import GuardError
 from gpt2guard.release.lock import RunLock
 from gpt2guard.release.log import DecisionLog, read_log
-from gpt2guard.release.manifest import verify_tree, write_manifest
+from gpt2guard.release.manifest import write_manifest
 from gpt2guard.release.simulate import simulate
 
 PLAN = """
@@ -280,7 +280,7 @@ def test_verify_prints_chain_heads_and_counts(run):
     assert result.exit_code == 0, result.output
     entries = read_log(run / LOG)
     assert f"chain head rushed: {entries[-1]['hash']} (3 entries)" in result.output
-    assert lines(result)[-1].startswith("ok: ") and "decision logs intact and complete" in result.output
+    assert lines(result)[0].startswith("ok: ") and "decision logs intact and complete" in result.output
     listed = json.loads((run / "MANIFEST.json").read_text())["files"]
     assert any(f["path"] == f"{FIRST}/release/MANIFEST.json" for f in listed)  # nested manifests are covered
     assert any(f["path"] == "simulate.lock" for f in listed)
