@@ -99,27 +99,88 @@ def simulate_cmd(plan, out, only, as_json):
 
 @release.command("verify")
 @click.argument("directory", type=click.Path(file_okay=False))
-def verify_cmd(directory):
-    """Check DIRECTORY against its manifests: report missing, altered and unlisted files, and
-    broken decision-log chains; exit 1 on any finding.
+@click.option("--key", "public_key", type=click.Path(dir_okay=False),
+              help="Public key (PEM): also check DIRECTORY's signature; a missing signature is a finding.")
+@click.option("--signature", type=click.Path(dir_okay=False),
+              help="The signature bundle [default: DIRECTORY/model.sig].")
+def verify_cmd(directory, public_key, signature):
+    """Check DIRECTORY against what it must contain; print one line per finding, exit 1 on any.
 
-    DIRECTORY is a published stage directory or a whole simulation run (every MANIFEST.json
-    and decisions.jsonl under it is checked).
+    DIRECTORY is a published stage directory or a whole simulation run. Verification never
+    passes on absence: the root MANIFEST.json must exist and list every file (dotfiles,
+    *.tmp and nested manifests included), every nested manifest must match, and a run must
+    have run.json, its summary and per scenario an intact decision log with one decision per
+    stage whose recorded digests match the files. An unfinished run is a finding. Prints
+    each decision log's chain head, to compare with a published value.
 
-    Example: gpt2guard release verify runs/nano
+    With --key, the signature made by `release sign` must also verify with the public key.
+
+    Example: gpt2guard release verify runs/nano --key keys/public.pem
     """
-    from gpt2guard.release.manifest import verify_tree
+    from pathlib import Path
+
+    from gpt2guard.release.manifest import SIGNATURE, chain_heads, verify_tree
 
     results = verify_tree(directory)
     bad = [line for r in results for line in r.lines()]
+    if public_key:
+        from gpt2guard.release.sign import verify_signature
+
+        bad += verify_signature(directory, public_key, signature=signature)
     for line in bad:
         click.echo(line)
-    n_files = sum(r.checked for r in results)
-    n_manifests = sum(1 for r in results if r.checked or r.missing or r.altered or r.unlisted)
+    if not public_key and (Path(directory) / SIGNATURE).is_file():
+        click.echo(f"note: {Path(directory) / SIGNATURE} not checked; pass --key PUBLIC.pem")
+    heads = [f"chain head {name}: {head} ({n} entries)" for name, (head, n) in chain_heads(directory).items()]
     if bad:
+        for line in heads:
+            click.echo(line)
         click.echo(f"FAILED: {len(bad)} finding(s) in {directory}", err=True)
         raise SystemExit(1)
-    click.echo(f"ok: {n_files} files in {n_manifests} manifests match; decision logs intact")
+    n_files = sum(r.checked for r in results)
+    n_manifests = sum(1 for r in results if r.checked)
+    signed = f"; signature verifies with {public_key}" if public_key else ""
+    click.echo(f"ok: {n_files} files in {n_manifests} manifests match; decision logs intact and complete{signed}")
+    for line in heads:
+        click.echo(line)
+
+
+@release.command("keygen")
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="Directory for private.pem and public.pem.")
+@click.option("--force", is_flag=True, help="Replace an existing key pair.")
+def keygen_cmd(out, force):
+    """Write a new signing key pair: OUT/private.pem (mode 0600, keep it secret) and
+    OUT/public.pem (hand it to whoever checks what you publish).
+
+    Example: gpt2guard release keygen --out keys
+    """
+    from gpt2guard.release.sign import generate_keys
+
+    for p in generate_keys(out, force=force):
+        click.echo(str(p))
+
+
+@release.command("sign")
+@click.argument("directory", type=click.Path(file_okay=False, exists=True))
+@click.option("--key", "private_key", required=True, type=click.Path(dir_okay=False),
+              help="Private key (PEM), from `release keygen`.")
+@click.option("--signature", type=click.Path(dir_okay=False),
+              help="Where to write the bundle [default: DIRECTORY/model.sig].")
+def sign_cmd(directory, private_key, signature):
+    """Sign every file under DIRECTORY (a published stage directory or a whole run) with
+    OpenSSF model signing: a Sigstore bundle over the files' SHA-256 digests, made offline
+    with the local key. DIRECTORY must verify first.
+
+    Needs the sign extra: pip install 'gpt2guard[sign]'.
+
+    Example: gpt2guard release sign runs/nano/scenarios/staged/stages/01-small/release --key keys/private.pem
+    """
+    from gpt2guard.release.sign import sign_dir
+
+    path = sign_dir(directory, private_key, signature=signature)
+    click.echo(f"signed: {path}")
+    click.echo(f"check:  gpt2guard release verify {directory} --key PUBLIC.pem")
 
 
 release.add_command(card)

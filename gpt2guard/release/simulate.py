@@ -240,7 +240,20 @@ def simulate(plan: Plan | str | Path, out: str | Path, *, only: list[str] | None
     Returns
     -------
     SimulationResult
+
+    Raises
+    ------
+    GuardError
+        When another simulation is running in ``out`` (it holds ``out/simulate.lock``).
     """
+    from gpt2guard.release.lock import RunLock
+
+    plan = load_plan(plan) if not isinstance(plan, Plan) else plan  # a bad plan never touches out
+    with RunLock(out):  # held from the first write to the manifest: one simulation per directory
+        return _simulate(plan, Path(out), only=only, progress=progress, log=log)
+
+
+def _simulate(plan: Plan, out: Path, *, only, progress, log) -> SimulationResult:
     from gpt2guard.release.data import RunData
     from gpt2guard.release.manifest import write_manifest
     from gpt2guard.release.summary import write_summary
