@@ -247,7 +247,7 @@ def test_resume_with_other_settings_is_refused_and_runs_are_counted(micro_family
     for extra, needle in [(["--seed", "1"], "--seed 1 differs from the set's seed 0"),
                           (["--continue-past-eos"], "--continue-past-eos false differs from the set's stop_at_eos"),
                           (["--logprobs"], "--logprobs true differs"),
-                          (["--batch-size", "1"], "--batch-size gives 1-row passes")]:
+                          (["--batch-size", "1"], "--batch-size gives one-row passes, not the set's wider passes")]:
         result = CliRunner().invoke(main, base + ["--n", "5", *extra])
         assert result.exit_code != 0, extra
         assert needle in result.output and "use a new --out or the same settings" in result.output
