@@ -373,9 +373,10 @@ def load_detector(directory: str | os.PathLike, **kwargs):
     check_meta(meta, Path(directory) / "detector.json")
     path = Path(directory) / "model.npz"
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            if not hasattr(npz, "files"):
-                raise GuardError(f"{path} is a single array, not the archive of a saved detector")
+        npz = np.load(path, allow_pickle=False)
+        if not isinstance(npz, np.lib.npyio.NpzFile):
+            raise GuardError(f"{path} is a single array, not the archive of a saved detector")
+        with npz:
             arrays = {k: npz[k] for k in npz.files}
     except FileNotFoundError:
         raise GuardError(f"{directory} has no model.npz") from None
