@@ -273,6 +273,8 @@ REFUSED = [
     (["datasets", "match", ".", "--human", "h", "--machine", "m", "--out", "o", "--method", "truncate",
       "--bin-width", "8"], "--bin-width"),
     (["datasets", "split", ".", "s", "--seed", "99999999999"], "--seed"),
+    (["datasets", "split", ".", "s", "--fractions", "nan,0.5,0.5"], "fractions"),
+    (["datasets", "split", ".", "s", "--fractions", "inf,0,0"], "fractions"),
     (["family", "build", "micro", "--seed", "-1"], "--seed"),
 ]
 
