@@ -32,6 +32,8 @@ class GuardGroup(click.Group):
             raise UserError(str(exc), exc.exit_code) from None
         except KeyboardInterrupt:
             raise UserError("interrupted: finished work is kept; run the same command again to resume", 130) from None
+        except click.exceptions.NoArgsIsHelpError:
+            raise  # a group called without a command shows its help
         except click.UsageError as exc:
             # a bad option value or a clash of options: one line naming the option, and where help is
             command = exc.ctx.command_path if exc.ctx is not None else ctx.command_path

@@ -53,3 +53,10 @@ def test_unknown_method_is_refused_with_the_list():
     assert result.exit_code == 2
     assert "--method" in result.output and all(n in result.output for n in list_methods())
     assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+@pytest.mark.parametrize("path", [p for p in GROUPS if p], ids=lambda p: "-".join(p))
+def test_a_group_without_a_command_shows_its_help(path):
+    result = CliRunner().invoke(main, list(path))
+    assert "Commands:" in result.output and "Usage:" in result.output, result.output
+    assert "Error:" not in result.output
