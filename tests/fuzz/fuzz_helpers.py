@@ -54,7 +54,7 @@ def text(data, extra=()):
     return data.draw(st.sampled_from(ODD_STRINGS + list(extra)) | st.text(max_size=20))
 
 
-def maybe(data, *option_and_values, p=True):
+def maybe(data, *option_and_values):
     """``[option, value]`` or nothing."""
     return list(option_and_values) if data.draw(st.booleans()) else []
 
