@@ -32,8 +32,23 @@ class GuardGroup(click.Group):
             raise UserError(str(exc), exc.exit_code) from None
         except KeyboardInterrupt:
             raise UserError("interrupted: finished work is kept; run the same command again to resume", 130) from None
-        except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as exc:
-            raise UserError(f"{exc.strerror}: {exc.filename}") from None
+        except click.exceptions.NoArgsIsHelpError:
+            raise  # a group called without a command shows its help
+        except click.UsageError as exc:
+            # a bad option value or a clash of options: one line naming the option, and where help is
+            command = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
+            message = " ".join(exc.format_message().split())
+            raise UserError(f"{message} (see '{command} --help')", exc.exit_code) from None
+        except OSError as exc:
+            # the environment refused: a missing or unreadable path, a full disk, a read-only directory
+            raise UserError(os_error_line(exc)) from None
+
+
+def os_error_line(exc: OSError) -> str:
+    """One line for an OSError: its reason and the path it concerns."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
+    return f"{reason}: {' -> '.join(paths)}" if paths else reason
 
 
 @click.group(cls=GuardGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -7,6 +7,8 @@ import json
 
 import click
 
+from gpt2guard.cli.params import POSITIVE, SEED, FiniteFloat, refuse_together
+
 FAMILY = click.option("--family", default="nano", show_default=True,
                       help="Model family whose tokenizer counts token lengths (nano, micro, gpt2 or a model dir).")
 SHARD = click.option("--shard-size", type=click.IntRange(min=1), default=None,
@@ -38,7 +40,7 @@ def datasets():
 @datasets.command("builtin")
 @click.argument("out", type=click.Path(file_okay=False))
 @click.option("--set", "set_name", default="builtin", show_default=True, help="Name of the set to write.")
-@click.option("--seed", default=0, show_default=True, help="Seed of the corpus's source-to-split assignment.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the corpus's source-to-split assignment.")
 @click.option("--packages", default=None,
               help="Comma-separated packages whose docstrings join the stdlib's (default: numpy,sklearn,click,tqdm; "
                    "'' for none).")
@@ -119,7 +121,7 @@ def import_cmd(src, out, set_name, split, fmt, from_set, from_split, text_field,
 @click.argument("set_name")
 @click.option("--split", default="all", show_default=True, help="The split to divide.")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Output directory (default: DIRECTORY).")
-@click.option("--seed", default=0, show_default=True, help="Seed of the source-group-to-split hash.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the source-group-to-split hash.")
 @click.option("--fractions", default="0.8,0.1,0.1", show_default=True, help="Shares of train, valid, test.")
 @SHARD
 @AS_JSON
@@ -143,12 +145,12 @@ def split_cmd(directory, set_name, split, out, seed, fractions, shard_size, as_j
 @click.argument("directory", type=click.Path(exists=True, file_okay=False))
 @click.option("--human", "human_set", required=True, help="The human set.")
 @click.option("--machine", "machine_set", required=True, help="The machine set.")
-@click.option("--split", default="test", show_default=True)
+@click.option("--split", default="test", show_default=True, help="The split of both sets to match.")
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Output directory (not DIRECTORY).")
 @click.option("--method", type=click.Choice(["select", "truncate"]), default="select", show_default=True,
               help="select: keep equal counts per length bin; truncate: pair by rank and cut the longer.")
-@click.option("--bin-width", default=16, show_default=True, help="Length bin width in tokens (select).")
-@click.option("--seed", default=0, show_default=True)
+@click.option("--bin-width", type=POSITIVE, default=16, show_default=True, help="Length bin width in tokens (select).")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of which records a bin keeps.")
 @FAMILY
 @SHARD
 @AS_JSON
@@ -158,6 +160,9 @@ def match_cmd(directory, human_set, machine_set, split, out, method, bin_width, 
     Writes copies of both sets to --out whose token-length distributions match.
     """
     from gpt2guard.datasets.lengths import match_lengths
+
+    if method == "truncate":
+        refuse_together(click.get_current_context(), "bin_width", ["method"], "length bins are for --method select")
 
     result = match_lengths(directory, human_set, machine_set, split, out, family=family, method=method,
                            bin_width=bin_width, seed=seed, shard_size=shard_size)
@@ -207,11 +212,12 @@ def prompts_cmd(directory, set_name, split, out, n_tokens, min_continuation, lim
 @datasets.command("dedup")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False))
 @click.argument("set_name")
-@click.option("--split", required=True)
+@click.option("--split", required=True, help="The split to deduplicate.")
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Output directory (not DIRECTORY).")
-@click.option("--threshold", default=0.8, show_default=True, help="Shingle Jaccard similarity of near duplicates.")
+@click.option("--threshold", type=FiniteFloat(0.0, 1.0, low_open=True, what="a Jaccard similarity"), default=0.8,
+              show_default=True, help="Shingle Jaccard similarity of near duplicates.")
 @click.option("--exact-only", is_flag=True, help="Remove exact duplicates only.")
-@click.option("--seed", default=0, show_default=True, help="Seed of the MinHash functions.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the MinHash functions.")
 @SHARD
 @AS_JSON
 def dedup_cmd(directory, set_name, split, out, threshold, exact_only, seed, shard_size, as_json):
@@ -220,6 +226,8 @@ def dedup_cmd(directory, set_name, split, out, threshold, exact_only, seed, shar
     Copies the set to --out keeping the first occurrence of each text.
     """
     from gpt2guard.datasets.dedup import dedup_set
+
+    refuse_together(click.get_current_context(), "exact_only", ["threshold"], "the threshold is for near duplicates")
 
     result = dedup_set(directory, set_name, split, out, near=not exact_only, threshold=threshold, seed=seed,
                        shard_size=shard_size)
@@ -265,7 +273,7 @@ def stats_cmd(ctx, directory, set_name, splits, as_json):
 
 @datasets.command("validate")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
-@click.option("--text-field", default="text", show_default=True)
+@click.option("--text-field", default="text", show_default=True, help="JSON key holding the text.")
 @click.option("--family", default=None, help="Also check every length against this family's tokenizer.")
 @AS_JSON
 @click.pass_context

@@ -6,12 +6,14 @@ import json
 
 import click
 
+from gpt2guard.cli.params import BOOT, COUNT, RATE, SEED as SEED_TYPE, given, refuse_together
+
 DATA = click.option("--data", "data", multiple=True, required=True, type=click.Path(file_okay=False, exists=True),
                     help="Directory of sets (repeatable): the human set and the machine sets.")
 HUMAN = click.option("--human", default="builtin", show_default=True, help="Name of the human set.")
 MACHINE = click.option("--machine", multiple=True,
                        help="Machine set name (repeatable; default: every other set with the split).")
-SEED = click.option("--seed", default=0, show_default=True, help="Seed of the estimator and the bootstraps.")
+SEED = click.option("--seed", type=SEED_TYPE, default=0, show_default=True, help="Seed of the estimator and the bootstraps.")
 LIMIT = click.option("--limit", type=click.IntRange(min=1), help="At most N documents per set.")
 
 
@@ -66,11 +68,12 @@ def _calibrate(det, directory, data, fpr, seed, n_boot):
 @click.option("--cv", default=5, show_default=True, type=click.IntRange(min=0),
               help="logistic: choose the regularisation C by this many folds of cross-validation on the training "
                    "split (0: C=1).")
-@click.option("--split", default="train", show_default=True)
+@click.option("--split", default="train", show_default=True, help="Split to train on.")
 @click.option("--valid-split", default="valid", show_default=True,
               help="Split for metrics and the threshold, when the sets have it (else metrics on the training split).")
-@click.option("--fpr", default=0.01, show_default=True, help="False-positive rate of the calibrated threshold.")
-@click.option("--min-tokens", default=16, show_default=True, help="Abstain below this many tokens.")
+@click.option("--fpr", type=RATE, default=0.01, show_default=True,
+              help="False-positive rate of the calibrated threshold.")
+@click.option("--min-tokens", type=COUNT, default=16, show_default=True, help="Abstain below this many tokens.")
 @SEED
 @LIMIT
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Detector directory to write.")
@@ -88,6 +91,11 @@ def train_cmd(data, human, machine, kind, family, sizes, references, lexical, cv
     if lexical and kind == "tfidf":
         raise click.UsageError("--lexical adds the TF-IDF score to a logistic or boosting detector; "
                                "--kind tfidf is that score alone")
+    ctx = click.get_current_context()
+    if kind == "tfidf":
+        refuse_together(ctx, "kind", ["references"], "--kind tfidf reads words, not a model")
+    if kind != "logistic" and given(ctx, "cv"):
+        raise click.UsageError(f"--cv chooses the logistic regularisation; --kind {kind} has none")
     train = load_labelled(data, human, list(machine), split, limit=limit)
     _log(f"training on {train.labels.count('human')} human and {train.labels.count('machine')} machine documents")
     if kind == "tfidf":
@@ -124,8 +132,8 @@ def train_cmd(data, human, machine, kind, family, sizes, references, lexical, cv
 @DATA
 @HUMAN
 @click.option("--split", default="valid", show_default=True, help="Split of human text to calibrate on.")
-@click.option("--fpr", default=0.01, show_default=True, help="Target false-positive rate.")
-@click.option("--n-boot", default=1000, show_default=True, help="Bootstrap resamples for the interval.")
+@click.option("--fpr", type=RATE, default=0.01, show_default=True, help="Target false-positive rate.")
+@click.option("--n-boot", type=BOOT, default=1000, show_default=True, help="Bootstrap resamples for the interval.")
 @click.option("--probability", type=click.Choice(["platt", "isotonic"]),
               help="Also fit calibrated machine probabilities on the split's human and machine documents.")
 @MACHINE
@@ -142,6 +150,8 @@ def calibrate_cmd(directory, data, human, split, fpr, n_boot, probability, machi
     from gpt2guard.detector.labelled import load_labelled
     from gpt2guard.detector.trained import load_detector
 
+    if not probability and given(click.get_current_context(), "machine"):
+        raise click.UsageError("--machine is for --probability (the threshold is set on human text alone)")
     det = load_detector(directory)
     if probability:
         from gpt2guard.detector.calibrate import ProbabilityCalibrator
@@ -166,11 +176,12 @@ def calibrate_cmd(directory, data, human, split, fpr, n_boot, probability, machi
 @DATA
 @HUMAN
 @MACHINE
-@click.option("--split", default="test", show_default=True)
-@click.option("--n-boot", default=200, show_default=True, help="Bootstrap resamples for the intervals.")
+@click.option("--split", default="test", show_default=True, help="Split to evaluate on.")
+@click.option("--n-boot", type=BOOT, default=200, show_default=True, help="Bootstrap resamples for the intervals.")
 @click.option("--transfer", is_flag=True,
               help="Also the size-transfer matrix: retrain on each generator size's --train-split, test on each.")
-@click.option("--train-split", default="train", show_default=True)
+@click.option("--train-split", default="train", show_default=True,
+              help="With --transfer: the split the size-transfer detectors train on.")
 @SEED
 @LIMIT
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Writes eval.json, eval.txt, roc.png.")
@@ -187,6 +198,8 @@ def eval_cmd(directory, data, human, machine, split, n_boot, transfer, train_spl
     from gpt2guard.detector.trained import load_detector
     from gpt2guard.paths import atomic_write_text, write_json
 
+    if not transfer and given(click.get_current_context(), "train_split"):
+        raise click.UsageError("--train-split is for --transfer")
     det = load_detector(directory)
     test = load_labelled(data, human, list(machine), split, limit=limit)
     scores, n_tokens = _verdict_scores(det, test)

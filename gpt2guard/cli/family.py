@@ -6,6 +6,8 @@ import json
 
 import click
 
+from gpt2guard.cli.params import SEED
+
 
 @click.group()
 def family():
@@ -56,7 +58,7 @@ def info_cmd(name, as_json):
 
 @family.command("build")
 @click.argument("name", default="nano")
-@click.option("--seed", default=0, show_default=True, help="Seeds the corpus split, initialisation and batches.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seeds the corpus split, initialisation and batches.")
 @click.option("--force", is_flag=True, help="Discard an existing build and start over.")
 def build_cmd(name, seed, force):
     """Train builtin family NAME (nano, or the micro test preset) and cache it.

@@ -6,6 +6,8 @@ import json
 
 import click
 
+from gpt2guard.cli.params import DEVICE, POSITIVE, SEED
+
 
 @click.command("generate")
 @click.option("--family", default="nano", show_default=True, help="nano, gpt2, micro, a model directory or hub id.")
@@ -14,20 +16,20 @@ import click
               help="Comma-separated methods: pure, top-k=K, nucleus=P, nucleus=LO-HI (p drawn per record, "
                    "OpenAI drew 0.8-1.0), nucleus-openai=P (the original GPT-2 sampler's rule); "
                    "append :temperature=T to any.")
-@click.option("--n", "n", default=100, show_default=True, help="Documents per size and sampling method.")
-@click.option("--length", default=200, show_default=True, help="Maximum new tokens per document.")
+@click.option("--n", "n", type=POSITIVE, default=100, show_default=True, help="Documents per size and sampling method.")
+@click.option("--length", type=POSITIVE, default=200, show_default=True, help="Maximum new tokens per document.")
 @click.option("--prompts", type=click.Path(dir_okay=False),
               help="Prompts set file from `gpt2guard datasets prompts` (conditional generation); continuation "
                    "lengths follow the paired human continuations.")
 @click.option("--no-match-length", is_flag=True, help="With --prompts, use --length instead of the human lengths.")
 @click.option("--split", default="train", show_default=True, help="Split name of the written sets.")
-@click.option("--seed", default=0, show_default=True,
+@click.option("--seed", type=SEED, default=0, show_default=True,
               help="Job seed; each record's own seed derives from it, the set, the split and the record's index.")
 @click.option("--continue-past-eos", is_flag=True, help="Do not stop at <|endoftext|>; fill --length.")
 @click.option("--logprobs", is_flag=True, help="Store each generated token's log-probability under the model.")
-@click.option("--batch-size", default=8, show_default=True, help="Documents per forward pass.")
-@click.option("--shard-size", type=int, help="Records per shard (default: one file per split).")
-@click.option("--device", help="cpu or cuda (default: cuda when present).")
+@click.option("--batch-size", type=POSITIVE, default=8, show_default=True, help="Documents per forward pass.")
+@click.option("--shard-size", type=POSITIVE, help="Records per shard (default: one file per split).")
+@click.option("--device", type=DEVICE, help="cpu, cuda, cuda:N or mps (default: cuda when present).")
 @click.option("--linear", type=click.Choice(["auto", "onednn", "aten"]), default="auto", show_default=True,
               help="Linear-layer kernels: oneDNN's float32 (CPU, about 2x faster) or torch's default; recorded "
                    "per record, and a resumed set keeps its own.")
@@ -47,6 +49,9 @@ def generate(family, sizes, sampling, n, length, prompts, no_match_length, split
     --n 1000 --length 200 --seed 0 --out data/gen
     """
     from gpt2guard.generator.run import GenerationJob, run_generation
+
+    if no_match_length and not prompts:
+        raise click.UsageError("--no-match-length goes with --prompts (without prompts --length is always used)")
 
     job = GenerationJob(out=out, family=family, sizes=sizes, sampling=sampling, n=n, length=length, prompts=prompts,
                         match_length=not no_match_length, split=split, seed=seed,

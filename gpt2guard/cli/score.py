@@ -9,6 +9,8 @@ import math
 
 import click
 
+from gpt2guard.cli.params import COUNT, METHOD, RATE, SEED, THRESHOLD, refuse_together
+
 COLUMNS = ("name", "decision", "probability", "score", "threshold", "n_tokens", "n_windows", "method", "scorer",
            "flags", "reason")
 
@@ -84,18 +86,19 @@ def report_scorer(det, family, size):
 @click.argument("files", nargs=-1, required=True)
 @click.option("--detector", "detector", type=click.Path(file_okay=False, exists=True),
               help="A saved detector directory (from `gpt2guard detector train`).")
-@click.option("--method", default="fast-detectgpt", show_default=True,
-              help="Zero-shot method when no --detector is given (see the detector docs for the list).")
+@click.option("--method", type=METHOD, default="fast-detectgpt", show_default=True,
+              help="Zero-shot method when no --detector is given (docs/detector.md describes each).")
 @click.option("--family", default="nano", show_default=True, help="Scorer family for --method (and --html with a "
                                                                   "TF-IDF detector).")
 @click.option("--size", help="Scorer size (default: the family's smallest).")
 @click.option("--reference-size", help="Reference size for methods that need one (binoculars, fast-detectgpt-ref).")
-@click.option("--threshold", type=float, help="Machine when score > THRESHOLD (overrides the calibrated one).")
-@click.option("--fpr", default=0.05, show_default=True,
+@click.option("--threshold", type=THRESHOLD, help="Machine when score > THRESHOLD (overrides the calibrated one).")
+@click.option("--fpr", type=RATE, default=0.05, show_default=True,
               help="For --method without --threshold: false-positive rate to calibrate on builtin held-out human text.")
-@click.option("--min-tokens", type=int, help="Abstain on documents with fewer tokens (default: the detector's, 16).")
-@click.option("--seed", default=0, show_default=True, help="Bootstrap seed of the calibration interval.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.option("--min-tokens", type=COUNT, help="Abstain on documents with fewer tokens (default: the detector's, 16).")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Bootstrap seed of the calibration interval.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True,
+              help="Verdicts as an aligned table, a JSON list or CSV with a header row.")
 @click.option("--skip-bad", is_flag=True, help="Skip (and count) bad JSONL lines instead of stopping.")
 @click.option("--html", "html_out", type=click.Path(dir_okay=False), help="Also write a GLTR-style HTML report here.")
 def score(files, detector, method, family, size, reference_size, threshold, fpr, min_tokens, seed, fmt, skip_bad, html_out):
@@ -109,6 +112,11 @@ def score(files, detector, method, family, size, reference_size, threshold, fpr,
     gpt2guard score data/test.jsonl --detector det/ --format json --html report.html
     """
     from gpt2guard.detector.inputs import read_documents
+
+    ctx = click.get_current_context()
+    refuse_together(ctx, "detector", ["method", "reference_size", "fpr"], "a saved detector has its own scorer and "
+                    "threshold (set it with --threshold or `gpt2guard detector calibrate`)")
+    refuse_together(ctx, "threshold", ["fpr"], "--fpr calibrates a threshold; --threshold sets one")
 
     log = lambda m: click.echo(m, err=True)  # noqa: E731
     names, docs = read_documents(files, skip_bad=skip_bad, log=log)

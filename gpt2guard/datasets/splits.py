@@ -43,7 +43,7 @@ def check_fractions(fractions) -> tuple[float, float, float]:
         fr = tuple(float(f) for f in fractions)
     except (TypeError, ValueError):
         raise GuardError(f"fractions must be three numbers, not {fractions!r}") from None
-    if len(fr) != 3 or min(fr) < 0 or abs(sum(fr) - 1.0) > 1e-6:
+    if len(fr) != 3 or not all(0 <= f <= 1 for f in fr) or abs(sum(fr) - 1.0) > 1e-6:  # NaN fails 0 <= f
         raise GuardError(f"fractions must be three non-negative numbers summing to 1 (train, valid, test), not {fr}")
     return fr
 

@@ -282,28 +282,39 @@ class SetWriter:
             else:
                 self._open_partial(self._partial_path(len(self._shards)))
                 self._n = 0
-        self._fh.write(line)
+        try:
+            self._fh.write(line)
+            if self._unflushed + 1 >= self.flush_every:
+                self._fh.flush()
+        except OSError as exc:
+            raise self._disk_error(exc, self._fh.name) from None
         self._hash.update(line)
         self._bytes += len(line)
         self._n += 1
         self.written += 1
         self.existing_ids.add(rid)
-        self._unflushed += 1
-        if self._unflushed >= self.flush_every:
-            self._fh.flush()
-            self._unflushed = 0
+        self._unflushed = 0 if self._unflushed + 1 >= self.flush_every else self._unflushed + 1
         if self.shard_size and self._n >= self.shard_size:
             self._finish_shard()
 
+    def _disk_error(self, exc: OSError, path) -> GuardError:
+        """One line for a write the disk refused (full, quota, read-only): what is kept and how to go on."""
+        return GuardError(f"cannot write {path}: {exc.strerror or exc}; the {self.records} records already "
+                          f"written to {self.set_name}.{self.split} are kept: make room and run the same command "
+                          "again to resume")
+
     def _finish_shard(self) -> None:
         index = len(self._shards)
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
-        self._fh.close()
-        self._fh = None
         final = self.dir / self._final_name(index)
-        os.replace(self._partial_path(index), final)
-        _fsync_dir(self.dir)
+        try:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+            self._fh = None
+            os.replace(self._partial_path(index), final)
+            _fsync_dir(self.dir)
+        except OSError as exc:
+            raise self._disk_error(exc, final) from None
         self._shards.append({"file": final.name, "records": self._n, "bytes": self._bytes,
                              "sha256": self._hash.hexdigest()})
         self._n = 0
@@ -314,7 +325,11 @@ class SetWriter:
                     "shard_size": self.shard_size, "complete": complete,
                     "records": sum(s["records"] for s in self._shards), "shards": self._shards,
                     "skipped": dict(sorted(self.skipped.items())), "meta": self.meta}
-        write_json(self.dir / manifest_file(self.set_name, self.split), manifest)
+        path = self.dir / manifest_file(self.set_name, self.split)
+        try:
+            write_json(path, manifest)
+        except OSError as exc:
+            raise self._disk_error(exc, path) from None
 
     def save_meta(self) -> None:
         """Write the manifest now (marked incomplete), so that ``meta`` describes the set
@@ -345,19 +360,30 @@ class SetWriter:
             return
         try:
             if self._fh is not None:
-                self._fh.flush()
-                os.fsync(self._fh.fileno())
-                self._fh.close()
-                self._fh = None
-            self._write_manifest(complete=False)
+                try:
+                    self._fh.flush()
+                    os.fsync(self._fh.fileno())
+                except OSError:
+                    pass  # a full disk: the torn last line is cut off when the set is resumed
+                self._close_file()
+            try:
+                self._write_manifest(complete=False)
+            except GuardError:
+                pass  # the manifest on disk still lists every finished shard
         finally:
             self._release()
+
+    def _close_file(self) -> None:
+        fh, self._fh = self._fh, None
+        try:
+            fh.close()
+        except OSError:
+            pass  # closing flushes; what it could not write is cut off on resume
 
     def _release(self) -> None:
         self._closed = True
         if self._fh is not None:
-            self._fh.close()
-            self._fh = None
+            self._close_file()
         fcntl.flock(self._lock_fh, fcntl.LOCK_UN)
         self._lock_fh.close()
 

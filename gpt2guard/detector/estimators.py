@@ -235,6 +235,11 @@ class FeatureDetector(ClassifierMixin, BaseEstimator):
             det.classes_ = np.asarray(arrays["classes"])
         except KeyError as exc:
             raise GuardError(f"saved detector is missing the array {exc.args[0]!r}") from None
+        except ValueError as exc:
+            raise GuardError(f"saved detector's fill values are not numbers ({exc})") from None
+        n_iter = np.asarray(arrays.get("n_iter", 0))
+        if det.fill_.ndim != 1 or det.classes_.shape != (2,) or n_iter.size != 1 or n_iter.dtype.kind not in "iu":
+            raise GuardError("saved detector's arrays are damaged (fill, classes or n_iter has the wrong shape)")
         det.n_features_in_ = int(det.fill_.shape[0])
-        det.n_iter_ = int(arrays["n_iter"]) if "n_iter" in arrays else 0
+        det.n_iter_ = int(n_iter)
         return det

@@ -141,14 +141,16 @@ class TfidfDetector:
     @classmethod
     def from_saved(cls, meta: dict, arrays) -> "TfidfDetector":
         est = meta.get("estimator") or {}
-        det = cls(est.get("max_features", 50000), est.get("min_df", 1), est.get("C", 1.0),
-                  min_tokens=meta.get("min_tokens", DEFAULT_MIN_TOKENS), threshold=meta.get("threshold"))
         try:
+            det = cls(est.get("max_features", 50000), est.get("min_df", 1), est.get("C", 1.0),
+                      min_tokens=meta.get("min_tokens", DEFAULT_MIN_TOKENS), threshold=meta.get("threshold"))
             det.vocabulary = {str(k): int(v) for k, v in meta["vocabulary"].items()}
             det.idf = np.asarray(arrays["idf"], np.float64)
             det.coef = np.asarray(arrays["coef"], np.float64)
             det.intercept = float(np.asarray(arrays["intercept"])[0])
         except KeyError as exc:
             raise GuardError(f"saved TF-IDF detector lacks {exc.args[0]!r}") from None
+        except (AttributeError, TypeError, ValueError, IndexError) as exc:
+            raise GuardError(f"saved TF-IDF detector is damaged: {exc}") from None
         det.meta = {k: v for k, v in meta.items() if k not in det.describe()}
         return det

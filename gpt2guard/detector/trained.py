@@ -304,7 +304,10 @@ class TrainedDetector:
     def from_saved(cls, meta: dict, arrays, **kwargs) -> "TrainedDetector":
         from gpt2guard.detector.estimators import FeatureDetector
 
-        est = FeatureDetector.from_arrays(meta["estimator"], arrays)
+        try:
+            est = FeatureDetector.from_arrays(meta["estimator"], arrays)
+        except TypeError as exc:  # parameters this FeatureDetector does not take
+            raise GuardError(f"saved detector's estimator parameters do not fit: {exc}") from None
         det = cls(est, meta["family"], meta["sizes"], references=meta.get("references"),
                   min_tokens=meta.get("min_tokens", DEFAULT_MIN_TOKENS), threshold=meta.get("threshold"),
                   lexical=bool(meta.get("lexical")), **kwargs)
@@ -344,6 +347,8 @@ def read_meta(directory: str | os.PathLike) -> dict:
         raise GuardError(f"{directory} is not a saved detector (no detector.json)") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise GuardError(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(meta, dict):
+        raise GuardError(f"{path} is not a detector description (a JSON object)")
     if meta.get("format") != FORMAT_VERSION:
         raise GuardError(f"{path} has format {meta.get('format')!r}; this gpt2guard reads {FORMAT_VERSION}")
     return meta
@@ -359,18 +364,113 @@ def update_meta(directory: str | os.PathLike, **changes) -> dict:
 
 def load_detector(directory: str | os.PathLike, **kwargs):
     """Load a saved :class:`TrainedDetector` or :class:`~gpt2guard.detector.tfidf.TfidfDetector`."""
+    import zipfile
+    import zlib
+
     meta = read_meta(directory)
+    if meta.get("kind") not in ("features", "tfidf"):
+        raise GuardError(f"{directory}: unknown detector kind {meta.get('kind')!r}")
+    check_meta(meta, Path(directory) / "detector.json")
+    path = Path(directory) / "model.npz"
     try:
-        with np.load(Path(directory) / "model.npz", allow_pickle=False) as npz:
+        npz = np.load(path, allow_pickle=False)
+        if not isinstance(npz, np.lib.npyio.NpzFile):
+            raise GuardError(f"{path} is a single array, not the archive of a saved detector")
+        with npz:
             arrays = {k: npz[k] for k in npz.files}
     except FileNotFoundError:
         raise GuardError(f"{directory} has no model.npz") from None
-    except ValueError as exc:
-        raise GuardError(f"{directory}/model.npz cannot be read without pickles: {exc}") from None
-    if meta.get("kind") == "features":
-        return TrainedDetector.from_saved(meta, arrays, **kwargs)
-    if meta.get("kind") == "tfidf":
+    except (ValueError, EOFError, OSError, zipfile.BadZipFile, zlib.error) as exc:
+        reason = "it is empty" if path.is_file() and path.stat().st_size == 0 else str(exc).splitlines()[0]
+        raise GuardError(f"{path} is damaged or not a NumPy .npz archive without pickles ({reason})") from None
+    if meta["kind"] == "features":
+        det = TrainedDetector.from_saved(meta, arrays, **kwargs)
+    else:
         from gpt2guard.detector.tfidf import TfidfDetector
 
-        return TfidfDetector.from_saved(meta, arrays)
-    raise GuardError(f"{directory}: unknown detector kind {meta.get('kind')!r}")
+        det = TfidfDetector.from_saved(meta, arrays)
+    check_arrays(det, path)
+    return det
+
+
+def _bad(path, what: str):
+    return GuardError(f"{path} is damaged: {what}; retrain the detector (`gpt2guard detector train`)")
+
+
+def check_meta(meta: dict, path) -> None:
+    """Refuse a ``detector.json`` whose fields have the wrong types (a damaged or hand-edited file)."""
+    def need(key, types, name, optional=False):
+        if key not in meta and optional:
+            return
+        if key not in meta:
+            raise _bad(path, f"no {key!r}")
+        v = meta[key]
+        if not isinstance(v, types) or isinstance(v, bool) and bool not in (types if isinstance(types, tuple)
+                                                                             else (types,)):
+            raise _bad(path, f"{key!r} is {type(v).__name__}, not {name}")
+
+    need("estimator", dict, "an object", optional=meta["kind"] == "tfidf")
+    need("min_tokens", int, "an integer", optional=True)
+    need("threshold", (int, float, type(None)), "a number", optional=True)
+    t = meta.get("threshold")
+    if t is not None and not math.isfinite(t):
+        raise _bad(path, f"threshold {t!r} is not a finite number")
+    if meta["kind"] == "features":
+        need("family", str, "a string")
+        need("sizes", list, "a list")
+        need("feature_names", list, "a list")
+        need("references", (dict, type(None)), "an object", optional=True)
+        need("model_hashes", (dict, type(None)), "an object", optional=True)
+        if not meta["sizes"] or not all(isinstance(z, str) for z in meta["sizes"]):
+            raise _bad(path, "'sizes' must be a non-empty list of size names")
+        if not all(isinstance(z, str) for z in meta["feature_names"]):
+            raise _bad(path, "'feature_names' must be a list of strings")
+        if meta.get("lexical"):
+            need("tfidf", dict, "an object")
+    else:
+        need("vocabulary", dict, "an object")
+    vocab = meta.get("vocabulary") if meta["kind"] == "tfidf" else (meta.get("tfidf") or {}).get("vocabulary")
+    if vocab is not None and (not isinstance(vocab, dict) or not all(
+            isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in vocab.values())):
+        raise _bad(path, "the TF-IDF vocabulary must map words to column numbers")
+
+
+def check_arrays(det, path) -> None:
+    """Refuse arrays whose shapes do not fit together (a damaged ``model.npz``)."""
+    tf = det if det.kind == "tfidf" else det.tfidf_
+    if tf is not None:
+        n = len(tf.vocabulary or {})
+        if tf.idf.ndim != 1 or tf.coef.ndim != 1 or not len(tf.idf) == len(tf.coef) == n or (
+                n and max(tf.vocabulary.values()) >= n):
+            raise _bad(path, f"TF-IDF arrays of {tf.idf.shape} and {tf.coef.shape} for a vocabulary of {n}")
+    if det.kind != "features":
+        return
+    est, n = det.estimator, len(det.feature_names)
+    a = est.arrays_
+    if est.fill_.shape != (n,):
+        raise _bad(path, f"{n} features but {est.fill_.shape} fill values")
+    if est.kind == "logistic":
+        for key in ("mean", "scale", "coef"):
+            if key not in a or a[key].shape != (n,):
+                raise _bad(path, f"logistic array {key!r} does not have {n} entries")
+        if "intercept" not in a or a["intercept"].size < 1:
+            raise _bad(path, "no logistic intercept")
+    elif est.kind == "boosting":
+        keys = ("left", "right", "feature", "threshold", "value", "offsets", "init", "learning_rate")
+        if any(k not in a or a[k].ndim != 1 for k in keys):
+            raise _bad(path, "boosting arrays missing or not one-dimensional")
+        m, off = len(a["left"]), a["offsets"]
+        if any(len(a[k]) != m for k in ("right", "feature", "threshold", "value")) or len(off) < 1 or \
+                off[0] != 0 or off[-1] != m or np.any(np.diff(off) <= 0) or not (a["init"].size and a[
+                    "learning_rate"].size):
+            raise _bad(path, "boosting tree arrays do not fit together")
+        for start, stop in zip(off[:-1], off[1:]):
+            local = np.arange(stop - start)
+            left, right = a["left"][start:stop], a["right"][start:stop]
+            inner = left != -1
+            # every child comes after its parent and inside its tree, so a walk always ends at a leaf
+            if np.any(inner & ((left <= local) | (right <= local) | (left >= stop - start) | (right >= stop - start))) \
+                    or np.any(inner & ((a["feature"][start:stop] < 0) | (a["feature"][start:stop] >= n))):
+                raise _bad(path, "a boosting tree's nodes do not form a tree")
+    else:
+        raise _bad(path, f"unknown estimator kind {est.kind!r}")

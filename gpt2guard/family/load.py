@@ -56,11 +56,26 @@ def pick_device(device: str | None = None) -> str:
     """``device`` if given, else ``"cuda"`` when a GPU is present, else ``"cpu"``."""
     import torch
 
-    if device:
-        if device.startswith("cuda") and not torch.cuda.is_available():
+    if not device:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        dev = torch.device(str(device))
+    except (RuntimeError, TypeError, ValueError):
+        raise GuardError(f"unknown device {device!r}: use cpu, cuda, cuda:N or mps") from None
+    if dev.type == "cpu":
+        return "cpu"
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
             raise GuardError(f"device {device!r} asked for, but no CUDA GPU is available")
-        return device
-    return "cuda" if torch.cuda.is_available() else "cpu"
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise GuardError(f"device {device!r} asked for, but there are only {torch.cuda.device_count()} CUDA "
+                             "GPU(s): cuda:0 to cuda:{}".format(torch.cuda.device_count() - 1))
+        return str(dev)
+    if dev.type == "mps":
+        if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise GuardError(f"device {device!r} asked for, but no Apple MPS device is available")
+        return "mps"
+    raise GuardError(f"device {device!r} cannot run gpt2guard's models: use cpu, cuda, cuda:N or mps")
 
 
 # Environment defaults for the OpenMP runtime torch loads; a user's own settings win.
@@ -164,6 +179,8 @@ def weights_hash(path: Path) -> str:
         memo = json.loads(memo_path.read_text())
     except (OSError, ValueError):
         memo = {}
+    if not isinstance(memo, dict) or not all(isinstance(v, str) for v in memo.values()):
+        memo = {}  # not an index this function wrote: start a new one (it is only a cache)
     parts, dirty = [], False
     for f in sorted(path.glob("*.safetensors")):
         target = f.resolve()

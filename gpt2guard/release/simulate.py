@@ -53,8 +53,11 @@ def _open_run(out: Path, plan: Plan, names: list[str]) -> dict:
     if run_file.is_file():
         import json
 
-        old = json.loads(run_file.read_text(encoding="utf-8"))
-        if old.get("plan_sha256") != digest:
+        try:
+            old = json.loads(run_file.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise GuardError(f"{run_file} is not valid JSON ({exc}): use a new --out") from None
+        if not isinstance(old, dict) or old.get("plan_sha256") != digest:
             raise GuardError(f"{out} holds a simulation of another plan (or an edited one); use a new --out")
         names = list(dict.fromkeys(old.get("scenarios", []) + names))
     run = {"format": "gpt2guard.release.run/1", "plan": plan.name, "plan_sha256": digest, "seed": plan.seed,

@@ -65,7 +65,7 @@ def test_train_calibrate_eval_score(kind, data, tmp_path):
     assert len(judged) == cal["n_human"] and np.mean([v.decision == "machine" for v in judged]) <= 0.2
 
     out = tmp_path / "eval"
-    res = invoke(["detector", "eval", str(det), "--data", str(data), "--n-boot", "20", "--out", str(out)])
+    res = invoke(["detector", "eval", str(det), "--data", str(data), "--n-boot", "40", "--out", str(out)])
     result = json.loads((out / "eval.json").read_text())
     assert set(result["by_size"]) == {"small", "medium"} and set(result["by_sampling"]) == {"pure", "top-k=40"}
     assert result["overall"]["n_machine"] > 10 and 0.0 <= result["overall"]["auroc"] <= 1.0 and "tpr@0.001" in result["overall"]
@@ -92,7 +92,7 @@ def test_eval_transfer_matrix(data, tmp_path):
     meta = json.loads((det / "detector.json").read_text())
     assert meta["feature_names"][0].startswith("small:") and meta["estimator"]["kind"] == "boosting"
     out = tmp_path / "eval"
-    res = invoke(["detector", "eval", str(det), "--data", str(data), "--n-boot", "0", "--transfer", "--out", str(out)])
+    res = invoke(["detector", "eval", str(det), "--data", str(data), "--n-boot", "40", "--transfer", "--out", str(out)])
     tr = json.loads((out / "eval.json").read_text())["transfer"]
     assert tr["sizes"] == ["medium", "small"] and np.array(tr["auroc"]).shape == (2, 2)
     assert "transfer AUROC" in res.output
