@@ -6,6 +6,8 @@ import json
 
 import click
 
+from gpt2guard.cli.options import PROGRESS
+
 DATA = click.option("--data", "data", multiple=True, required=True, type=click.Path(file_okay=False, exists=True),
                     help="Directory of sets (repeatable): the human set and the machine sets.")
 HUMAN = click.option("--human", default="builtin", show_default=True, help="Name of the human set.")
@@ -74,8 +76,9 @@ def _calibrate(det, directory, data, fpr, seed, n_boot):
 @SEED
 @LIMIT
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Detector directory to write.")
+@PROGRESS
 def train_cmd(data, human, machine, kind, family, sizes, references, lexical, cv, split, valid_split, fpr, min_tokens,
-              seed, limit, out):
+              seed, limit, out, progress):
     """Train a detector on human and machine sets and save it (no pickles) to OUT.
 
     Example: gpt2guard detector train --data data/human --data data/gen --family nano --sizes small,medium
@@ -102,7 +105,8 @@ def train_cmd(data, human, machine, kind, family, sizes, references, lexical, cv
         names = [s.strip() for s in sizes.split(",") if s.strip()]
         refs = {s: reference_size(family, s) for s in names} if references else None
         est = FeatureDetector(kind, random_state=seed, cv=(cv or None) if kind == "logistic" else None)
-        det = TrainedDetector(est, family, names, references=refs, min_tokens=min_tokens, lexical=lexical)
+        det = TrainedDetector(est, family, names, references=refs, min_tokens=min_tokens, lexical=lexical,
+                              scorer_kwargs={"progress": progress})
         det.fit(train.texts, train.labels)
     det.save(out)
     held = load_labelled(data, human, list(machine), valid_split, limit=limit, require=False)
@@ -131,7 +135,8 @@ def train_cmd(data, human, machine, kind, family, sizes, references, lexical, cv
 @MACHINE
 @SEED
 @LIMIT
-def calibrate_cmd(directory, data, human, split, fpr, n_boot, probability, machine, seed, limit):
+@PROGRESS
+def calibrate_cmd(directory, data, human, split, fpr, n_boot, probability, machine, seed, limit, progress):
     """Set DIRECTORY's threshold for a false-positive rate on human text (written to detector.json).
 
     With --probability, the probabilities that `gpt2guard score` reports are mapped through
@@ -142,7 +147,7 @@ def calibrate_cmd(directory, data, human, split, fpr, n_boot, probability, machi
     from gpt2guard.detector.labelled import load_labelled
     from gpt2guard.detector.trained import load_detector
 
-    det = load_detector(directory)
+    det = load_detector(directory, scorer_kwargs={"progress": progress})
     if probability:
         from gpt2guard.detector.calibrate import ProbabilityCalibrator
         from gpt2guard.detector.trained import update_meta
@@ -174,7 +179,8 @@ def calibrate_cmd(directory, data, human, split, fpr, n_boot, probability, machi
 @SEED
 @LIMIT
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Writes eval.json, eval.txt, roc.png.")
-def eval_cmd(directory, data, human, machine, split, n_boot, transfer, train_split, seed, limit, out):
+@PROGRESS
+def eval_cmd(directory, data, human, machine, split, n_boot, transfer, train_split, seed, limit, out, progress):
     """Evaluate DIRECTORY on a split: AUROC, TPR at 5/1/0.1% FPR with bootstrap intervals, accuracy at
     the threshold, by generator size, sampling method and length; JSON, a table and a ROC plot.
 
@@ -187,7 +193,7 @@ def eval_cmd(directory, data, human, machine, split, n_boot, transfer, train_spl
     from gpt2guard.detector.trained import load_detector
     from gpt2guard.paths import atomic_write_text, write_json
 
-    det = load_detector(directory)
+    det = load_detector(directory, scorer_kwargs={"progress": progress})
     test = load_labelled(data, human, list(machine), split, limit=limit)
     scores, n_tokens = _verdict_scores(det, test)
     y = test.y
