@@ -36,14 +36,11 @@ def _verdict_scores(det, data):
 
 
 def _calibrate(det, directory, data, fpr, seed, n_boot):
-    from gpt2guard.detector.calibrate import threshold_for_fpr
     from gpt2guard.detector.trained import update_meta
 
     human = data.select([lab == "human" for lab in data.labels])
-    scores, _ = _verdict_scores(det, human)
-    cal = threshold_for_fpr(scores, fpr, n_boot=n_boot, seed=seed)
+    cal = det.calibrate(human.texts, fpr, n_boot=n_boot, seed=seed).calibration_
     update_meta(directory, threshold=cal.threshold, calibration=cal.to_dict())
-    det.threshold = cal.threshold
     _log(f"threshold {cal.threshold:.4g} for FPR {fpr:g} on {cal.n_human} human documents "
          f"(95% CI {cal.ci_low:.4g}..{cal.ci_high:.4g}, achieved {cal.achieved_fpr:.4f})")
     if cal.warning:
