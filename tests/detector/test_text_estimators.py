@@ -149,3 +149,16 @@ def test_calibrate_sets_the_threshold_for_a_false_positive_rate(labelled, human_
         saved = json.loads((tmp_path / det.kind / "detector.json").read_text())
         assert saved["threshold"] == det.threshold and saved["calibration"]["target_fpr"] == 0.1
         assert load_detector(tmp_path / det.kind).threshold == det.threshold
+
+
+def test_a_notebook_flow_through_the_top_level_names(labelled, human_docs):
+    import gpt2guard as gg
+
+    texts, labels = labelled
+    lm = gg.load_model("micro", "small")
+    det = gg.TrainedDetector(gg.FeatureDetector("logistic"), model=lm).fit(texts, labels)
+    det.calibrate(human_docs["valid"][:30], fpr=0.1, n_boot=20)
+    assert det.threshold is not None and len(det.predict(texts[:3])) == 3
+    stats = gg.score_texts(texts[:2], lm)
+    assert len(stats) == 2 and stats[0].n_tokens > 0
+    assert "fast-detectgpt" in gg.list_methods()
