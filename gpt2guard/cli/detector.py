@@ -7,6 +7,7 @@ import json
 import click
 
 from gpt2guard.cli.params import BOOT, COUNT, RATE, SEED as SEED_TYPE, given, refuse_together
+from gpt2guard.cli.options import PROGRESS
 
 DATA = click.option("--data", "data", multiple=True, required=True, type=click.Path(file_okay=False, exists=True),
                     help="Directory of sets (repeatable): the human set and the machine sets.")
@@ -36,14 +37,11 @@ def _verdict_scores(det, data):
 
 
 def _calibrate(det, directory, data, fpr, seed, n_boot):
-    from gpt2guard.detector.calibrate import threshold_for_fpr
     from gpt2guard.detector.trained import update_meta
 
     human = data.select([lab == "human" for lab in data.labels])
-    scores, _ = _verdict_scores(det, human)
-    cal = threshold_for_fpr(scores, fpr, n_boot=n_boot, seed=seed)
+    cal = det.calibrate(human.texts, fpr, n_boot=n_boot, seed=seed).calibration_
     update_meta(directory, threshold=cal.threshold, calibration=cal.to_dict())
-    det.threshold = cal.threshold
     _log(f"threshold {cal.threshold:.4g} for FPR {fpr:g} on {cal.n_human} human documents "
          f"(95% CI {cal.ci_low:.4g}..{cal.ci_high:.4g}, achieved {cal.achieved_fpr:.4f})")
     if cal.warning:
@@ -77,8 +75,9 @@ def _calibrate(det, directory, data, fpr, seed, n_boot):
 @SEED
 @LIMIT
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Detector directory to write.")
+@PROGRESS
 def train_cmd(data, human, machine, kind, family, sizes, references, lexical, cv, split, valid_split, fpr, min_tokens,
-              seed, limit, out):
+              seed, limit, out, progress):
     """Train a detector on human and machine sets and save it (no pickles) to OUT.
 
     Example: gpt2guard detector train --data data/human --data data/gen --family nano --sizes small,medium
@@ -110,7 +109,8 @@ def train_cmd(data, human, machine, kind, family, sizes, references, lexical, cv
         names = [s.strip() for s in sizes.split(",") if s.strip()]
         refs = {s: reference_size(family, s) for s in names} if references else None
         est = FeatureDetector(kind, random_state=seed, cv=(cv or None) if kind == "logistic" else None)
-        det = TrainedDetector(est, family, names, references=refs, min_tokens=min_tokens, lexical=lexical)
+        det = TrainedDetector(est, family, names, references=refs, min_tokens=min_tokens, lexical=lexical,
+                              scorer_kwargs={"progress": progress})
         det.fit(train.texts, train.labels)
     det.save(out)
     held = load_labelled(data, human, list(machine), valid_split, limit=limit, require=False)
@@ -139,7 +139,8 @@ def train_cmd(data, human, machine, kind, family, sizes, references, lexical, cv
 @MACHINE
 @SEED
 @LIMIT
-def calibrate_cmd(directory, data, human, split, fpr, n_boot, probability, machine, seed, limit):
+@PROGRESS
+def calibrate_cmd(directory, data, human, split, fpr, n_boot, probability, machine, seed, limit, progress):
     """Set DIRECTORY's threshold for a false-positive rate on human text (written to detector.json).
 
     With --probability, the probabilities that `gpt2guard score` reports are mapped through
@@ -152,7 +153,7 @@ def calibrate_cmd(directory, data, human, split, fpr, n_boot, probability, machi
 
     if not probability and given(click.get_current_context(), "machine"):
         raise click.UsageError("--machine is for --probability (the threshold is set on human text alone)")
-    det = load_detector(directory)
+    det = load_detector(directory, scorer_kwargs={"progress": progress})
     if probability:
         from gpt2guard.detector.calibrate import ProbabilityCalibrator
         from gpt2guard.detector.trained import update_meta
@@ -185,7 +186,8 @@ def calibrate_cmd(directory, data, human, split, fpr, n_boot, probability, machi
 @SEED
 @LIMIT
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Writes eval.json, eval.txt, roc.png.")
-def eval_cmd(directory, data, human, machine, split, n_boot, transfer, train_split, seed, limit, out):
+@PROGRESS
+def eval_cmd(directory, data, human, machine, split, n_boot, transfer, train_split, seed, limit, out, progress):
     """Evaluate DIRECTORY on a split: AUROC, TPR at 5/1/0.1% FPR with bootstrap intervals, accuracy at
     the threshold, by generator size, sampling method and length; JSON, a table and a ROC plot.
 
@@ -200,7 +202,7 @@ def eval_cmd(directory, data, human, machine, split, n_boot, transfer, train_spl
 
     if not transfer and given(click.get_current_context(), "train_split"):
         raise click.UsageError("--train-split is for --transfer")
-    det = load_detector(directory)
+    det = load_detector(directory, scorer_kwargs={"progress": progress})
     test = load_labelled(data, human, list(machine), split, limit=limit)
     scores, n_tokens = _verdict_scores(det, test)
     y = test.y

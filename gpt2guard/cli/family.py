@@ -7,6 +7,7 @@ import json
 import click
 
 from gpt2guard.cli.params import SEED
+from gpt2guard.cli.options import PROGRESS
 
 
 @click.group()
@@ -60,14 +61,15 @@ def info_cmd(name, as_json):
 @click.argument("name", default="nano")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seeds the corpus split, initialisation and batches.")
 @click.option("--force", is_flag=True, help="Discard an existing build and start over.")
-def build_cmd(name, seed, force):
+@PROGRESS
+def build_cmd(name, seed, force, progress):
     """Train builtin family NAME (nano, or the micro test preset) and cache it.
 
     A finished build is reused; an interrupted one resumes at its first unfinished size.
     """
     from gpt2guard.family.build import build_family, read_manifest
 
-    root = build_family(name, seed=seed, force=force, log=lambda m: click.echo(m, err=True))
+    root = build_family(name, seed=seed, force=force, progress=progress, log=lambda m: click.echo(m, err=True))
     manifest = read_manifest(name)
     click.echo(f"{name}: {root}")
     for size, s in manifest["sizes"].items():

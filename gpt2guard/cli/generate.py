@@ -7,6 +7,7 @@ import json
 import click
 
 from gpt2guard.cli.params import DEVICE, POSITIVE, SEED
+from gpt2guard.cli.options import PROGRESS
 
 
 @click.command("generate")
@@ -35,8 +36,9 @@ from gpt2guard.cli.params import DEVICE, POSITIVE, SEED
                    "per record, and a resumed set keeps its own.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output directory.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@PROGRESS
 def generate(family, sizes, sampling, n, length, prompts, no_match_length, split, seed, continue_past_eos, logprobs,
-             batch_size, shard_size, device, linear, out, as_json):
+             batch_size, shard_size, device, linear, out, as_json, progress):
     """Generate N documents per size and sampling method into dataset sets.
 
     Writes <family>-<size>[-<method>].<split>.jsonl (for the real GPT-2 family, OpenAI's
@@ -57,7 +59,7 @@ def generate(family, sizes, sampling, n, length, prompts, no_match_length, split
                         match_length=not no_match_length, split=split, seed=seed,
                         stop_at_eos=not continue_past_eos, logprobs=logprobs, batch_size=batch_size,
                         shard_size=shard_size, device=device, linear=linear)
-    summary = run_generation(job, log=lambda m: click.echo(m, err=True))
+    summary = run_generation(job, progress=progress, log=lambda m: click.echo(m, err=True))
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from gpt2guard.cli.options import PROGRESS
 from gpt2guard.cli.release_card import card
 
 
@@ -65,7 +66,8 @@ def check_cmd(path):
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory (resumed if it exists).")
 @click.option("--scenario", "only", multiple=True, help="Run only this scenario (repeatable; default all).")
 @click.option("--json", "as_json", is_flag=True, help="Print the decision rows as JSON.")
-def simulate_cmd(plan, out, only, as_json):
+@PROGRESS
+def simulate_cmd(plan, out, only, as_json, progress):
     """Simulate the staged release PLAN: per stage generate samples, train and calibrate a
     detector on the sizes released so far, evaluate the gates, decide release or hold, and
     write the stage's evidence, report, model card and published files with a manifest.
@@ -82,7 +84,7 @@ def simulate_cmd(plan, out, only, as_json):
     from gpt2guard.release.simulate import simulate
     from gpt2guard.release.summary import format_table, scenario_table
 
-    result = simulate(plan, out, only=list(only) or None, progress=True, log=lambda m: click.echo(m, err=True))
+    result = simulate(plan, out, only=list(only) or None, progress=progress, log=lambda m: click.echo(m, err=True))
     if as_json:
         click.echo(json.dumps(result.rows, indent=2))
         return

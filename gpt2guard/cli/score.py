@@ -10,6 +10,7 @@ import math
 import click
 
 from gpt2guard.cli.params import COUNT, METHOD, RATE, SEED, THRESHOLD, refuse_together
+from gpt2guard.cli.options import PROGRESS
 
 COLUMNS = ("name", "decision", "probability", "score", "threshold", "n_tokens", "n_windows", "method", "scorer",
            "flags", "reason")
@@ -47,18 +48,20 @@ def format_verdicts(rows: list[dict], fmt: str) -> str:
     return "\n".join(lines)
 
 
-def build_detector(detector, method, family, size, reference_size, threshold, fpr, min_tokens, seed, log):
+def build_detector(detector, method, family, size, reference_size, threshold, fpr, min_tokens, seed, log,
+                   progress=False):
     """A saved detector (``--detector``) or a zero-shot one, threshold set."""
     if detector:
         from gpt2guard.detector.trained import load_detector
 
-        det = load_detector(detector)
+        det = load_detector(detector, scorer_kwargs={"progress": progress})
         if threshold is not None:
             det.threshold = threshold
     else:
         from gpt2guard.detector.zeroshot import ZeroShotDetector
 
-        det = ZeroShotDetector(method, family, size, reference_size=reference_size, threshold=threshold)
+        det = ZeroShotDetector(method, family, size, reference_size=reference_size, threshold=threshold,
+                               scorer_kwargs={"progress": progress})
         if threshold is None:
             cal = det.calibrate_builtin(fpr, seed=seed)
             log(f"threshold {cal.threshold:.4g} for {fpr:g} false positives on {cal.n_human} builtin held-out "
@@ -101,7 +104,9 @@ def report_scorer(det, family, size):
               help="Verdicts as an aligned table, a JSON list or CSV with a header row.")
 @click.option("--skip-bad", is_flag=True, help="Skip (and count) bad JSONL lines instead of stopping.")
 @click.option("--html", "html_out", type=click.Path(dir_okay=False), help="Also write a GLTR-style HTML report here.")
-def score(files, detector, method, family, size, reference_size, threshold, fpr, min_tokens, seed, fmt, skip_bad, html_out):
+@PROGRESS
+def score(files, detector, method, family, size, reference_size, threshold, fpr, min_tokens, seed, fmt, skip_bad, html_out,
+          progress):
     """Judge each document in FILES (text files, JSONL sets, or - for stdin): machine, human or abstain.
 
     Prints per document the machine probability (trained detectors), the score, the decision
@@ -120,7 +125,8 @@ def score(files, detector, method, family, size, reference_size, threshold, fpr,
 
     log = lambda m: click.echo(m, err=True)  # noqa: E731
     names, docs = read_documents(files, skip_bad=skip_bad, log=log)
-    det = build_detector(detector, method, family, size, reference_size, threshold, fpr, min_tokens, seed, log)
+    det = build_detector(detector, method, family, size, reference_size, threshold, fpr, min_tokens, seed, log,
+                         progress)
     verdicts = det.verdicts(docs, names)
     click.echo(format_verdicts([v.to_dict() for v in verdicts], fmt))
     if html_out:

@@ -54,9 +54,9 @@ BUILTIN_MOTIVATION = (
 def _progress(records: Iterable, show: bool, desc: str) -> Iterable:
     if not show:
         return records
-    from tqdm import tqdm
+    from gpt2guard.progress import progress_bar
 
-    return tqdm(records, desc=desc, unit=" rec", disable=None, mininterval=1.0)
+    return progress_bar(records, desc=desc, unit=" rec", progress=show, mininterval=1.0)
 
 
 def _check_tokenizer(writer: SetWriter, tok_info: dict, kept_source_lengths: bool = False) -> None:

@@ -203,7 +203,7 @@ def compare_detectors(train, test, family: str = "nano", scorer: str = "small", 
             "metrics": {c: metrics(test_y, scores[c], n_boot=n_boot, seed=seed, fprs=fprs) for c in cols},
             "family": family, "scorer": scorer, "reference": reference, "sizes": sizes, "references": references,
             "n_train": len(train_texts), "n_test": len(test_texts),
-            "estimator": {**est.get_params(), "C_": getattr(est, "C_", None)}}
+            "estimator": {**est.get_params(), "C_": getattr(det.estimator_, "C_", None)}}
 
 
 def _load_scorers(scorers: dict, family: str, references: dict, scorer_kwargs: dict, device) -> None:

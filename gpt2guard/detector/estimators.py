@@ -40,7 +40,8 @@ class FeatureDetector(ClassifierMixin, BaseEstimator):
         Logistic regression: choose ``C`` from ``Cs`` by stratified ``cv``-fold
         cross-validation on the training data (lowest mean held-out log loss; the scaler is
         fitted inside each fold), then fit on all of it. Fewer folds are used when a class
-        has fewer than ``cv`` rows; with fewer than two, ``C`` is used.
+        has fewer than ``cv`` rows; with fewer than two, ``C`` is used. Also, as in
+        scikit-learn, a splitter or an iterable of (train, test) index arrays.
     Cs : sequence of float, optional
         Candidate values of ``C`` for ``cv``; default 13 values from 1e-3 to 1e3, log-spaced.
     max_iter : int
@@ -50,6 +51,9 @@ class FeatureDetector(ClassifierMixin, BaseEstimator):
     random_state : int or None
         Seed of the boosting's tie-breaking among features (logistic regression with the
         lbfgs solver is deterministic).
+    class_weight : dict, "balanced" or None
+        Weights of the classes (keys: the labels of ``y``), multiplied into ``sample_weight``
+        as scikit-learn's ``compute_sample_weight`` gives them.
 
     Attributes
     ----------
@@ -68,7 +72,7 @@ class FeatureDetector(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, kind="logistic", C=1.0, max_iter=1000, n_estimators=100, learning_rate=0.1, max_depth=3,
-                 random_state=None, cv=None, Cs=None):
+                 random_state=None, cv=None, Cs=None, class_weight=None):
         self.kind = kind
         self.C = C
         self.cv = cv
@@ -78,6 +82,7 @@ class FeatureDetector(ClassifierMixin, BaseEstimator):
         self.learning_rate = learning_rate
         self.max_depth = max_depth
         self.random_state = random_state
+        self.class_weight = class_weight
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -87,10 +92,12 @@ class FeatureDetector(ClassifierMixin, BaseEstimator):
 
     # --- fitting ---------------------------------------------------------------------------
 
-    def fit(self, X, y):
-        """Fit on ``X`` (n_samples, n_features) and binary labels ``y``; returns self."""
+    def fit(self, X, y, sample_weight=None):
+        """Fit on ``X`` (n_samples, n_features) and binary labels ``y``, each row weighted by
+        ``sample_weight`` (times ``class_weight``); returns self."""
+        from sklearn.utils.class_weight import compute_sample_weight
         from sklearn.utils.multiclass import check_classification_targets
-        from sklearn.utils.validation import validate_data
+        from sklearn.utils.validation import _check_sample_weight, validate_data
 
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, not {self.kind!r}")
@@ -102,30 +109,43 @@ class FeatureDetector(ClassifierMixin, BaseEstimator):
         if len(classes) < 2:
             raise ValueError("FeatureDetector needs two classes in y; got one class")
         self.classes_ = classes
+        sw = None if sample_weight is None else _check_sample_weight(sample_weight, X, dtype=np.float64)
+        if self.class_weight is not None:
+            cw = compute_sample_weight(self.class_weight, y)
+            sw = cw if sw is None else sw * cw
         with np.errstate(all="ignore"):
             fill = np.nanmedian(np.where(np.isnan(X).all(0, keepdims=True), 0.0, X), axis=0)
         self.fill_ = np.nan_to_num(fill, nan=0.0)
         Xf = self._filled(X)
-        self.arrays_ = self._fit_logistic(Xf, y_idx) if self.kind == "logistic" else self._fit_boosting(Xf, y_idx)
+        if self.kind == "logistic":
+            self.arrays_ = self._fit_logistic(Xf, y_idx, sw)
+        else:
+            self.arrays_ = self._fit_boosting(Xf, y_idx, sw)
         return self
 
-    def _choose_C(self, X, y) -> float:
+    def _choose_C(self, X, y, sw=None) -> float:
         """``C`` by stratified k-fold cross-validation on the training data (see ``cv``)."""
         from sklearn.metrics import log_loss
-        from sklearn.model_selection import StratifiedKFold
+        from sklearn.model_selection import StratifiedKFold, check_cv
 
-        folds = min(int(self.cv), int(np.bincount(y).min()))
         Cs = [float(c) for c in (np.logspace(-3, 3, 13) if self.Cs is None else self.Cs)]
         self.cv_scores_ = {}
-        if folds < 2 or len(Cs) < 2:
-            return Cs[0] if len(Cs) == 1 else float(self.C)
-        split = list(StratifiedKFold(folds, shuffle=True, random_state=self.random_state or 0).split(X, y))
+        if isinstance(self.cv, (int, np.integer)):
+            folds = min(int(self.cv), int(np.bincount(y).min()))
+            if folds < 2 or len(Cs) < 2:
+                return Cs[0] if len(Cs) == 1 else float(self.C)
+            split = list(StratifiedKFold(folds, shuffle=True, random_state=self.random_state or 0).split(X, y))
+        else:
+            if len(Cs) < 2:
+                return Cs[0] if Cs else float(self.C)
+            split = list(check_cv(self.cv, y, classifier=True).split(X, y))
         losses = {}
         for C in Cs:
             loss = []
             for tr, te in split:
-                pipe = self._pipeline(C).fit(X[tr], y[tr])
-                loss.append(log_loss(y[te], pipe.predict_proba(X[te])[:, 1], labels=[0, 1]))
+                pipe = self._pipeline(C).fit(X[tr], y[tr], **self._weights(None if sw is None else sw[tr]))
+                loss.append(log_loss(y[te], pipe.predict_proba(X[te])[:, 1], labels=[0, 1],
+                                     sample_weight=None if sw is None else sw[te]))
             losses[C] = float(np.mean(loss))
         self.cv_scores_ = losses
         return min(Cs, key=lambda c: (losses[c], c))  # ties: the stronger regularisation
@@ -137,25 +157,30 @@ class FeatureDetector(ClassifierMixin, BaseEstimator):
 
         return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=self.max_iter))
 
-    def _fit_logistic(self, X, y) -> dict:
-        self.C_ = self._choose_C(X, y) if self.cv else float(self.C)
+    @staticmethod
+    def _weights(sw) -> dict:
+        """``fit`` keywords routing sample weights to both steps of the pipeline."""
+        return {} if sw is None else {"standardscaler__sample_weight": sw, "logisticregression__sample_weight": sw}
+
+    def _fit_logistic(self, X, y, sw=None) -> dict:
+        self.C_ = self._choose_C(X, y, sw) if self.cv else float(self.C)
         pipe = self._pipeline(self.C_)
-        pipe.fit(X, y)
+        pipe.fit(X, y, **self._weights(sw))
         scaler, lr = pipe[0], pipe[-1]
         self.n_iter_ = int(lr.n_iter_[0])
         return {"mean": scaler.mean_.astype(np.float64), "scale": scaler.scale_.astype(np.float64),
                 "coef": lr.coef_[0].astype(np.float64), "intercept": np.asarray(lr.intercept_, np.float64)}
 
-    def _fit_boosting(self, X, y) -> dict:
+    def _fit_boosting(self, X, y, sw=None) -> dict:
         from sklearn.ensemble import GradientBoostingClassifier
 
         gb = GradientBoostingClassifier(n_estimators=self.n_estimators, learning_rate=self.learning_rate,
                                         max_depth=self.max_depth, random_state=self.random_state)
-        gb.fit(X, y)
+        gb.fit(X, y, sample_weight=sw)
         self.n_iter_ = int(gb.n_estimators_)
         trees = [est[0].tree_ for est in gb.estimators_]
         offsets = np.cumsum([0] + [t.node_count for t in trees])
-        p = float(np.clip(y.mean(), 1e-12, 1 - 1e-12))  # the prior the default init estimator predicts
+        p = float(np.clip(np.average(y, weights=sw), 1e-12, 1 - 1e-12))  # the default init estimator's prior
         return {"left": np.concatenate([t.children_left for t in trees]).astype(np.int64),
                 "right": np.concatenate([t.children_right for t in trees]).astype(np.int64),
                 "feature": np.concatenate([t.feature for t in trees]).astype(np.int64),

@@ -199,8 +199,9 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def roc_plot(curves: dict, path, title: str = "ROC") -> None:
-    """Write a PNG of ROC curves, ``curves = {label: (y, scores)}`` (log-scaled FPR axis)."""
+def roc_figure(curves: dict, title: str = "ROC"):
+    """A matplotlib figure of ROC curves, ``curves = {label: (y, scores)}``, on a log-scaled
+    FPR axis (1e-3 to 1), with the chance line TPR = FPR (a curve on that axis)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -214,7 +215,8 @@ def roc_plot(curves: dict, path, title: str = "ROC") -> None:
             continue
         fpr, tpr, _ = roc_curve(y, s)
         ax.plot(np.maximum(fpr, 1e-4), tpr, label=f"{label} (AUROC {auroc(y, s):.3f})")
-    ax.plot([1e-4, 1], [1e-4, 1], color="grey", linestyle=":", linewidth=1)
+    chance = np.logspace(-4, 0, 200)  # TPR = FPR is a curve on a log-FPR axis: draw it through many points
+    ax.plot(chance, chance, color="grey", linestyle=":", linewidth=1, label="_chance")
     ax.set_xscale("log")
     ax.set_xlim(1e-3, 1)
     ax.set_ylim(0, 1.01)
@@ -224,5 +226,13 @@ def roc_plot(curves: dict, path, title: str = "ROC") -> None:
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
+    return fig
+
+
+def roc_plot(curves: dict, path, title: str = "ROC") -> None:
+    """Write a PNG of :func:`roc_figure` to ``path``."""
+    import matplotlib.pyplot as plt
+
+    fig = roc_figure(curves, title)
     fig.savefig(path, format="png")
     plt.close(fig)

@@ -169,9 +169,9 @@ def score_token_ids(docs: Sequence[np.ndarray], scorer: LoadedModel, *, referenc
         parts.append((body, weight, bias))
     bar = None
     if progress:
-        from tqdm import tqdm
+        from gpt2guard.progress import progress_bar  # drawn only on a terminal or in a notebook
 
-        bar = tqdm(total=sum(len(d) for d in docs), unit="tok", desc="scoring")
+        bar = progress_bar(total=sum(len(d) for d in docs), unit="tok", desc="scoring", progress=progress)
     workspace = {}  # chunk buffers, reused by every batch
     with torch.inference_mode(), contextlib.ExitStack() as stack:
         for m in models:

@@ -19,7 +19,6 @@ Saved as a directory, never as a pickle:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -27,62 +26,53 @@ from pathlib import Path
 
 import numpy as np
 
+from gpt2guard.detector.text_estimator import (LABELS, TextDetector, as_texts, data_digest,  # noqa: F401
+                                               json_class_weight, label_array)
 from gpt2guard.detector.verdict import DEFAULT_MIN_TOKENS, Verdict, decide
 from gpt2guard.errors import GuardError
 from gpt2guard.paths import write_json
 
 FORMAT_VERSION = 1
-LABELS = ("human", "machine")
 
 
-def data_digest(texts, labels) -> str:
-    """SHA-256 over (label, text) pairs in order: identifies a training set."""
-    h = hashlib.sha256()
-    for text, label in zip(texts, labels):
-        raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else bytes(text)
-        h.update(f"{label}\0{len(raw)}\0".encode())
-        h.update(raw)
-    return h.hexdigest()
-
-
-def label_array(labels) -> np.ndarray:
-    """Labels as 0 (human) / 1 (machine); accepts those ints or the strings."""
-    out = []
-    for lab in labels:
-        if lab in (0, 1, False, True):
-            out.append(int(lab))
-        elif lab in LABELS:
-            out.append(LABELS.index(lab))
-        else:
-            raise GuardError(f"label must be 'human', 'machine', 0 or 1, not {lab!r}")
-    return np.asarray(out, dtype=np.int64)
-
-
-class TrainedDetector:
-    """A feature classifier over the token statistics of one or more scorer sizes.
+class TrainedDetector(TextDetector):
+    """A feature classifier over the token statistics of one or more scorer sizes, and a
+    scikit-learn classifier on texts (``clone``, ``cross_val_score``, ``GridSearchCV``).
 
     Parameters
     ----------
-    estimator : FeatureDetector
-        Fitted, or to be fitted by :meth:`fit`.
-    family : str
-        Scorer family (``micro``, ``nano``, ``gpt2`` or a model directory).
-    sizes : sequence of str
-        Scorer sizes; features of each are concatenated with a ``<size>:`` prefix.
+    estimator : classifier, optional
+        The classifier of the feature rows, cloned by :meth:`fit` into ``estimator_``; only
+        a :class:`~gpt2guard.detector.estimators.FeatureDetector` can be saved. Default
+        ``FeatureDetector("logistic", cv=5)``.
+    family : str, optional
+        Scorer family (``micro``, ``nano``, ``gpt2`` or a model directory). Default: the
+        family of ``model``, else ``nano``.
+    sizes : sequence of str, optional
+        Scorer sizes; features of each are concatenated with a ``<size>:`` prefix. Default:
+        the sizes of ``model``, else the family's smallest.
+    model : LoadedModel or dict of str to LoadedModel, optional
+        Already loaded scorer model(s) (from :func:`gpt2guard.family.load_model`, or
+        :func:`gpt2guard.detector.wrap_model` for a model built in memory), by size: used
+        instead of loading those sizes. Shared, not copied, by ``clone``.
     references : dict of str to str, optional
         A reference size (same family) per scorer size: that size is scored with it as
         :class:`~gpt2guard.detector.scoring.Scorer`'s reference, so its features add the
         cross terms and the reference methods (Binoculars, ``fast-detectgpt-ref``).
+    class_weight : dict, "balanced" or None
+        Weight of each class (keys: ``"human"``/``"machine"`` or 0/1) in training,
+        multiplied into ``sample_weight``.
     min_tokens : int
         Documents with fewer scored tokens get an ``abstain`` verdict.
     threshold : float, optional
         Threshold on the score, the estimator's log-odds of machine (a document is machine
         when its score is strictly above it). Default 0 (probability 0.5) until
-        :mod:`~gpt2guard.detector.calibrate` sets one. Log-odds, not probabilities, are
-        thresholded because probabilities saturate at 0 and 1 in floating point, and a tie
-        there would make a false-positive rate unreachable.
+        :meth:`calibrate` sets one. Log-odds, not probabilities, are thresholded because
+        probabilities saturate at 0 and 1 in floating point, and a tie there would make a
+        false-positive rate unreachable.
     scorer_kwargs : dict, optional
-        Passed to :class:`~gpt2guard.detector.scoring.Scorer` (``cache``, ``max_tokens``...).
+        Passed to :class:`~gpt2guard.detector.scoring.Scorer` (``cache``, ``max_tokens``,
+        ``progress``...).
     device : str, optional
         Device to load scorers on.
     lexical : bool
@@ -92,62 +82,159 @@ class TrainedDetector:
         TF-IDF model fitted on the other folds), so the estimator weighs it as it will
         behave on unseen text; the TF-IDF model fitted on all training text (``tfidf_``)
         gives it afterwards. Scoring then needs the texts, not only their statistics.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        ``["human", "machine"]`` or ``[0, 1]``, as the training labels were given.
+    estimator_ : FeatureDetector
+        The fitted classifier of the feature rows.
+    feature_names : list of str
+    model_hashes : dict of str to str
+        Weights hash of each scorer size; checked when a saved detector loads its scorers.
+    tfidf_ : TfidfDetector or None
+    calibration_ : Calibration
+        Set by :meth:`calibrate`.
     """
 
     kind = "features"
     LEXICAL = "lexical:tfidf"
 
-    def __init__(self, estimator, family: str, sizes, *, references: dict | None = None,
-                 min_tokens: int = DEFAULT_MIN_TOKENS, threshold: float | None = None,
-                 scorer_kwargs: dict | None = None, device: str | None = None, lexical: bool = False):
+    def __init__(self, estimator=None, family: str | None = None, sizes=None, *, model=None,
+                 references: dict | None = None, class_weight=None, min_tokens: int = DEFAULT_MIN_TOKENS,
+                 threshold: float | None = None, scorer_kwargs: dict | None = None, device: str | None = None,
+                 lexical: bool = False):
+        self.estimator = estimator
+        self.family = family
+        self.sizes = sizes
+        self.model = model
+        self.references = references
+        self.class_weight = class_weight
+        self.min_tokens = min_tokens
+        self.threshold = threshold
+        self.scorer_kwargs = scorer_kwargs
+        self.device = device
+        self.lexical = lexical
+
+    def __sklearn_clone__(self):
+        """A clone shares the loaded ``model`` (read-only weights) instead of deep-copying it."""
+        from sklearn.base import clone
+
+        params = self.get_params(deep=False)
+        return type(self)(**{k: (v if k == "model" else clone(v, safe=False)) for k, v in params.items()})
+
+    # --- parameters, resolved ----------------------------------------------------------------
+
+    def _state(self, name: str, default):
+        """Private per-instance state created on first use (``__init__`` stores parameters only)."""
+        return self.__dict__.setdefault(name, default)
+
+    def _given_models(self) -> dict:
+        from gpt2guard.family.load import LoadedModel
+
+        m = self.model
+        if m is None:
+            return {}
+        if isinstance(m, LoadedModel):
+            return {m.size: m}
+        if isinstance(m, dict) and all(isinstance(v, LoadedModel) for v in m.values()):
+            return {str(k): v for k, v in m.items()}
+        raise GuardError("model must be a LoadedModel (gpt2guard.load_model, or gpt2guard.detector.wrap_model for "
+                         f"a model in memory) or a dict of them by size, not {type(m).__name__}")
+
+    @property
+    def family_name(self) -> str:
+        """The scorer family: ``family``, else that of ``model``, else ``nano``."""
+        if self.family is not None:
+            return str(self.family)
+        given = self._given_models()
+        return next(iter(given.values())).family if given else "nano"
+
+    @property
+    def size_list(self) -> list[str]:
+        """The scorer sizes in order (see ``sizes``)."""
+        if self.sizes is not None:
+            sizes = [self.sizes] if isinstance(self.sizes, str) else [str(z) for z in self.sizes]
+        else:
+            sizes = list(self._given_models())
+            if not sizes:
+                from gpt2guard.family import get_family
+
+                sizes = [get_family(self.family_name).sizes[0].name]
         if not sizes:
             raise GuardError("a trained detector needs at least one scorer size")
-        self.estimator, self.family, self.sizes = estimator, family, list(sizes)
-        self.references = {str(k): str(v) for k, v in (references or {}).items()}
-        unknown = sorted(set(self.references) - set(self.sizes))
+        return sizes
+
+    @property
+    def reference_map(self) -> dict[str, str]:
+        """``references`` as ``{size: reference size}``, checked against the scorer sizes."""
+        refs = {str(k): str(v) for k, v in (self.references or {}).items()}
+        unknown = sorted(set(refs) - set(self.size_list))
         if unknown:
             raise GuardError(f"references named for sizes the detector does not score with: {', '.join(unknown)}")
-        self.min_tokens, self.threshold = int(min_tokens), threshold
-        self.scorer_kwargs, self.device = dict(scorer_kwargs or {}), device
-        self.lexical = bool(lexical)
-        self.tfidf_ = None
-        self.feature_names: list[str] | None = None
-        self.model_hashes: dict[str, str] = {}
-        self.meta: dict = {}
-        self._scorers: dict = {}
-        self._models: dict = {}
+        return refs
+
+    @property
+    def feature_names(self) -> list[str] | None:
+        """Column names of :meth:`feature_matrix` (set by the first call, or by :meth:`fit`)."""
+        return self.__dict__.get("feature_names_")
+
+    @feature_names.setter
+    def feature_names(self, names) -> None:
+        self.feature_names_ = None if names is None else list(names)
+
+    @property
+    def model_hashes(self) -> dict[str, str]:
+        """Weights hash of each scorer size (filled as scorers load; checked against saved ones)."""
+        return self._state("_model_hashes", {})
+
+    @model_hashes.setter
+    def model_hashes(self, value: dict) -> None:
+        self._model_hashes = dict(value)
+
+    def _estimator_kind(self) -> str:
+        est = getattr(self, "estimator_", None) or self.estimator
+        if est is None:
+            return "logistic"
+        return getattr(est, "kind", None) or type(est).__name__.lower()
 
     # --- scoring ---------------------------------------------------------------------------
 
     def _load(self, size: str):
         """One size's model, loaded once (a size may be a scorer and another size's reference)."""
-        from gpt2guard.family import load_model
+        models = self._state("_models", {})
+        if size in models:
+            return models[size]
+        given = self._given_models()
+        if size in given:
+            loaded = given[size]
+        else:
+            from gpt2guard.family import load_model
 
-        if size in self._models:
-            return self._models[size]
-        loaded = load_model(self.family, size, device=self.device)
+            loaded = load_model(self.family_name, size, device=self.device)
         expected = self.model_hashes.get(size)
         if expected and expected != loaded.model_hash:
-            raise GuardError(f"scorer {self.family} {size} has weights {loaded.model_hash[:12]} but the detector "
+            raise GuardError(f"scorer {self.family_name} {size} has weights {loaded.model_hash[:12]} but the detector "
                              f"was trained with {expected[:12]}: retrain or use the original weights")
         self.model_hashes[size] = loaded.model_hash
-        self._models[size] = loaded
+        models[size] = loaded
         return loaded
 
     def scorer(self, size: str):
         """The :class:`Scorer` of one size (with its reference, if one is named), loaded on
         first use (model hashes are checked against the saved ones)."""
-        if size not in self._scorers:
+        scorers = self._state("_scorers", {})
+        if size not in scorers:
             from gpt2guard.detector.scoring import Scorer
 
-            ref = self.references.get(size)
-            self._scorers[size] = Scorer(self._load(size), self._load(ref) if ref else None, **self.scorer_kwargs)
-        return self._scorers[size]
+            ref = self.reference_map.get(size)
+            scorers[size] = Scorer(self._load(size), self._load(ref) if ref else None, **(self.scorer_kwargs or {}))
+        return scorers[size]
 
     def token_stats(self, texts) -> dict[str, list]:
         """``{size: [TokenStats, ...]}`` for every scorer size."""
         texts = list(texts)
-        return {size: self.scorer(size).score(texts) for size in self.sizes}
+        return {size: self.scorer(size).score(texts) for size in self.size_list}
 
     def feature_matrix(self, stats_by_size: dict[str, list], texts=None, *, lexical_column=None) -> np.ndarray:
         """Concatenated, prefixed feature matrix of :meth:`token_stats` output, in
@@ -161,12 +248,13 @@ class TrainedDetector:
         """
         from gpt2guard.detector.features import feature_matrix, pair_feature_matrix, pair_feature_names
 
+        sizes = self.size_list
         blocks, names = [], []
-        for size in self.sizes:
+        for size in sizes:
             X, cols = feature_matrix(stats_by_size[size])
             blocks.append(X)
             names += [f"{size}:{c}" for c in cols]
-        for a, b in zip(self.sizes, self.sizes[1:]):
+        for a, b in zip(sizes, sizes[1:]):
             blocks.append(pair_feature_matrix(stats_by_size[a], stats_by_size[b]))
             names += [f"{a}>{b}:{c}" for c in pair_feature_names()]
         X = np.hstack(blocks) if blocks else np.zeros((0, 0))
@@ -184,12 +272,12 @@ class TrainedDetector:
         """The TF-IDF log-odds column of a lexical detector."""
         if texts is None:
             raise GuardError("this detector also reads the text (trained with lexical features): pass the texts")
-        if self.tfidf_ is None:
+        if getattr(self, "tfidf_", None) is None:
             raise GuardError("the detector's TF-IDF part is not fitted")
         texts = list(texts)
-        return self.tfidf_.decision_function(texts) if texts else np.zeros(0)
+        return self.tfidf_.raw_decision(texts) if texts else np.zeros(0)
 
-    def _cross_fitted_lexical(self, texts: list, y: np.ndarray) -> np.ndarray:
+    def _cross_fitted_lexical(self, texts: list, y: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:
         """Each training document's TF-IDF log-odds from a model fitted on the other folds."""
         from sklearn.model_selection import StratifiedKFold
 
@@ -201,59 +289,87 @@ class TrainedDetector:
         seed = getattr(self.estimator, "random_state", None)
         out = np.zeros(len(texts))
         for fit_idx, held_idx in StratifiedKFold(folds, shuffle=True, random_state=seed or 0).split(texts, y):
-            part = TfidfDetector().fit([texts[i] for i in fit_idx], y[fit_idx])
-            out[held_idx] = part.decision_function([texts[i] for i in held_idx])
+            part = TfidfDetector().fit([texts[i] for i in fit_idx], y[fit_idx],
+                                       sample_weight=None if w is None else w[fit_idx])
+            out[held_idx] = part.raw_decision([texts[i] for i in held_idx])
         return out
 
     # --- training and prediction ------------------------------------------------------------
 
-    def fit(self, texts, labels, *, stats_by_size=None) -> "TrainedDetector":
-        """Score ``texts`` (unless ``stats_by_size`` is given) and fit the estimator.
+    def fit(self, X, y, sample_weight=None, *, stats_by_size=None) -> "TrainedDetector":
+        """Score the texts ``X`` (unless ``stats_by_size`` is given) and fit the estimator on
+        labels ``y`` (``"human"``/``"machine"`` or 0/1), each document weighted by
+        ``sample_weight`` times ``class_weight``.
 
         Unscorable documents (empty, binary) are left out of training.
         """
-        texts, y = list(texts), label_array(labels)
+        from sklearn.base import clone
+
+        from gpt2guard.detector.estimators import FeatureDetector
+
+        texts, y, w = self._fit_inputs(X, y, sample_weight)
+        sizes, _ = self.size_list, self.reference_map  # parameters checked before any scoring
+        self.feature_names = None
         stats_by_size = stats_by_size or self.token_stats(texts)
+        missing = [z for z in sizes if z not in stats_by_size or len(stats_by_size[z]) != len(texts)]
+        if missing:
+            raise GuardError(f"stats_by_size needs one TokenStats per text for every scorer size; not for {missing}")
         column = None
+        self.tfidf_ = None
         if self.lexical:
             from gpt2guard.detector.tfidf import TfidfDetector
 
-            column = self._cross_fitted_lexical(texts, y)
-            self.tfidf_ = TfidfDetector().fit(texts, y)
-        X = self.feature_matrix(stats_by_size, texts, lexical_column=column)
-        keep = np.array([s.scorable for s in stats_by_size[self.sizes[0]]], dtype=bool)
+            column = self._cross_fitted_lexical(texts, y, w)
+            self.tfidf_ = TfidfDetector().fit(texts, y, sample_weight=w)
+        Xf = self.feature_matrix(stats_by_size, texts, lexical_column=column)
+        keep = np.array([s.scorable for s in stats_by_size[sizes[0]]], dtype=bool)
         if len(set(y[keep].tolist())) < 2:
             raise GuardError("training needs scorable human and machine documents")
-        self.estimator.fit(X[keep], y[keep])
-        self.meta.update(train_digest=data_digest(texts, y.tolist()), n_train=int(keep.sum()),
-                         n_train_machine=int(y[keep].sum()))
-        if getattr(self.estimator, "C_", None) is not None:  # the C a cross-validated logistic regression chose
-            self.meta["fitted_C"] = float(self.estimator.C_)
+        est = clone(self.estimator) if self.estimator is not None else FeatureDetector("logistic", cv=5)
+        if w is None:
+            est.fit(Xf[keep], y[keep])
+        else:
+            est.fit(Xf[keep], y[keep], sample_weight=w[keep])
+        self.estimator_ = est
+        self.meta = {"train_digest": data_digest(texts, y.tolist()), "n_train": int(keep.sum()),
+                     "n_train_machine": int(y[keep].sum())}
+        if getattr(est, "C_", None) is not None:  # the C a cross-validated logistic regression chose
+            self.meta["fitted_C"] = float(est.C_)
         return self
+
+    def _fitted_estimator(self):
+        est = getattr(self, "estimator_", None)
+        if est is None:
+            raise GuardError("this TrainedDetector is not fitted: call fit(texts, labels) first")
+        return est
 
     def logit_from_stats(self, stats_by_size, texts=None) -> np.ndarray:
         """Log-odds of machine per document (NaN where unscorable): the verdicts' score.
         A ``lexical`` detector also needs the ``texts``."""
+        est = self._fitted_estimator()
         X = self.feature_matrix(stats_by_size, texts)
-        z = self.estimator.decision_function(X) if len(X) else np.zeros(0)
-        scorable = np.array([s.scorable for s in stats_by_size[self.sizes[0]]], dtype=bool)
+        z = est.decision_function(X) if len(X) else np.zeros(0)
+        scorable = np.array([s.scorable for s in stats_by_size[self.size_list[0]]], dtype=bool)
         return np.where(scorable, z, math.nan)
 
     def proba_from_stats(self, stats_by_size, texts=None) -> np.ndarray:
         """Machine probability per document (NaN where unscorable)."""
+        est = self._fitted_estimator()
         X = self.feature_matrix(stats_by_size, texts)
-        p = self.estimator.predict_proba(X)[:, 1] if len(X) else np.zeros(0)
-        scorable = np.array([s.scorable for s in stats_by_size[self.sizes[0]]], dtype=bool)
+        p = est.predict_proba(X)[:, 1] if len(X) else np.zeros(0)
+        scorable = np.array([s.scorable for s in stats_by_size[self.size_list[0]]], dtype=bool)
         return np.where(scorable, p, math.nan)
 
-    def decision_texts(self, texts) -> np.ndarray:
+    def decision_function(self, X) -> np.ndarray:
         """Log-odds of machine per text (NaN where unscorable)."""
-        texts = list(texts)
+        texts = as_texts(X)
         return self.logit_from_stats(self.token_stats(texts), texts)
+
+    decision_texts = decision_function
 
     def predict_proba_texts(self, texts) -> np.ndarray:
         """Machine probability per text (NaN where unscorable)."""
-        texts = list(texts)
+        texts = as_texts(texts)
         return self.proba_from_stats(self.token_stats(texts), texts)
 
     def verdicts(self, texts, names=None) -> list[Verdict]:
@@ -264,53 +380,65 @@ class TrainedDetector:
 
         probs = self.logit_from_stats(stats, texts)  # scores: log-odds
         shown = apply_probability_calibration(self.meta, probs)
-        first = stats[self.sizes[0]]
+        first = stats[self.size_list[0]]
         threshold = 0.0 if self.threshold is None else self.threshold
         return [decide(i, (names or [None] * len(texts))[i], float(p), float(q), threshold, s.n_tokens, s.n_windows,
-                       s.flags, self.min_tokens, method=f"trained-{self.estimator.kind}",
-                       scorer=f"{self.family}:{','.join(self.sizes)}")
+                       s.flags, int(self.min_tokens), method=f"trained-{self._estimator_kind()}",
+                       scorer=f"{self.family_name}:{','.join(self.size_list)}")
                 for i, (p, q, s) in enumerate(zip(probs, shown, first))]
 
     # --- storage ---------------------------------------------------------------------------
 
     def describe(self) -> dict:
         """The ``detector.json`` content."""
-        return {"format": FORMAT_VERSION, "kind": self.kind, "estimator": self.estimator.get_params(),
-                "feature_names": self.feature_names, "family": self.family, "sizes": self.sizes,
-                "references": self.references, "model_hashes": self.model_hashes,
-                "classes": [str(c) for c in self.estimator.classes_], "labels": list(LABELS),
-                "threshold": self.threshold, "min_tokens": self.min_tokens, **self._lexical_meta(), **self.meta}
+        est = self._fitted_estimator()
+        return {"format": FORMAT_VERSION, "kind": self.kind, "estimator": est.get_params(),
+                "feature_names": self.feature_names, "family": self.family_name, "sizes": self.size_list,
+                "references": self.reference_map, "model_hashes": self.model_hashes,
+                "classes": [str(c) for c in est.classes_], "labels": list(LABELS),
+                "label_classes": np.asarray(getattr(self, "classes_", LABELS)).tolist(),
+                "class_weight": json_class_weight(self.class_weight), "threshold": self.threshold,
+                "min_tokens": int(self.min_tokens), **self._lexical_meta(), **self.meta}
 
     def _lexical_meta(self) -> dict:
         if not self.lexical:
             return {}
-        tf = self.tfidf_
+        tf = getattr(self, "tfidf_", None)
         return {"lexical": True, "tfidf": None if tf is None else {"estimator": tf.describe()["estimator"],
-                                                                   "vocabulary": tf.vocabulary}}
+                                                                   "vocabulary": tf.vocabulary_}}
 
     def save(self, directory: str | os.PathLike) -> Path:
         """Write ``detector.json`` and ``model.npz`` into ``directory`` (created)."""
+        est = self._fitted_estimator()
+        if not hasattr(est, "to_arrays"):
+            raise GuardError(f"only a FeatureDetector estimator can be saved without pickles, not {type(est).__name__}")
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        arrays = dict(self.estimator.to_arrays())
-        if self.tfidf_ is not None:
-            arrays.update({"tfidf_idf": self.tfidf_.idf, "tfidf_coef": self.tfidf_.coef,
-                           "tfidf_intercept": np.array([self.tfidf_.intercept])})
+        arrays = dict(est.to_arrays())
+        tf = getattr(self, "tfidf_", None)
+        if tf is not None:
+            arrays.update({"tfidf_idf": tf.idf_, "tfidf_coef": tf.coef_, "tfidf_intercept": np.array([tf.intercept_])})
         save_npz(directory / "model.npz", arrays)
         write_json(directory / "detector.json", self.describe())
         return directory
 
     @classmethod
     def from_saved(cls, meta: dict, arrays, **kwargs) -> "TrainedDetector":
+        """Rebuild a saved detector; ``kwargs`` are parameters (``model``, ``scorer_kwargs``,
+        ``device``...)."""
         from gpt2guard.detector.estimators import FeatureDetector
 
         try:
             est = FeatureDetector.from_arrays(meta["estimator"], arrays)
+            det = cls(FeatureDetector(**meta["estimator"]), meta["family"], list(meta["sizes"]),
+                      references=meta.get("references") or None, class_weight=meta.get("class_weight"),
+                      min_tokens=meta.get("min_tokens", DEFAULT_MIN_TOKENS), threshold=meta.get("threshold"),
+                      lexical=bool(meta.get("lexical")), **kwargs)
         except TypeError as exc:  # parameters this FeatureDetector does not take
             raise GuardError(f"saved detector's estimator parameters do not fit: {exc}") from None
-        det = cls(est, meta["family"], meta["sizes"], references=meta.get("references"),
-                  min_tokens=meta.get("min_tokens", DEFAULT_MIN_TOKENS), threshold=meta.get("threshold"),
-                  lexical=bool(meta.get("lexical")), **kwargs)
+        det.estimator_ = est
+        det.classes_ = np.array(meta.get("label_classes") or LABELS)
+        det.tfidf_ = None
         if det.lexical:
             from gpt2guard.detector.tfidf import TfidfDetector
 

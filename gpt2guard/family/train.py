@@ -56,7 +56,7 @@ def train_size(size: SizeSpec, recipe: BuildRecipe, tokenizer, train_ids: np.nda
         ``val_loss``, ``seconds``.
     """
     import torch
-    from tqdm.auto import tqdm
+    from gpt2guard.progress import progress_bar
     from transformers import GPT2LMHeadModel
 
     torch.manual_seed(seed)
@@ -74,7 +74,7 @@ def train_size(size: SizeSpec, recipe: BuildRecipe, tokenizer, train_ids: np.nda
     losses = []
     start = time.perf_counter()
     model.train()
-    bar = tqdm(range(steps), desc=f"{size.name:>6}", unit="step", disable=None if progress else True, leave=True)
+    bar = progress_bar(range(steps), desc=f"{size.name:>6}", unit="step", progress=progress, leave=True)
     for step in bar:
         # learning rate: linear warm-up, then cosine down to 10% of the peak
         frac = (step - warmup) / max(1, steps - warmup)

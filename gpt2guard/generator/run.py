@@ -382,8 +382,6 @@ def run_generation(job: GenerationJob, progress: bool = True, log=None) -> list[
         tokens per second, flagged records, and the card's path.
     """
     import torch
-    from tqdm.auto import tqdm
-
     from gpt2guard.datasets.card import write_card
     from gpt2guard.datasets.runs import finish_run, start_run, utc_now
     from gpt2guard.datasets.sets import read_manifest
@@ -392,6 +390,7 @@ def run_generation(job: GenerationJob, progress: bool = True, log=None) -> list[
     from gpt2guard.family import load_model
     from gpt2guard.family.build import library_versions
     from gpt2guard.generator.sample import generate_tokens
+    from gpt2guard.progress import progress_bar
 
     plan = plan_job(job)
     say = log or (lambda msg: None)
@@ -436,7 +435,7 @@ def run_generation(job: GenerationJob, progress: bool = True, log=None) -> list[
                                 torch_threads=threads, versions=versions)
                 writer.save_meta()
                 todo = [i for i in range(job.n) if i not in writer.existing_ids]
-                bar = tqdm(total=job.n, initial=job.n - len(todo), desc=name, unit="doc", disable=None if progress else True)
+                bar = progress_bar(total=job.n, initial=job.n - len(todo), desc=name, unit="doc", progress=progress)
                 chunk = max(job.batch_size * 4, 1)
                 try:
                     for c in range(0, len(todo), chunk):

@@ -91,13 +91,12 @@ class ScenarioRun:
         return {e["stage"]: e for e in self.log.entries if e.get("type") == "decision"}
 
     def run_all(self, progress: bool) -> None:
-        from tqdm.auto import tqdm
+        from gpt2guard.progress import progress_bar
 
         done = self.decided()
         released, last_release, stopped = [], None, None
         dates = stage_dates(self.plan)
-        bar = tqdm(total=len(self.plan.stages), desc=f"{self.name} stages", unit="stage",
-                   disable=None if progress else True)
+        bar = progress_bar(total=len(self.plan.stages), desc=f"{self.name} stages", unit="stage", progress=progress)
         for i, (stage, date) in enumerate(zip(self.plan.stages, dates), 1):
             entry = done.get(stage.name)
             if entry is None:

@@ -110,8 +110,8 @@ def test_trained_detector_with_references_round_trips(split_docs, tmp_path):
     assert again.references == {"small": "medium"} and set(again.model_hashes) == {"small", "medium"}
     probe = split_docs["test"][0][:6]
     assert np.array_equal(det.decision_texts(probe), again.decision_texts(probe))
-    with pytest.raises(GuardError, match="references named"):
-        TrainedDetector(FeatureDetector(), "micro", ["small"], references={"medium": "small"})
+    with pytest.raises(GuardError, match="references named"):  # checked by fit (scikit-learn: __init__ only stores)
+        TrainedDetector(FeatureDetector(), "micro", ["small"], references={"medium": "small"}).fit(texts, labels)
 
 
 def test_feature_detector_chooses_C_by_cross_validation():

@@ -89,3 +89,28 @@ def test_roc_plot_writes_png(scores, tmp_path):
     y, s = scores
     roc_plot({"a": (y, s), "b": (y, -s)}, tmp_path / "roc.png")
     assert (tmp_path / "roc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_roc_chance_line_is_tpr_equals_fpr_on_the_log_axis(scores, tmp_path, monkeypatch):
+    """The chance line must read TPR = FPR everywhere on the log-FPR axis (a straight segment
+    between two points there would read TPR ~ 0.5 at FPR 0.01)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    saved = []
+    real = Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda fig, *a, **k: (saved.append(fig), real(fig, *a, **k))[1])
+    y, s = scores
+    roc_plot({"a": (y, s)}, tmp_path / "roc.png")
+    (ax,) = saved[0].axes
+    assert ax.get_xscale() == "log"
+    curves = [line for line in ax.get_lines() if not line.get_label().startswith("a (")]
+    assert len(curves) == 1
+    fx, fy = (np.asarray(v, dtype=float) for v in curves[0].get_data())
+    lo, hi = ax.get_xlim()
+    q = np.logspace(np.log10(lo), np.log10(hi), 60)
+    # what the eye reads: matplotlib joins points by straight segments in display (log-x) space
+    drawn = np.interp(np.log10(q), np.log10(fx), fy)
+    np.testing.assert_allclose(drawn, q, atol=0.01)

@@ -24,9 +24,16 @@ def _checks():
 
     from gpt2guard.detector.estimators import FeatureDetector
 
+    def expected(est):
+        # Boosting equals scikit-learn's GradientBoostingClassifier (which has no class_weight and
+        # so never runs this check): a few shallow trees do not follow extreme class weights.
+        return {"check_class_weight_classifiers": "boosted trees under extreme class weights"} \
+            if est.kind == "boosting" else {}
+
     # Expected skips, not failures: array-API input needs SCIPY_ARRAY_API, data-frame input needs pandas.
     return parametrize_with_checks([FeatureDetector("logistic"), FeatureDetector("boosting", n_estimators=10,
-                                                                                 random_state=0)])
+                                                                                 random_state=0)],
+                                   expected_failed_checks=expected)
 
 
 @_checks()

@@ -1,0 +1,174 @@
+"""README's Quick start and "A short tour" run top to bottom, as written, on the micro family.
+
+The commands are read from README.md at test time: every ``gpt2guard ...`` command of the
+```bash blocks in those sections (``&&`` chains split, ``\\`` continuations joined, comments
+dropped; ``pip``/``pytest`` steps skipped), in order, in one scratch directory holding a copy
+of README.md. Each must exit 0. A block right after a ``<!-- tour: skip ... -->`` line is
+left out: it needs data a user downloads first (OpenAI's gpt-2-output-dataset).
+
+Before running, each command is rewritten mechanically, so the tour runs on the tiny micro
+family in about a minute instead of nano's:
+
+* a family name (``nano``, ``gpt2``: ``--family X`` or ``family build|info|path X``) becomes
+  ``micro``, and every command that has a ``--family`` option taking a value and names none gets
+  ``--family micro``;
+* size names (``--sizes``, ``--size``, ``--reference-size``, ``family path``'s size, and the
+  ``nano-<size>`` set names in paths) map to micro's by position (small -> small, every larger
+  size -> medium); ``all`` stays ``all``;
+* counts and lengths shrink: ``--n`` to 6, ``--length`` to 24, ``--tokens`` to 8, ``--n-boot``
+  to 20 (given or not, on every command that has the option); ``datasets builtin`` gets
+  ``--limit 150``; a plan written by ``release plan init``
+  gets small ``[evaluation]`` counts.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from gpt2guard.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+SECTIONS = ("Quick start", "A short tour")
+SKIP = "<!-- tour: skip"
+SMALL = {"--n": "6", "--length": "24", "--tokens": "8", "--n-boot": "20"}
+PLAN_COUNTS = {"samples": 16, "test_samples": 16, "length": 32, "human_train": 24, "human_calibration": 40,
+               "human_test": 24, "n_boot": 10}
+
+
+def tour_blocks(text: str) -> list[str]:
+    """The ```bash blocks of the tour's sections, in order, without the skipped ones."""
+    blocks, section, previous, inside, lines = [], None, "", False, []
+    for line in text.splitlines():
+        if not inside and line.startswith("## "):
+            section = line[3:].strip()
+        if line.startswith("```"):
+            if inside:
+                blocks.append("\n".join(lines))
+                inside = False
+            elif line.strip() == "```bash" and section in SECTIONS and not previous.strip().startswith(SKIP):
+                inside, lines = True, []
+            continue
+        if inside:
+            lines.append(line)
+        elif line.strip():
+            previous = line
+    return blocks
+
+
+def tour_commands(text: str) -> list[list[str]]:
+    """Each ``gpt2guard`` command of the tour as an argument list (without ``gpt2guard``)."""
+    out = []
+    for block in tour_blocks(text):
+        joined = re.sub(r"\\\n\s*", " ", block)
+        for line in joined.splitlines():
+            words = shlex.split(line, comments=True)
+            step = []
+            for w in words + ["&&"]:
+                if w in ("&&", ";"):
+                    if step and step[0] == "gpt2guard":
+                        out.append(step[1:])
+                    step = []
+                else:
+                    step.append(w)
+    return out
+
+
+def _size_map() -> dict[str, str]:
+    from gpt2guard.family import get_family
+
+    big = [s.name for s in get_family("nano").sizes]
+    small = [s.name for s in get_family("micro").sizes]
+    return {name: small[min(i, len(small) - 1)] for i, name in enumerate(big)}
+
+
+def _command(args: list[str]):
+    """The click command ``args`` names, and how many words named it."""
+    cmd, depth = main, 0
+    while hasattr(cmd, "commands") and depth < len(args) and args[depth] in cmd.commands:
+        cmd, depth = cmd.commands[args[depth]], depth + 1
+    return cmd, depth
+
+
+def rewrite(args: list[str]) -> list[str]:
+    """The module docstring's mechanical rewrite of one command."""
+    sizes = _size_map()
+
+    def size_list(value):
+        return value if value == "all" else ",".join(dict.fromkeys(sizes.get(z, z) for z in value.split(",")))
+
+    args = [re.sub(r"\bnano-(small|medium|large|xl)\b", lambda m: "micro-" + sizes[m.group(1)], a) for a in args]
+    out, i = [], 0
+    while i < len(args):
+        a = args[i]
+        if a == "--family" and i + 1 < len(args):
+            out += [a, "micro"]
+            i += 2
+            continue
+        if a in ("--sizes", "--size", "--reference-size") and i + 1 < len(args):
+            out += [a, size_list(args[i + 1])]
+            i += 2
+            continue
+        if a in SMALL and i + 1 < len(args):
+            out += [a, SMALL[a]]
+            i += 2
+            continue
+        out.append(a)
+        i += 1
+    if out[:1] == ["family"] and len(out) > 2 and out[1] in ("build", "info", "path"):
+        out[2] = "micro"
+        if out[1] == "path" and len(out) > 3:
+            out[3] = size_list(out[3])
+    cmd, _ = _command(out)
+    opts = {o for p in getattr(cmd, "params", []) if not getattr(p, "is_flag", False) for o in p.opts}
+    if "--family" in opts and "--family" not in out:
+        out += ["--family", "micro"]
+    for opt, value in SMALL.items():  # defaults sized for nano shrink too
+        if opt in opts and opt not in out:
+            out += [opt, value]
+    if out[:2] == ["datasets", "builtin"] and "--limit" not in out:
+        out += ["--limit", "150"]
+    return out
+
+
+def shrink_plan(path: Path) -> None:
+    """Small ``[evaluation]`` counts in a plan written by ``release plan init``."""
+    text = path.read_text()
+    for key, value in PLAN_COUNTS.items():
+        text = re.sub(rf"(?m)^{key}\s*=\s*\d+", f"{key} = {value}", text)
+    path.write_text(text)
+
+
+def test_the_tour_is_found_and_rewritten():
+    commands = tour_commands(README.read_text(encoding="utf-8"))
+    assert len(commands) >= 15 and commands[0][:3] == ["release", "plan", "init"]
+    assert not any(c[:2] == ["datasets", "import"] for c in commands)  # the downloaded-data block is skipped
+    assert rewrite(["generate", "--family", "nano", "--sizes", "small,xl", "--n", "1000", "--out", "d"]) == \
+        ["generate", "--family", "micro", "--sizes", "small,medium", "--n", "6", "--out", "d", "--length", "24"]
+    assert rewrite(["score", "data/gen/nano-xl-k40.train.jsonl"])[:2] == ["score", "data/gen/micro-medium-k40.train.jsonl"]
+    assert rewrite(["detector", "train", "--sizes", "xl"])[-2:] == ["--family", "micro"]
+    assert rewrite(["family", "path", "gpt2", "medium"]) == ["family", "path", "micro", "medium"]
+
+
+@pytest.mark.slow
+def test_readme_tour_runs_top_to_bottom(micro_family, tmp_path, monkeypatch):
+    text = README.read_text(encoding="utf-8")
+    shutil.copy(README, tmp_path / "README.md")
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    for args in tour_commands(text):
+        run = rewrite(args)
+        start = time.perf_counter()
+        result = runner.invoke(main, run)
+        print(f"{time.perf_counter() - start:6.1f}s  gpt2guard {' '.join(run)}")
+        assert result.exit_code == 0, f"gpt2guard {' '.join(run)}\n(README: gpt2guard {' '.join(args)})\n" \
+                                      f"{result.output}\n{result.exception!r}"
+        if run[:3] == ["release", "plan", "init"]:
+            shrink_plan(Path(next(a for a in run[3:] if not a.startswith("-"))))
