@@ -137,7 +137,7 @@ class Evaluation:
 
     samples: int = 120
     test_samples: int = 120
-    length: int = 128
+    length: int | None = None  # None: 128, or the family's context window less one when shorter
     sampling: list[str] = field(default_factory=lambda: ["pure", "top-k=40"])
     human_train: int = 180
     human_calibration: int = 400
@@ -150,7 +150,9 @@ class Evaluation:
     batch_size: int = 16
 
     def check(self, path: str) -> None:
-        for name in ("samples", "test_samples", "length", "human_train", "human_calibration", "human_test",
+        if self.length is not None and not 1 <= self.length <= MAX_COUNT:
+            raise GuardError(f"{path}.length: must be between 1 and {MAX_COUNT}, got {self.length}")
+        for name in ("samples", "test_samples", "human_train", "human_calibration", "human_test",
                      "max_scorers", "n_boot", "batch_size"):
             if not 1 <= getattr(self, name) <= MAX_COUNT:
                 raise GuardError(f"{path}.{name}: must be between 1 and {MAX_COUNT}, got {getattr(self, name)}")
@@ -324,6 +326,9 @@ def check_runnable(plan: Plan) -> None:
     from gpt2guard.generator.run import _context_window
 
     spec = get_family(plan.family)
+    windows = [w for w in (_context_window(spec, z) for z in dict.fromkeys(plan.sizes)) if w]
+    if plan.evaluation.length is None:
+        plan.evaluation.length = min([128] + [w - 1 for w in windows])
     for size in dict.fromkeys(plan.sizes):
         window = _context_window(spec, size)
         if window is not None and plan.evaluation.length + 1 > window:
