@@ -236,6 +236,16 @@ class Plan:
         where = path + "." if path else ""
         check_name(self.name, f"{where}name")
         check_name(self.baseline, f"{where}baseline")
+        if not 0 <= self.seed < 2**63:
+            raise GuardError(f"{where}seed: a seed is an integer from 0 to 2**63 - 1, got {self.seed}")
+        from gpt2guard.release.data import sampling_key
+
+        measured = {sampling_key(m) for m in self.evaluation.sampling}
+        for name, g in self.gates.items():
+            missing = [m for m in g.sampling or [] if sampling_key(m) not in measured]
+            if missing:
+                raise GuardError(f"{where}gates.{name}.sampling: {missing[0]!r} is not measured "
+                                 f"(evaluation.sampling: {', '.join(self.evaluation.sampling)})")
         if not self.stages:
             raise GuardError(f"{where}stages: a plan has at least one stage")
         seen_names, seen_sizes = set(), {}

@@ -173,6 +173,8 @@ TRANSFER = BASE + '[gates.tr]\nkind = "transfer"\nthreshold = 0.1\n[gates.q]\nki
     (BASE + '[prerelease]\nsize = "huge"\n', "prerelease.size"),
     (BASE + '[prerelease]\nperplexity = nan\n', "prerelease.perplexity"),
     (BASE + '[prerelease]\ndetector_auroc = 0.2\n', "prerelease.detector_auroc"),
+    ("seed = -1\n" + BASE, "seed"),
+    (BASE.replace("threshold = 0.5", 'threshold = 0.5\nsampling = ["top-p=0.9"]'), "gates.det.sampling"),
 ])
 @pytest.mark.parametrize("command", ["check", "simulate"])
 def test_bad_plans_are_one_line_naming_the_file_and_key(tmp_path, text, key, command):
@@ -225,3 +227,19 @@ def test_the_tier_rule_holds_in_every_scenario_mode(tmp_path, tiers):
             assert "weights" not in st.artifacts or st.tier in ("download", "open"), (variant.baseline, st)
     together = dict(scenarios(plan))["together"].stages[0]
     assert together.tier == max(tiers, key=["closed", "partners", "api", "download", "open"].index)
+
+
+def test_check_notes_evidence_files_a_gate_will_not_find_or_read(tmp_path):
+    from click.testing import CliRunner
+
+    from gpt2guard.cli import main
+
+    text = BASE.replace('gates = ["det"]\n[[stages]]', 'gates = ["det", "s"]\n[[stages]]') + \
+        '[gates.s]\nkind = "signoff"\nfile = "evidence/signoff-{size}.toml"\n'
+    path = write(tmp_path, text)
+    (tmp_path / "evidence").mkdir()
+    r = CliRunner().invoke(main, ["release", "plan", "check", str(path)])
+    assert r.exit_code == 0 and "note: gate 's' of stage 'one' (scenario staged) will fail: no file" in r.output
+    (tmp_path / "evidence" / "signoff-small.toml").write_bytes(b"approved = \xff\n")
+    r = CliRunner().invoke(main, ["release", "plan", "check", str(path)])
+    assert r.exit_code == 0 and "signoff-small.toml:1: not UTF-8" in r.output and r.output.rstrip().endswith("valid")
