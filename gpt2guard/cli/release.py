@@ -76,9 +76,11 @@ def check_cmd(path):
 @click.option("--scenario", "only", multiple=True, help="Run only this scenario (repeatable; default all).")
 @click.option("--json", "as_json", is_flag=True, help="Print the decision rows as JSON.")
 def simulate_cmd(plan, out, only, as_json):
-    """Simulate the staged release PLAN: per stage generate samples, train and calibrate a
-    detector on the sizes released so far, evaluate the gates, decide release or hold, and
-    write the stage's evidence, report, model card and published files with a manifest.
+    """Simulate the staged release PLAN: per stage generate samples, measure what is public
+    after the stage against what was public before it (the detector publishable with the
+    stage, the detectors third parties already hold, the quality step over the most capable
+    public model), evaluate the gates, decide release or hold, and write the stage's
+    evidence, report, model card and published files with a manifest.
 
     Every decision goes to a hash-chained decisions.jsonl. Run the same command again to
     resume a killed simulation from its last finished stage. Ends with the decision table
