@@ -1,7 +1,10 @@
 """Release plans: which size is published when, at what access tier, behind which gates.
 
 A plan is data, read from TOML or YAML (:func:`load_plan`) into the dataclasses below; unknown
-keys, wrong types and inconsistent references are one-line errors naming the key. Scenarios
+keys, wrong types, out-of-range numbers, unsafe names, dates out of order and inconsistent
+references are one-line errors naming the key; :func:`load_plan` also refuses what a
+simulation would refuse before it starts (sizes, the context window). ``[prerelease]``
+(:class:`Prerelease`) declares what counts as public before the first stage. Scenarios
 (:class:`Scenario`) are variations of the plan (all sizes at once, another order, other
 thresholds, shorter waits) that :func:`apply_scenario` turns into plans of their own.
 """
@@ -66,11 +69,12 @@ def check_file_pattern(value: str, path: str) -> None:
 class GateSpec:
     """A named check: its kind, threshold and, for sign-off and misuse gates, an evidence file.
 
-    ``threshold`` means, by kind: ``detectability`` the least TPR at the calibrated FPR;
-    ``transfer`` the largest AUROC drop from released sizes to this one; ``quality_gain``
-    the largest relative perplexity reduction over the last released size; ``min_time`` the
-    fewest days since the last release; ``misuse_reports`` the most reports at or above
-    ``min_severity``. A detectability gate looks at the ``sampling`` methods listed (default
+    ``threshold`` means, by kind (see :mod:`gpt2guard.release.judge`): ``detectability`` the
+    least TPR of the publishable detector at the calibrated FPR (a rate in [0, 1]);
+    ``transfer`` the largest AUROC third parties' detectors may lack against it (in [0, 1]);
+    ``quality_gain`` the largest relative perplexity reduction over the most capable public
+    model (in [0, 1)); ``min_time`` the fewest days since the plan's previous step;
+    ``misuse_reports`` the most reports at or above ``min_severity``. A detectability gate looks at the ``sampling`` methods listed (default
     all, judged on the worst). ``file`` may contain ``{size}`` and ``{stage}``; relative paths are
     relative to the plan file. With ``conservative`` the confidence bound (not the point
     estimate) must clear the threshold. A gate that is not ``required`` is recorded but
