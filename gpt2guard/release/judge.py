@@ -113,7 +113,8 @@ def transfer_evidence(plan: Plan, stage: Stage, state: PublicState, world: World
         if best_t is None:
             ref = f"chance (AUROC {floor:g}): not applicable, {NO_DETECTOR}"
         elif best < floor:
-            ref = f"the declared floor AUROC {floor:g} (third parties' best, trained on {_names(best_t)}, reaches {best:.3f})"
+            ref = (f"the declared floor AUROC {floor:g} (third parties' best, trained on {_names(best_t)}, "
+                   f"reaches {best:.3f})")
         else:
             ref = f"third parties' detector trained on {_names(best_t)}"
         by_size[z] = {"publishable_auroc": pub_au, "third_party_auroc": third, "third_party_trained_on":

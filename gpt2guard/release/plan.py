@@ -74,8 +74,8 @@ class GateSpec:
     ``transfer`` the largest AUROC third parties' detectors may lack against it (in [0, 1]);
     ``quality_gain`` the largest relative perplexity reduction over the most capable public
     model (in [0, 1)); ``min_time`` the fewest days since the plan's previous step;
-    ``misuse_reports`` the most reports at or above ``min_severity``. A detectability gate looks at the ``sampling`` methods listed (default
-    all, judged on the worst). ``file`` may contain ``{size}`` and ``{stage}``; relative paths are
+    ``misuse_reports`` the most reports at or above ``min_severity``. A detectability gate
+    looks at the ``sampling`` methods listed (default all, judged on the worst). ``file`` may contain ``{size}`` and ``{stage}``; relative paths are
     relative to the plan file. With ``conservative`` the confidence bound (not the point
     estimate) must clear the threshold. A gate that is not ``required`` is recorded but
     does not hold a release.
@@ -195,9 +195,11 @@ class Prerelease:
         if self.size is not None and self.perplexity is not None:
             raise GuardError(f"{where}perplexity: give a reference size or a perplexity, not both")
         if self.perplexity is not None and not (math.isfinite(self.perplexity) and 1 <= self.perplexity < 1e9):
-            raise GuardError(f"{where}perplexity: a perplexity is a finite number of at least 1, got {self.perplexity!r}")
+            raise GuardError(f"{where}perplexity: a perplexity is a finite number of at least 1, "
+                             f"got {self.perplexity!r}")
         if not (math.isfinite(self.detector_auroc) and 0.5 <= self.detector_auroc <= 1):
-            raise GuardError(f"{where}detector_auroc: an AUROC between 0.5 (chance) and 1, got {self.detector_auroc!r}")
+            raise GuardError(f"{where}detector_auroc: an AUROC between 0.5 (chance) and 1, "
+                             f"got {self.detector_auroc!r}")
 
 
 @dataclass
