@@ -43,12 +43,20 @@ def init_cmd(path, family, force):
 def check_cmd(path):
     """Validate a plan and show its stages, dates, gates and scenarios.
 
+    Checks everything `release simulate` checks before it starts (keys, types, ranges, safe
+    names, dates in order, sizes, sampling, the context window, the tier rule in every
+    scenario) and notes evidence files a gate will not find or cannot read.
+
     Example: gpt2guard release plan check release-plan.toml
     """
     from gpt2guard.release.plan import load_plan, scenarios, stage_dates
 
+    from gpt2guard.release.plan import evidence_notes, reference_label
+
     plan = load_plan(path)
     click.echo(f"plan {plan.name!r}: family {plan.family}, seed {plan.seed}, on hold: {plan.on_hold}")
+    click.echo(f"before stage 1: quality reference {reference_label(plan)}; third parties' detection "
+               f"AUROC {plan.prerelease.detector_auroc:g}")
     click.echo("gates:")
     for name, g in plan.gates.items():
         threshold = "" if g.threshold is None else f" threshold {g.threshold:g}"
@@ -58,6 +66,8 @@ def check_cmd(path):
         click.echo(f"scenario {name}" + (f" (thresholds {changed})" if changed else "") + ":")
         for st, date in zip(variant.stages, stage_dates(variant)):
             click.echo(f"  {date}  {st.name:<8} {'+'.join(st.sizes):<22} {st.tier:<9} gates: {', '.join(st.gates) or '-'}")
+    for note in evidence_notes(plan):
+        click.echo(f"note: {note}")
     click.echo("valid")
 
 
@@ -68,9 +78,11 @@ def check_cmd(path):
 @click.option("--json", "as_json", is_flag=True, help="Print the decision rows as JSON.")
 @PROGRESS
 def simulate_cmd(plan, out, only, as_json, progress):
-    """Simulate the staged release PLAN: per stage generate samples, train and calibrate a
-    detector on the sizes released so far, evaluate the gates, decide release or hold, and
-    write the stage's evidence, report, model card and published files with a manifest.
+    """Simulate the staged release PLAN: per stage generate samples, measure what is public
+    after the stage against what was public before it (the detector publishable with the
+    stage, the detectors third parties already hold, the quality step over the most capable
+    public model), evaluate the gates, decide release or hold, and write the stage's
+    evidence, report, model card and published files with a manifest.
 
     Every decision goes to a hash-chained decisions.jsonl. Run the same command again to
     resume a killed simulation from its last finished stage. Ends with the decision table

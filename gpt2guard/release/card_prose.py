@@ -212,7 +212,8 @@ def caveat_items(evaluation: dict) -> list[str]:
     for g in failed_gates(evaluation, required_only=False):
         items.append(f"Gate {_gate_short(g)}" + ("" if g.get("required", True) else " (advisory)") + ".")
     if not released_before(evaluation):
-        items.append("First stage: no earlier release to compare quality or transfer with.")
+        items.append("Nothing public before this stage: quality is measured against the pre-release reference, "
+                     "and third parties hold no detector yet.")
     return items
 
 

@@ -1,12 +1,13 @@
-"""Measure one stage: train and calibrate a detector on released sizes, then test this stage's.
+"""Measure what a stage's gates ask: the publishable detector, third parties' detectors, perplexity.
 
-:func:`measure_stage` is the question OpenAI asked before every GPT-2 release. A detector is
-trained only on outputs of the sizes released so far (when nothing is released yet, on the
-stage's own sizes: the detector a lab would publish with its first release), with features
-from scorer models that are themselves released. Its threshold is calibrated on human-only
-text for the plan's false-positive rate; then it is tested on this stage's held-out samples
-per size and sampling method, on the released sizes' samples (transfer), and every size's
-perplexity is measured on held-out human text (the quality step).
+:class:`MeasuredWorld` answers the questions of :class:`~gpt2guard.release.judge.World` on a
+run's samples and human text. A detector is a function of the sizes it is trained on: trained
+on human text and those sizes' training samples (features from the smallest of them as scorer
+model), its threshold calibrated on human-only text for the plan's false-positive rate, and
+kept for the whole run, so the same training set gives the same detector in every stage and
+scenario, whatever the order they run in. :func:`measure_stage` adds what the stage's
+evaluation record and model card show besides the gates: the publishable detector's
+calibration, detection by sampling method and length, the transfer matrix, perplexities.
 
 Abstentions (documents too short to judge) count as *not detected* in the gate's TPR, so
 short outputs cannot make a size look more detectable than it is.
@@ -128,110 +129,182 @@ class StageDetector:
         return self.det.feature_matrix(self.stats(texts))
 
 
-def _auroc_drop(h, ref, cands: dict, n_boot: int, seed: int):
+def _clean(x) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    return x[~np.isnan(x)]
+
+
+def _auroc(h, m) -> float:
     from gpt2guard.detector.evaluate import auroc
 
-    def au(hh, mm):
-        y = np.r_[np.zeros(len(hh)), np.ones(len(mm))]
-        return auroc(y, np.r_[hh, mm])
-
-    def clean(x):
-        return np.asarray(x, dtype=np.float64)[~np.isnan(x)]
-
-    h, ref = clean(h), clean(ref)
-    cands = {k: clean(v) for k, v in cands.items()}
-    ref_au = au(h, ref)
-    cand_au = {k: au(h, v) for k, v in cands.items()}
-    drop = ref_au - min(cand_au.values())
-    rng = np.random.default_rng(seed)
-    boots = []
-    for _ in range(n_boot):
-        hb = h[rng.integers(0, len(h), len(h))]
-        rb = au(hb, ref[rng.integers(0, len(ref), len(ref))])
-        boots.append(rb - min(au(hb, v[rng.integers(0, len(v), len(v))]) for v in cands.values()))
-    return ref_au, cand_au, drop, _quantiles(boots)
+    return auroc(np.r_[np.zeros(len(h)), np.ones(len(m))], np.r_[h, m])
 
 
-def measure_stage(data: RunData, plan, sizes: list[str], released: list[str]) -> tuple[dict, StageDetector]:
-    """Every number the gates and the model card of a stage need (see the module docstring).
+class MeasuredWorld:
+    """The :class:`~gpt2guard.release.judge.World` of a run: every answer measured on its data.
+
+    Detectors, scores and perplexities are kept by what they depend on (training sizes, size),
+    so a question asked twice, in another stage or scenario, gets the same answer.
+    """
+
+    def __init__(self, data: RunData, plan):
+        self.data, self.plan = data, plan
+        self.order = family_order(plan)
+        self._detectors: dict[tuple, StageDetector] = {}
+        self._scores: dict[tuple, dict] = {}
+        self._ppl: dict[str, tuple] = {}
+
+    def detector(self, trained_on: tuple) -> StageDetector:
+        """The detector trained on ``trained_on``, calibrated for the plan's FPR."""
+        from gpt2guard.detector.calibrate import threshold_for_fpr
+
+        trained_on = tuple(sorted(trained_on, key=self.order.index))
+        if trained_on not in self._detectors:
+            ev = self.plan.evaluation
+            sd = StageDetector(self.data, self.plan, list(trained_on),
+                               pick_scorers(list(trained_on), self.order, ev.max_scorers)).fit()
+            sd.cal_scores = sd.scores(self.data.human_split("calibration"))
+            sd.cal = threshold_for_fpr(sd.cal_scores, ev.fpr, n_boot=ev.n_boot, seed=self.plan.seed)
+            sd.det.threshold = sd.cal.threshold
+            sd.human_test = sd.scores(self.data.human_split("test"))
+            self._detectors[trained_on] = sd
+        return self._detectors[trained_on]
+
+    def scores(self, trained_on: tuple, size: str) -> dict[str, np.ndarray]:
+        """``{sampling method: scores}`` of ``size``'s test samples under the detector."""
+        sd = self.detector(trained_on)
+        key = (tuple(sd.trained_on), size)
+        if key not in self._scores:
+            self._scores[key] = {m: sd.scores(t) for m, t in self.data.samples(size, "test").items()}
+        return self._scores[key]
+
+    def detection(self, trained_on: tuple, size: str) -> dict:
+        from gpt2guard.detector.evaluate import metrics
+
+        ev, seed = self.plan.evaluation, self.plan.seed
+        sd = self.detector(trained_on)
+        h, out = sd.human_test, {}
+        for method, m in self.scores(trained_on, size).items():
+            tpr, ci = calibrated_tpr(sd.cal_scores, m, ev.fpr, ev.n_boot, seed)
+            cell = metrics(np.r_[np.zeros(len(h)), np.ones(len(m))], np.r_[h, m], threshold=sd.cal.threshold,
+                           n_boot=ev.n_boot, seed=seed)
+            out[method] = {**cell, "tpr": tpr, "tpr_ci": ci, "n_abstain": int(np.isnan(m).sum())}
+        return out
+
+    def _pair(self, trained_on: tuple, size: str):
+        sd = self.detector(trained_on)
+        return _clean(sd.human_test), _clean(np.concatenate(list(self.scores(trained_on, size).values())))
+
+    def auroc(self, trained_on: tuple, size: str) -> float:
+        return float(_auroc(*self._pair(trained_on, size)))
+
+    def drop_ci(self, publishable: tuple, third_party: tuple | None, size: str, floor: float) -> list | None:
+        """Paired bootstrap: the same resampled human and machine documents under both detectors
+        (documents either detector abstains on are left out of both)."""
+        n_boot, seed = self.plan.evaluation.n_boot, self.plan.seed
+        hp, mp = self.detector(publishable).human_test, np.concatenate(list(self.scores(publishable, size).values()))
+        if third_party is None:
+            ht, mt = np.zeros_like(hp), np.zeros_like(mp)
+        else:
+            ht = self.detector(third_party).human_test
+            mt = np.concatenate(list(self.scores(third_party, size).values()))
+        hk, mk = ~(np.isnan(hp) | np.isnan(ht)), ~(np.isnan(mp) | np.isnan(mt))
+        hp, ht, mp, mt = hp[hk], ht[hk], mp[mk], mt[mk]
+        rng = np.random.default_rng(seed)
+        boots = []
+        for _ in range(n_boot):
+            i, j = rng.integers(0, len(hp), len(hp)), rng.integers(0, len(mp), len(mp))
+            third = floor if third_party is None else max(floor, _auroc(ht[i], mt[j]))
+            boots.append(_auroc(hp[i], mp[j]) - third)
+        return _quantiles(boots)
+
+    def _perplexity(self, size: str) -> tuple:
+        if size not in self._ppl:
+            ev = self.plan.evaluation
+            self._ppl[size] = perplexity(self.data.stats(size, self.data.human_split("test")), ev.n_boot, self.plan.seed)
+        return self._ppl[size]
+
+    def perplexity(self, size: str) -> float:
+        return self._perplexity(size)[0]["ppl"]
+
+    def perplexity_record(self, size: str) -> dict:
+        return self._perplexity(size)[0]
+
+    def gain_ci(self, after: str, before: str | None, before_ppl: float) -> list | None:
+        ev = self.plan.evaluation
+        _, nll_b, n_b = self._perplexity(after)
+        if before is not None:
+            _, nll_a, n_a = self._perplexity(before)
+            return quality_gain((nll_a, n_a), (nll_b, n_b), ev.n_boot, self.plan.seed)[1]
+        rng = np.random.default_rng(self.plan.seed)
+        boots = []
+        for _ in range(ev.n_boot):
+            i = rng.integers(0, len(n_b), len(n_b))
+            boots.append(1.0 - math.exp(nll_b[i].sum() / n_b[i].sum()) / before_ppl)
+        return _quantiles(boots)
+
+
+def measure_stage(world: MeasuredWorld, ev) -> tuple[dict, StageDetector]:
+    """Every number the evaluation record and model card of a stage need, around its gate
+    evidence ``ev`` (a :class:`~gpt2guard.release.judge.StageEvidence`).
 
     Returns
     -------
     (dict, StageDetector)
-        ``detector``, ``calibration``, ``detection`` (per size and sampling, at the calibrated
-        threshold), ``detection_summary`` (overall, by sampling, by length), ``transfer``
-        (AUROC drop; None before a release), ``transfer_matrix``, ``perplexity`` per size,
-        ``quality_gain`` (None before a release), ``data`` (counts and digests).
+        ``detector`` (the publishable one), ``calibration``, ``detection`` (per size and
+        sampling, at the calibrated threshold), ``detection_summary`` (overall, by sampling, by
+        length), ``transfer`` (the third-party question), ``transfer_matrix``, ``perplexity``
+        of every size involved, ``quality_gain``, ``data`` (counts and digests), and the
+        publishable detector.
     """
-    from gpt2guard.detector.calibrate import threshold_for_fpr
     from gpt2guard.detector.estimators import FeatureDetector
     from gpt2guard.detector.evaluate import breakdown, length_bucket, metrics, transfer_matrix
     from gpt2guard.paths import sha256_json
 
-    ev, seed = plan.evaluation, plan.seed
-    order = family_order(plan)
-    trained_on = sorted(released or sizes, key=order.index)
-    sd = StageDetector(data, plan, trained_on, pick_scorers(trained_on, order, ev.max_scorers)).fit()
-
-    cal_scores = sd.scores(data.human_split("calibration"))
-    cal = threshold_for_fpr(cal_scores, ev.fpr, n_boot=ev.n_boot, seed=seed)
-    sd.det.threshold = cal.threshold
+    data, plan = world.data, world.plan
+    e, seed, order = plan.evaluation, plan.seed, world.order
+    sizes = list(ev.stage.sizes)
+    pub = tuple(ev.publishable)
+    sd = world.detector(pub)
+    cal = sd.cal
     human_test = data.human_split("test")
-    h = sd.scores(human_test)
-    kw = dict(threshold=cal.threshold, n_boot=ev.n_boot, seed=seed)
+    h = sd.human_test
+    kw = dict(threshold=cal.threshold, n_boot=e.n_boot, seed=seed)
 
-    detection, ys, ss, methods, lengths = {}, [np.zeros(len(h))], [h], [None] * len(h), \
-        [s.n_tokens for s in sd.stats(human_test)[sd.scorers[0]]]
+    ys, ss, methods = [np.zeros(len(h))], [h], [None] * len(h)
+    lengths = [s.n_tokens for s in sd.stats(human_test)[sd.scorers[0]]]
     for size in sizes:
-        detection[size] = {}
-        for method, texts in data.samples(size, "test").items():
-            m = sd.scores(texts)
-            tpr, ci = calibrated_tpr(cal_scores, m, ev.fpr, ev.n_boot, seed)
-            cell = metrics(np.r_[np.zeros(len(h)), np.ones(len(m))], np.r_[h, m], **kw)
-            detection[size][method] = {**cell, "tpr": tpr, "tpr_ci": ci, "n_abstain": int(np.isnan(m).sum())}
+        for method, m in world.scores(pub, size).items():
             ys.append(np.ones(len(m)))
             ss.append(m)
             methods += [method] * len(m)
-            lengths += [s.n_tokens for s in sd.stats(texts)[sd.scorers[0]]]
+            lengths += [s.n_tokens for s in sd.stats(data.samples(size, "test")[method])[sd.scorers[0]]]
     y, s = np.concatenate(ys), np.concatenate(ss)
     summary = {"overall": metrics(y, s, **kw),
                "by_sampling": breakdown(y, s, methods, machine_only=True, **kw),
                "by_length": breakdown(y, s, [length_bucket(n) for n in lengths], machine_only=False, **kw)}
 
-    transfer = None
-    if released:
-        ref = np.concatenate([sd.scores(t) for r in released for t in data.samples(r, "test").values()])
-        cands = {size: np.concatenate([sd.scores(t) for t in data.samples(size, "test").values()]) for size in sizes}
-        ref_au, cand_au, drop, drop_ci = _auroc_drop(h, ref, cands, ev.n_boot, seed)
-        transfer = {"reference_auroc": ref_au, "candidate_auroc": cand_au, "drop": drop, "drop_ci": drop_ci,
-                    "released": list(released)}
-
-    both = sorted(set(released) | set(sizes), key=order.index)
+    both = sorted(set(ev.released) | set(sizes), key=order.index)
     feats = {split: {z: np.vstack([sd.features(t) for t in data.samples(z, split).values()]) for z in both}
              for split in ("train", "test")}
     matrix = transfer_matrix(feats["train"], feats["test"], sd.features(data.human_split("train")),
                              sd.features(human_test),
-                             lambda: FeatureDetector(**sd.det.estimator.get_params()), fpr=ev.fpr)
+                             lambda: FeatureDetector(**sd.det.estimator.get_params()), fpr=e.fpr)
 
-    prev = max(released, key=order.index) if released else None
-    ppl, raw = {}, {}
-    for z in sorted(set(sizes) | ({prev} if prev else set()), key=order.index):
-        ppl[z], nll, n = perplexity(data.stats(z, human_test), ev.n_boot, seed)
-        raw[z] = (nll, n)
-    gain = None
-    if prev:
-        best = max(sizes, key=lambda z: 1 - ppl[z]["ppl"] / ppl[prev]["ppl"])
-        value, ci = quality_gain(raw[prev], raw[best], ev.n_boot, seed)
-        gain = {"vs": prev, "size": best, "value": value, "ci": ci}
+    from gpt2guard.release.plan import prerelease_size
+
+    ref = prerelease_size(plan)
+    involved = sorted(set(both) | ({ref} if ref else set()), key=order.index)
+    ppl = {z: world.perplexity_record(z) for z in involved}
 
     human_digest = sha256_json({k: data.human_split(k) for k in ("train", "calibration", "test")})
     measured = {
-        "detector": {"kind": ev.detector, "trained_on": trained_on, "scorers": sd.scorers,
-                     "fallback": None if released else "nothing released yet: trained on this stage's own sizes",
-                     "fpr": ev.fpr, "threshold": cal.threshold, "threshold_ci": [cal.ci_low, cal.ci_high],
+        "detector": {"kind": e.detector, "role": "publishable: the detector the lab can publish with this stage",
+                     "trained_on": list(pub), "scorers": sd.scorers, "fallback": None,
+                     "fpr": e.fpr, "threshold": cal.threshold, "threshold_ci": [cal.ci_low, cal.ci_high],
                      "n_human_calibration": cal.n_human, "n_train": sd.n_train, "warning": cal.warning},
-        "calibration": cal.to_dict(), "detection": detection, "detection_summary": summary,
-        "transfer": transfer, "transfer_matrix": matrix, "perplexity": ppl, "quality_gain": gain,
+        "calibration": cal.to_dict(), "detection": ev.detection, "detection_summary": summary,
+        "transfer": ev.transfer, "transfer_matrix": matrix, "perplexity": ppl, "quality_gain": ev.quality_gain,
         "data": {"human": {"set": "builtin", "splits": {k: len(data.human_split(k))
                                                         for k in ("train", "calibration", "test")},
                            "sha256": human_digest},

@@ -1,8 +1,9 @@
 """Gates as code: each gate kind is a function from a stage's evidence to a :class:`GateResult`.
 
-The functions are pure: :class:`StageEvidence` holds the numbers a simulation measured (or a
-test constructed) and the gate compares one metric with its threshold, recording the value,
-its confidence interval, the threshold, pass or fail and the evidence files. ``GATES`` is the
+The functions are pure: :class:`~gpt2guard.release.judge.StageEvidence` holds the numbers a
+simulation measured (or a test constructed) and the gate compares one metric with its
+threshold, recording the value, its confidence interval, the threshold, what it was judged
+against, pass or fail and the evidence files. ``GATES`` is the
 registry by kind; :func:`evaluate_gates` runs a stage's gates in order.
 """
 
@@ -15,13 +16,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from gpt2guard.errors import GuardError
-from gpt2guard.release.plan import SEVERITIES, GateSpec, Plan, Stage, resolve_file
+from gpt2guard.release.judge import StageEvidence
+from gpt2guard.release.plan import SEVERITIES, GateSpec, Plan, resolve_file
+
+__all__ = ["GATES", "GateResult", "StageEvidence", "decide", "evaluate_gates"]
 
 
 @dataclass
 class GateResult:
     """One gate's evaluation: ``passed`` is ``value op threshold`` (on the CI bound when the
-    gate is conservative); ``value`` is None when the gate does not apply yet."""
+    gate is conservative); ``reference`` names what the value was judged against."""
 
     name: str
     kind: str
@@ -34,56 +38,33 @@ class GateResult:
     required: bool
     evidence: list[str] = field(default_factory=list)
     note: str = ""
+    reference: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-@dataclass
-class StageEvidence:
-    """What the gates of one stage look at.
-
-    ``detection``: size -> sampling method -> ``{"tpr", "tpr_ci", ...}`` of this stage's sizes
-    at the calibrated threshold. ``transfer``: ``{"reference_auroc", "candidate_auroc":
-    {size: auroc}, "drop", "drop_ci"}`` (None before anything is released). ``quality_gain``:
-    ``{"vs", "value", "ci"}`` (None before anything is released). ``files``: evidence kind ->
-    path (relative to the run directory) that the numbers came from.
-    """
-
-    stage: Stage
-    date: dt.date
-    released: list[str]
-    last_release: dt.date | None = None
-    detection: dict | None = None
-    transfer: dict | None = None
-    quality_gain: dict | None = None
-    files: dict = field(default_factory=dict)
-    plan: Plan | None = None
 
 
 def _compare(value: float, op: str, threshold: float) -> bool:
     return value >= threshold if op == ">=" else value <= threshold
 
 
-def _judge(name: str, spec: GateSpec, metric: str, value, ci, op: str, evidence, note: str = "") -> GateResult:
+def _judge(name: str, spec: GateSpec, metric: str, value, ci, op: str, evidence, note: str = "",
+           reference: str = "") -> GateResult:
     """A result comparing ``value`` (or, when conservative, the CI bound on the unsafe side)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return GateResult(name, spec.kind, metric, None, ci, spec.threshold, op, False, spec.required, evidence,
-                          note or "not measured")
+                          note or "not measured", reference)
     judged = value
     if spec.conservative and ci:
         judged = ci[0] if op == ">=" else ci[1]
         note = (note + "; " if note else "") + f"judged on the CI bound {judged:.4g}"
     return GateResult(name, spec.kind, metric, float(value), ci, spec.threshold, op,
-                      _compare(judged, op, spec.threshold), spec.required, evidence, note)
-
-
-def _not_yet(name: str, spec: GateSpec, metric: str, op: str, note: str) -> GateResult:
-    return GateResult(name, spec.kind, metric, None, None, spec.threshold, op, True, spec.required, [], note)
+                      _compare(judged, op, spec.threshold), spec.required, evidence, note, reference)
 
 
 def detectability(name: str, spec: GateSpec, ev: StageEvidence) -> GateResult:
-    """The worst TPR, over this stage's sizes and sampling methods, at the calibrated threshold."""
+    """The publishable detector's worst TPR, over this stage's sizes and sampling methods, at
+    the calibrated threshold."""
     from gpt2guard.release.data import sampling_key
 
     wanted = None if spec.sampling is None else {sampling_key(m) for m in spec.sampling}
@@ -91,43 +72,47 @@ def detectability(name: str, spec: GateSpec, ev: StageEvidence) -> GateResult:
              if wanted is None or method in wanted]
     metric = "TPR at the calibrated FPR threshold (worst of " + (", ".join(sorted(wanted)) if wanted else
                                                                  "all sampling methods") + ")"
+    trained = ", ".join(ev.publishable or sorted(set(ev.released) | set(ev.stage.sizes)))
+    reference = f"publishable detector trained on {trained}"
     if not cells:
-        return _judge(name, spec, metric, None, None, ">=", [], "no detection evidence")
+        return _judge(name, spec, metric, None, None, ">=", [], "no detection evidence", reference)
     size, method, worst = min(cells, key=lambda c: c[2]["tpr"])
-    trained = ", ".join(ev.released) if ev.released else "this stage's own sizes (nothing released yet)"
     return _judge(name, spec, metric, worst["tpr"], worst.get("tpr_ci"), ">=", [ev.files.get("detection", "")],
-                  f"worst: {size} {method}; detector trained on {trained}")
+                  f"worst: {size} {method}", reference)
 
 
 def transfer(name: str, spec: GateSpec, ev: StageEvidence) -> GateResult:
-    """How much AUROC the released sizes' detector loses on this stage's sizes."""
-    metric = "AUROC drop from released sizes' outputs to this stage's"
-    if not ev.released or ev.transfer is None:
-        return _not_yet(name, spec, metric, "<=", "nothing released yet: no transfer to measure")
+    """AUROC third parties' detectors lack against the publishable one, on the stage's worst size."""
+    metric = "AUROC drop from the publishable detector to third parties' best"
+    if ev.transfer is None:
+        return _judge(name, spec, metric, None, None, "<=", [], "no transfer evidence")
     t = ev.transfer
-    return _judge(name, spec, metric, t["drop"], t.get("drop_ci"), "<=", [ev.files.get("transfer", "")],
-                  f"AUROC {t['reference_auroc']:.3f} on released sizes, "
-                  + ", ".join(f"{s} {a:.3f}" for s, a in t["candidate_auroc"].items()))
+    w = t["by_size"][t["size"]]
+    note = f"worst: {t['size']}: publishable {w['publishable_auroc']:.3f}, third parties {w['third_party_auroc']:.3f}"
+    return _judge(name, spec, metric, t["drop"], t.get("drop_ci"), "<=", [ev.files.get("transfer", "")], note,
+                  t["reference"])
 
 
 def quality_gain(name: str, spec: GateSpec, ev: StageEvidence) -> GateResult:
-    """Relative perplexity reduction on held-out human text over the last released size."""
-    metric = "relative perplexity reduction over the last released size"
+    """Relative perplexity reduction on held-out human text from the most capable model public
+    before the stage (the pre-release reference included) to the most capable after it."""
+    metric = "relative perplexity reduction of the most capable public model"
     if ev.quality_gain is None:
-        return _not_yet(name, spec, metric, "<=", "nothing released yet: no previous size to compare")
+        return _judge(name, spec, metric, None, None, "<=", [], "no perplexity evidence")
     q = ev.quality_gain
     return _judge(name, spec, metric, q["value"], q.get("ci"), "<=", [ev.files.get("perplexity", "")],
-                  f"vs {q['vs']}")
+                  f"{q['size']} ppl {q['ppl']:.2f} vs {q['vs']} ppl {q['vs_ppl']:.2f}",
+                  f"{q['vs']} ({q['reference']})")
 
 
 def min_time(name: str, spec: GateSpec, ev: StageEvidence) -> GateResult:
-    """Days since the last release."""
-    metric = "days since the last release"
-    if ev.last_release is None:
-        return _not_yet(name, spec, metric, ">=", "first release")
-    days = (ev.date - ev.last_release).days
+    """Days since the plan's previous step (released or held; the plan's start before the first)."""
+    metric = "days since the plan's previous step"
+    if ev.previous is None:
+        return _judge(name, spec, metric, None, None, ">=", [], "no previous date")
+    days = (ev.date - ev.previous).days
     return _judge(name, spec, metric, float(days), None, ">=", [],
-                  f"{ev.last_release.isoformat()} to {ev.date.isoformat()}")
+                  f"{ev.previous.isoformat()} to {ev.date.isoformat()}", ev.previous_name)
 
 
 def signoff(name: str, spec: GateSpec, ev: StageEvidence) -> GateResult:
@@ -138,7 +123,7 @@ def signoff(name: str, spec: GateSpec, ev: StageEvidence) -> GateResult:
     metric = "approved sign-off on file"
     if not path.is_file():
         return GateResult(name, spec.kind, metric, 0.0, None, 1.0, ">=", False, spec.required, [str(path)],
-                          f"no sign-off file {path}")
+                          f"no sign-off file {path}", "the release board")
     try:
         data = read_data(path)
     except GuardError as exc:
@@ -152,7 +137,13 @@ def signoff(name: str, spec: GateSpec, ev: StageEvidence) -> GateResult:
 def read_reports(path: Path) -> list[dict]:
     """Misuse reports, one JSON object per line (``date``, ``size``, ``severity``, ``summary``)."""
     reports = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise GuardError(f"{path}:{line}: not UTF-8 text") from None
+    for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
@@ -161,6 +152,11 @@ def read_reports(path: Path) -> list[dict]:
             raise GuardError(f"{path}:{lineno}: not a JSON object") from None
         if not isinstance(r, dict) or r.get("severity") not in SEVERITIES:
             raise GuardError(f"{path}:{lineno}: a report needs a severity ({', '.join(SEVERITIES)})")
+        if r.get("date") is not None:
+            try:
+                dt.date.fromisoformat(str(r["date"]))
+            except ValueError:
+                raise GuardError(f"{path}:{lineno}: date: expected YYYY-MM-DD, got {r['date']!r}") from None
         reports.append(r)
     return reports
 
@@ -186,7 +182,8 @@ def misuse_reports(name: str, spec: GateSpec, ev: StageEvidence) -> GateResult:
                 and (r.get("size") is None or r.get("size") in ev.released))
 
     n = sum(counts(r) for r in reports)
-    return _judge(name, spec, metric, float(n), None, "<=", [str(path)], f"{len(reports)} reports on file")
+    return _judge(name, spec, metric, float(n), None, "<=", [str(path)], f"{len(reports)} reports on file",
+                  f"reports against {', '.join(ev.released) or 'no public size'} up to {ev.date.isoformat()}")
 
 
 GATES = {"detectability": detectability, "transfer": transfer, "quality_gain": quality_gain,

@@ -1,7 +1,10 @@
 """Release plans: which size is published when, at what access tier, behind which gates.
 
 A plan is data, read from TOML or YAML (:func:`load_plan`) into the dataclasses below; unknown
-keys, wrong types and inconsistent references are one-line errors naming the key. Scenarios
+keys, wrong types, out-of-range numbers, unsafe names, dates out of order and inconsistent
+references are one-line errors naming the key; :func:`load_plan` also refuses what a
+simulation would refuse before it starts (sizes, the context window). ``[prerelease]``
+(:class:`Prerelease`) declares what counts as public before the first stage. Scenarios
 (:class:`Scenario`) are variations of the plan (all sizes at once, another order, other
 thresholds, shorter waits) that :func:`apply_scenario` turns into plans of their own.
 """
@@ -10,6 +13,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -25,18 +30,52 @@ NEEDS_FILE = ("signoff", "misuse_reports")
 SEVERITIES = ("low", "medium", "high", "critical")
 
 Tier = Literal["closed", "partners", "api", "download", "open"]
+MAX_DAYS = 36_525  # a hundred years: the longest wait a plan may name
+MAX_COUNT = 1_000_000  # the most documents, resamples or reports a plan may ask for
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}")
+# the range of a threshold by gate kind: (low, high, whether high itself is allowed)
+THRESHOLD_RANGE = {"detectability": (0.0, 1.0, True), "transfer": (0.0, 1.0, True), "quality_gain": (0.0, 1.0, False),
+                   "min_time": (0.0, float(MAX_DAYS), True), "misuse_reports": (0.0, float(MAX_COUNT), True)}
+
+
+def check_name(value: str, path: str) -> None:
+    """Refuse a stage, scenario or plan name that could not be one directory inside ``--out``."""
+    if not isinstance(value, str) or not _SAFE_NAME.fullmatch(value) or ".." in value:
+        raise GuardError(f"{path}: {value!r} is not a safe name: use 1 to 64 letters, digits and . _ + -, "
+                         "starting with a letter or digit, without '..' (it names a directory inside --out)")
+
+
+def check_threshold(kind: str, value: float | None, path: str) -> None:
+    """Refuse a threshold that is NaN, infinite or outside its kind's range."""
+    if value is None or kind not in THRESHOLD_RANGE:
+        return
+    low, high, closed = THRESHOLD_RANGE[kind]
+    if not math.isfinite(value) or value < low or value > high or (value == high and not closed):
+        what = {"detectability": "a rate: between 0 and 1", "transfer": "an AUROC drop: between 0 and 1",
+                "quality_gain": "a relative perplexity reduction: at least 0 and below 1",
+                "min_time": f"days: between 0 and {MAX_DAYS}",
+                "misuse_reports": f"a count: between 0 and {MAX_COUNT}"}[kind]
+        raise GuardError(f"{path}: a {kind} threshold is {what}, got {value!r}")
+
+
+def check_file_pattern(value: str, path: str) -> None:
+    """Refuse an evidence-file pattern that is absolute or climbs out of the plan's folder."""
+    parts = re.split(r"[\\/]", value)
+    if value.startswith(("/", "\\", "~")) or re.match(r"[A-Za-z]:", value) or ".." in parts or not value.strip():
+        raise GuardError(f"{path}: {value!r} must be a path relative to the plan file's folder, without '..'")
 
 
 @dataclass
 class GateSpec:
     """A named check: its kind, threshold and, for sign-off and misuse gates, an evidence file.
 
-    ``threshold`` means, by kind: ``detectability`` the least TPR at the calibrated FPR;
-    ``transfer`` the largest AUROC drop from released sizes to this one; ``quality_gain``
-    the largest relative perplexity reduction over the last released size; ``min_time`` the
-    fewest days since the last release; ``misuse_reports`` the most reports at or above
-    ``min_severity``. A detectability gate looks at the ``sampling`` methods listed (default
-    all, judged on the worst). ``file`` may contain ``{size}`` and ``{stage}``; relative paths are
+    ``threshold`` means, by kind (see :mod:`gpt2guard.release.judge`): ``detectability`` the
+    least TPR of the publishable detector at the calibrated FPR (a rate in [0, 1]);
+    ``transfer`` the largest AUROC third parties' detectors may lack against it (in [0, 1]);
+    ``quality_gain`` the largest relative perplexity reduction over the most capable public
+    model (in [0, 1)); ``min_time`` the fewest days since the plan's previous step;
+    ``misuse_reports`` the most reports at or above ``min_severity``. A detectability gate
+    looks at the ``sampling`` methods listed (default all, judged on the worst). ``file`` may contain ``{size}`` and ``{stage}``; relative paths are
     relative to the plan file. With ``conservative`` the confidence bound (not the point
     estimate) must clear the threshold. A gate that is not ``required`` is recorded but
     does not hold a release.
@@ -52,6 +91,9 @@ class GateSpec:
     description: str = ""
 
     def check(self, path: str) -> None:
+        check_threshold(self.kind, self.threshold, f"{path}.threshold")
+        if self.file is not None:
+            check_file_pattern(self.file, f"{path}.file")
         if self.sampling is not None and self.kind != "detectability":
             raise GuardError(f"{path}.sampling: only a detectability gate looks at sampling methods")
         if self.sampling is not None:
@@ -80,10 +122,11 @@ class Stage:
     gates: list[str] = field(default_factory=list)
 
     def check(self, path: str) -> None:
+        check_name(self.name, f"{path}.name")
         if not self.sizes:
             raise GuardError(f"{path}.sizes: a stage publishes at least one size")
-        if self.after_days < 0:
-            raise GuardError(f"{path}.after_days: must be 0 or more, got {self.after_days}")
+        if not 0 <= self.after_days <= MAX_DAYS:
+            raise GuardError(f"{path}.after_days: must be between 0 and {MAX_DAYS} days, got {self.after_days}")
         bad = [a for a in self.artifacts if a not in ARTIFACTS]
         if bad:
             raise GuardError(f"{path}.artifacts: unknown artifact {bad[0]!r} (known: {', '.join(ARTIFACTS)})")
@@ -98,7 +141,7 @@ class Evaluation:
 
     samples: int = 120
     test_samples: int = 120
-    length: int = 128
+    length: int | None = None  # None: 128, or the family's context window less one when shorter
     sampling: list[str] = field(default_factory=lambda: ["pure", "top-k=40"])
     human_train: int = 180
     human_calibration: int = 400
@@ -111,11 +154,13 @@ class Evaluation:
     batch_size: int = 16
 
     def check(self, path: str) -> None:
-        for name in ("samples", "test_samples", "length", "human_train", "human_calibration", "human_test",
+        if self.length is not None and not 1 <= self.length <= MAX_COUNT:
+            raise GuardError(f"{path}.length: must be between 1 and {MAX_COUNT}, got {self.length}")
+        for name in ("samples", "test_samples", "human_train", "human_calibration", "human_test",
                      "max_scorers", "n_boot", "batch_size"):
-            if getattr(self, name) < 1:
-                raise GuardError(f"{path}.{name}: must be at least 1, got {getattr(self, name)}")
-        if not 0 < self.fpr < 0.5:
+            if not 1 <= getattr(self, name) <= MAX_COUNT:
+                raise GuardError(f"{path}.{name}: must be between 1 and {MAX_COUNT}, got {getattr(self, name)}")
+        if not 0 < self.fpr < 0.5:  # false for NaN too
             raise GuardError(f"{path}.fpr: must be between 0 and 0.5, got {self.fpr}")
         if not self.sampling:
             raise GuardError(f"{path}.sampling: name at least one sampling method")
@@ -125,6 +170,36 @@ class Evaluation:
             parse_sampling(",".join(self.sampling))
         except GuardError as exc:
             raise GuardError(f"{path}.sampling: {exc}") from None
+
+
+@dataclass
+class Prerelease:
+    """What counts as public before the first stage: the reference a stage is judged against
+    when nothing of the family is public yet.
+
+    ``size`` names the family size whose quality stands for the public state of the art
+    before stage 1 (default: the family's smallest); ``perplexity`` declares that state's
+    perplexity on the run's held-out human text instead. The reference stays part of the
+    public state at every later stage, so a released size is never judged against less.
+    ``detector_auroc`` is the best AUROC a third party's detector reaches on a size nobody
+    has trained a detector for: 0.5, chance, unless the plan declares a better one.
+    """
+
+    size: str | None = None
+    perplexity: float | None = None
+    detector_auroc: float = 0.5
+    description: str = ""
+
+    def check(self, path: str) -> None:
+        where = f"{path}." if path else ""
+        if self.size is not None and self.perplexity is not None:
+            raise GuardError(f"{where}perplexity: give a reference size or a perplexity, not both")
+        if self.perplexity is not None and not (math.isfinite(self.perplexity) and 1 <= self.perplexity < 1e9):
+            raise GuardError(f"{where}perplexity: a perplexity is a finite number of at least 1, "
+                             f"got {self.perplexity!r}")
+        if not (math.isfinite(self.detector_auroc) and 0.5 <= self.detector_auroc <= 1):
+            raise GuardError(f"{where}detector_auroc: an AUROC between 0.5 (chance) and 1, "
+                             f"got {self.detector_auroc!r}")
 
 
 @dataclass
@@ -159,11 +234,24 @@ class Plan:
     baseline: str = "staged"
     description: str = ""
     evaluation: Evaluation = field(default_factory=Evaluation)
+    prerelease: Prerelease = field(default_factory=Prerelease)
     scenarios: list[Scenario] = field(default_factory=list)
     source: str | None = None  # the file it was read from: relative gate files resolve against it
 
     def check(self, path: str) -> None:
         where = path + "." if path else ""
+        check_name(self.name, f"{where}name")
+        check_name(self.baseline, f"{where}baseline")
+        if not 0 <= self.seed < 2**63:
+            raise GuardError(f"{where}seed: a seed is an integer from 0 to 2**63 - 1, got {self.seed}")
+        from gpt2guard.release.data import sampling_key
+
+        measured = {sampling_key(m) for m in self.evaluation.sampling}
+        for name, g in self.gates.items():
+            missing = [m for m in g.sampling or [] if sampling_key(m) not in measured]
+            if missing:
+                raise GuardError(f"{where}gates.{name}.sampling: {missing[0]!r} is not measured "
+                                 f"(evaluation.sampling: {', '.join(self.evaluation.sampling)})")
         if not self.stages:
             raise GuardError(f"{where}stages: a plan has at least one stage")
         seen_names, seen_sizes = set(), {}
@@ -180,22 +268,32 @@ class Plan:
                 if g not in self.gates:
                     raise GuardError(f"{where}stages[{i}].gates: no gate named {g!r} "
                                      f"(defined: {', '.join(self.gates) or 'none'})")
+        check_dates(self, where)
         names = {self.baseline}
         for i, sc in enumerate(self.scenarios):
             here = f"{where}scenarios[{i}]"
+            check_name(sc.name, f"{here}.name")
             if sc.name in names:
                 raise GuardError(f"{here}.name: duplicate scenario name {sc.name!r}")
             names.add(sc.name)
-            for g in sc.thresholds:
+            for g, value in sc.thresholds.items():
                 if g not in self.gates:
                     raise GuardError(f"{here}.thresholds: no gate named {g!r}")
+                check_threshold(self.gates[g].kind, value, f"{here}.thresholds.{g}")
             if sc.order is not None:
                 if sorted(sc.order) != sorted(seen_sizes):
                     raise GuardError(f"{here}.order: must list the plan's sizes {sorted(seen_sizes)} once each")
                 if any(len(st.sizes) != 1 for st in self.stages):
                     raise GuardError(f"{here}.order: needs one size per stage")
-            if sc.after_days is not None and sc.after_days < 0:
-                raise GuardError(f"{here}.after_days: must be 0 or more")
+            if sc.after_days is not None and not 0 <= sc.after_days <= MAX_DAYS:
+                raise GuardError(f"{here}.after_days: must be between 0 and {MAX_DAYS} days, got {sc.after_days}")
+            variant = apply_scenario(self, sc)
+            for j, st in enumerate(variant.stages):  # the tier rule and safe names hold in every scenario mode
+                try:
+                    st.check(f"{here} stage {st.name!r}")
+                except GuardError as exc:
+                    raise GuardError(f"{exc} (in scenario {sc.name!r}, mode {sc.mode})") from None
+            check_dates(variant, f"{here}: ")
 
     @property
     def sizes(self) -> list[str]:
@@ -210,8 +308,11 @@ def parse_plan(data: dict, source: str | None = None) -> Plan:
     """A validated :class:`Plan` from parsed TOML/YAML data."""
     if not isinstance(data, dict):
         raise GuardError("a release plan is a table of keys (name, family, stages, gates...)")
+    if "source" in data:
+        raise GuardError("source: unknown key (it is set to the file a plan was read from)")
     plan = from_data(Plan, {**data, "source": source})
     check_sizes(plan)
+    check_runnable(plan)
     return plan
 
 
@@ -219,13 +320,55 @@ def check_sizes(plan: Plan) -> None:
     """Every size a plan names exists in its family (no model is loaded)."""
     from gpt2guard.family import get_family
 
-    spec = get_family(plan.family)
+    try:
+        spec = get_family(plan.family)
+    except GuardError as exc:
+        raise GuardError(f"family: {exc}") from None
     known = [s.name for s in spec.sizes]
     for i, st in enumerate(plan.stages):
         for size in st.sizes:
             if size not in known:
                 raise GuardError(f"stages[{i}].sizes: family {plan.family!r} has no size {size!r} "
                                  f"(sizes: {', '.join(known)})")
+    if plan.prerelease.size is not None and plan.prerelease.size not in known:
+        raise GuardError(f"prerelease.size: family {plan.family!r} has no size {plan.prerelease.size!r} "
+                         f"(sizes: {', '.join(known)})")
+
+
+def check_runnable(plan: Plan) -> None:
+    """What a simulation would refuse before it starts, checked without loading a model: every
+    document fits every size's context window (one start token plus ``evaluation.length``)."""
+    from gpt2guard.family import get_family
+    from gpt2guard.generator.run import _context_window
+
+    spec = get_family(plan.family)
+    windows = [w for w in (_context_window(spec, z) for z in dict.fromkeys(plan.sizes)) if w]
+    if plan.evaluation.length is None:
+        plan.evaluation.length = min([128] + [w - 1 for w in windows])
+    for size in dict.fromkeys(plan.sizes):
+        window = _context_window(spec, size)
+        if window is not None and plan.evaluation.length + 1 > window:
+            raise GuardError(f"evaluation.length: {plan.evaluation.length} new tokens do not fit {plan.family} "
+                             f"{size}'s context window of {window} tokens (at most {window - 1} after the start "
+                             "token)")
+
+
+def reference_label(plan: Plan) -> str:
+    """How the pre-release reference is named in evidence: a size, or a declared perplexity."""
+    if plan.prerelease.perplexity is not None:
+        return f"declared perplexity {plan.prerelease.perplexity:g}"
+    return prerelease_size(plan)
+
+
+def prerelease_size(plan: Plan) -> str | None:
+    """The family size standing for the public state before stage 1 (None with a declared perplexity)."""
+    if plan.prerelease.perplexity is not None:
+        return None
+    if plan.prerelease.size is not None:
+        return plan.prerelease.size
+    from gpt2guard.family import get_family
+
+    return get_family(plan.family).sizes[0].name
 
 
 def read_data(path: str | Path) -> dict:
@@ -233,7 +376,12 @@ def read_data(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise GuardError(f"no such file: {path}")
-    text = path.read_text(encoding="utf-8")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise GuardError(f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})") from None
     suffix = path.suffix.lower()
     try:
         if suffix == ".toml":
@@ -265,10 +413,24 @@ def stage_dates(plan: Plan) -> list[dt.date]:
     """The scheduled date of every stage: an explicit ``date``, else the previous stage's
     date (the plan's ``start`` for the first) plus ``after_days``."""
     dates, last = [], plan.start
-    for st in plan.stages:
-        last = st.date or last + dt.timedelta(days=st.after_days)
+    for i, st in enumerate(plan.stages):
+        try:
+            last = st.date or last + dt.timedelta(days=st.after_days)
+        except OverflowError:
+            raise GuardError(f"stages[{i}].after_days: the stage's date would fall after the year 9999") from None
         dates.append(last)
     return dates
+
+
+def check_dates(plan: Plan, where: str = "") -> None:
+    """Stage dates never go back in time: none before the plan's start or an earlier stage."""
+    prev, prev_name = plan.start, "the plan's start"
+    for i, (st, date) in enumerate(zip(plan.stages, stage_dates(plan))):
+        if date < prev:
+            key = "date" if st.date else "after_days"
+            raise GuardError(f"{where}stages[{i}].{key}: {st.name!r} on {date} comes before {prev_name} ({prev}); "
+                             "stage dates must not go back in time")
+        prev, prev_name = date, f"stage {st.name!r}"
 
 
 def apply_scenario(plan: Plan, scenario: Scenario | None) -> Plan:
@@ -285,7 +447,8 @@ def apply_scenario(plan: Plan, scenario: Scenario | None) -> Plan:
     if scenario.mode == "all-at-once":
         gate_names = list(dict.fromkeys(g for st in stages for g in st.gates))
         artifacts = list(dict.fromkeys(a for st in stages for a in st.artifacts))
-        stages = [Stage(name="all", sizes=plan.sizes, tier=stages[-1].tier, after_days=0, date=None,
+        tier = max((st.tier for st in stages), key=TIERS.index)  # every size out at once, at the most open tier
+        stages = [Stage(name="all", sizes=plan.sizes, tier=tier, after_days=0, date=None,
                         artifacts=artifacts, gates=gate_names)]
     return replace(plan, stages=stages, gates=gates, scenarios=[], baseline=scenario.name,
                    description=scenario.description or plan.description)
@@ -311,3 +474,32 @@ def resolve_file(plan: Plan | None, pattern: str, stage: Stage) -> Path:
     if not path.is_absolute() and plan is not None and plan.source:
         path = Path(plan.source).parent / path
     return path
+
+
+def evidence_notes(plan: Plan) -> list[str]:
+    """Evidence files a gate of some scenario will not find or cannot read (the gate fails then;
+    the plan itself is valid)."""
+    notes, seen = [], set()
+    for name, variant in scenarios(plan):
+        for st in variant.stages:
+            for g in st.gates:
+                spec = variant.gates[g]
+                if not spec.file:
+                    continue
+                path = resolve_file(variant, spec.file, st)
+                if path in seen:
+                    continue
+                seen.add(path)
+                if not path.is_file():
+                    notes.append(f"gate {g!r} of stage {st.name!r} (scenario {name}) will fail: no file {path}")
+                    continue
+                try:
+                    if spec.kind == "misuse_reports":
+                        from gpt2guard.release.gates import read_reports
+
+                        read_reports(path)
+                    else:
+                        read_data(path)
+                except GuardError as exc:
+                    notes.append(f"gate {g!r} of stage {st.name!r} (scenario {name}) will fail: {exc}")
+    return notes

@@ -81,12 +81,13 @@ def _ci(ci) -> str:
 
 def gate_table(gates: list[dict]) -> list[str]:
     """Markdown table of gate results."""
-    lines = ["| gate | metric | value | threshold | result | note |", "|---|---|---|---|---|---|"]
+    lines = ["| gate | metric | value | threshold | result | judged against | note |", "|---|---|---|---|---|---|---|"]
     for g in gates:
         value = "n/a" if g["value"] is None else f"{g['value']:.4g}{_ci(g['ci'])}"
         threshold = "" if g["threshold"] is None else f"{g['op']} {g['threshold']:g}"
         result = ("pass" if g["passed"] else "FAIL") + ("" if g["required"] else " (advisory)")
-        lines.append(f"| {g['name']} | {g['metric']} | {value} | {threshold} | {result} | {g['note']} |")
+        lines.append(f"| {g['name']} | {g['metric']} | {value} | {threshold} | {result} | {g.get('reference') or ''} "
+                     f"| {g['note']} |")
     return lines
 
 

@@ -1,9 +1,10 @@
 """Simulate a staged release: for each stage, measure, judge the gates, decide, publish.
 
 :func:`simulate` runs the plan's baseline and each scenario over one shared set of samples.
-For every stage in order it generates the stage's samples (resumably), trains and calibrates
-a detector on what is released so far (:func:`~gpt2guard.release.evidence.measure_stage`),
-evaluates the gates, decides release or hold, and writes the stage's evidence, report,
+For every stage in order it generates the stage's samples (resumably), builds the stage's
+evidence from what is public before and after it (:func:`~gpt2guard.release.judge.stage_evidence`,
+measured by :class:`~gpt2guard.release.evidence.MeasuredWorld`), evaluates the gates, decides
+release or hold, and writes the stage's evidence, report,
 model card and, when released, the published directory with its manifest. Each decision is
 appended to the scenario's hash-chained ``decisions.jsonl`` last, so a stage without a
 decision is unfinished: a killed simulation resumes at the first stage without one.
@@ -75,10 +76,11 @@ def _stage_dir(root: Path, index: int, name: str) -> Path:
 class ScenarioRun:
     """One scenario's stages, run in order against a shared :class:`RunData`."""
 
-    def __init__(self, name: str, plan: Plan, data, root: Path, run: dict, say):
+    def __init__(self, name: str, plan: Plan, world, root: Path, run: dict, say):
         from gpt2guard.release.log import DecisionLog
 
-        self.name, self.plan, self.data, self.root, self.say = name, plan, data, root, say
+        self.name, self.plan, self.world, self.root, self.say = name, plan, world, root, say
+        self.data = world.data
         self.run = {"plan": run["plan"], "scenario": name, "plan_sha256": run["plan_sha256"], "seed": plan.seed,
                     "versions": run["versions"]}
         root.mkdir(parents=True, exist_ok=True)
@@ -93,8 +95,10 @@ class ScenarioRun:
     def run_all(self, progress: bool) -> None:
         from gpt2guard.progress import progress_bar
 
+        from gpt2guard.release.judge import PublicState
+
         done = self.decided()
-        released, last_release, stopped = [], None, None
+        state, stopped = PublicState.start(self.plan), None
         dates = stage_dates(self.plan)
         bar = progress_bar(total=len(self.plan.stages), desc=f"{self.name} stages", unit="stage", progress=progress)
         for i, (stage, date) in enumerate(zip(self.plan.stages, dates), 1):
@@ -104,22 +108,21 @@ class ScenarioRun:
                     entry = self._log_decision(i, stage, date, "skip", f"not reached: stage {stopped!r} was held "
                                                "and the plan stops on a hold", [], None, None)
                 else:
-                    entry = self._run_stage(i, stage, date, released, last_release)
+                    entry = self._run_stage(i, stage, date, state)
             else:
                 self.say(f"{self.name}: stage {i} {stage.name} already decided ({entry['decision']})")
-            if entry["decision"] == "release":
-                released += stage.sizes
-                last_release = date
-            elif entry["decision"] == "hold" and self.plan.on_hold == "stop":
+            state = state.after(stage, date, entry["decision"], self.world.order)
+            if entry["decision"] == "hold" and self.plan.on_hold == "stop":
                 stopped = stopped or stage.name
             bar.update(1)
         bar.close()
 
-    def _run_stage(self, index, stage, date, released, last_release) -> dict:
-        from gpt2guard.release.data import generate_samples
+    def _run_stage(self, index, stage, date, state) -> dict:
         from gpt2guard.detector.trained import update_meta
+        from gpt2guard.release.data import generate_samples
         from gpt2guard.release.evidence import measure_stage
-        from gpt2guard.release.gates import StageEvidence, decide, evaluate_gates
+        from gpt2guard.release.gates import decide, evaluate_gates
+        from gpt2guard.release.judge import stage_evidence
         from gpt2guard.release.report import clean
 
         sdir = _stage_dir(self.root, index, stage.name)
@@ -128,7 +131,8 @@ class ScenarioRun:
         (sdir / "evidence").mkdir(parents=True)
         self.say(f"{self.name}: stage {index} {stage.name} ({', '.join(stage.sizes)}, {date}): measuring")
         generate_samples(self.data.out / "samples", self.plan, stage.sizes, progress=self.data.progress)
-        measured, sd = measure_stage(self.data, self.plan, stage.sizes, released)
+        ev = stage_evidence(self.plan, stage, date, state, self.world, self.world.order)
+        measured, sd = measure_stage(self.world, ev)
         files = {"detection": sdir / "evidence" / "detection.json", "transfer": sdir / "evidence" / "transfer.json",
                  "perplexity": sdir / "evidence" / "perplexity.json"}
         write_json(files["detection"], clean({"detector": measured["detector"], "calibration": measured["calibration"],
@@ -137,17 +141,14 @@ class ScenarioRun:
         write_json(files["transfer"], clean({"gate": measured["transfer"], "matrix": measured["transfer_matrix"]}))
         write_json(files["perplexity"], clean({"perplexity": measured["perplexity"],
                                                "quality_gain": measured["quality_gain"]}))
-        rel = {k: str(v.relative_to(self.root)) for k, v in files.items()}
-        ev = StageEvidence(stage=stage, date=date, released=list(released), last_release=last_release,
-                           detection=measured["detection"], transfer=measured["transfer"],
-                           quality_gain=measured["quality_gain"], files=rel, plan=self.plan)
+        ev.files = {k: str(v.relative_to(self.root)) for k, v in files.items()}
         judged = evaluate_gates(self.plan, ev)
         decision, reason = decide(judged)
         results = [r.to_dict() for r in judged]
         sd.det.save(sdir / "detector")
         update_meta(sdir / "detector", threshold=measured["detector"]["threshold"],
                     calibration=clean(measured["calibration"]), trained_on=measured["detector"]["trained_on"])
-        evaluation = self._write_evaluation(sdir, index, stage, date, decision, reason, released, measured, results)
+        evaluation = self._write_evaluation(sdir, index, stage, date, decision, reason, state.sizes, measured, results)
         manifest = None
         if decision == "release":
             manifest = self._publish(sdir, stage, evaluation)
@@ -257,6 +258,7 @@ def simulate(plan: Plan | str | Path, out: str | Path, *, only: list[str] | None
 
 def _simulate(plan: Plan, out: Path, *, only, progress, log) -> SimulationResult:
     from gpt2guard.release.data import RunData
+    from gpt2guard.release.evidence import MeasuredWorld
     from gpt2guard.release.manifest import write_manifest
     from gpt2guard.release.summary import write_summary
 
@@ -271,10 +273,10 @@ def _simulate(plan: Plan, out: Path, *, only, progress, log) -> SimulationResult
         from gpt2guard.family.build import build_family
 
         build_family(plan.family, progress=progress, log=say)
-    data = RunData(out, plan, progress=progress)
+    world = MeasuredWorld(RunData(out, plan, progress=progress), plan)
     result = SimulationResult(out)
     for name, variant in chosen:
-        sc = ScenarioRun(name, variant, data, out / "scenarios" / name, run, say)
+        sc = ScenarioRun(name, variant, world, out / "scenarios" / name, run, say)
         sc.run_all(progress)
         result.rows += sc.finish()
         result.scenario_dirs[name] = sc.root

@@ -31,28 +31,42 @@ def stage_rows(scenario: str, entries: list[dict], evaluations: dict[str, dict])
         ev = evaluations.get(e["stage"])
         row = {"scenario": scenario, "stage": e["index"], "name": e["stage"], "sizes": e["sizes"], "date": e["date"],
                "tier": e["tier"], "decision": e["decision"], "reason": e["reason"], "tpr": {}, "auroc": None,
-               "transfer_drop": None, "ppl": None, "quality_gain": None}
+               "transfer_drop": None, "transfer_vs": None, "ppl": None, "quality_gain": None, "quality_vs": None}
         if ev:
             for method in ev["detection"]["by_sampling"]:
                 row["tpr"][method] = _worst(ev["detection"]["by_size_sampling"], method)
             row["auroc"] = ev["detection"]["overall"]["auroc"]
             row["transfer_drop"] = (ev.get("transfer_gate") or {}).get("drop")
-            largest = ev["stage"]["sizes"][-1]
-            row["ppl"] = ev["perplexity"].get(largest, {}).get("ppl")
+            best = (ev.get("quality_gain") or {}).get("size") or ev["stage"]["sizes"][-1]
+            row["ppl"] = ev["perplexity"].get(best, {}).get("ppl")
             row["quality_gain"] = (ev.get("quality_gain") or {}).get("value")
+            row["transfer_vs"] = _versus(ev.get("transfer_gate"))
+            row["quality_vs"] = (ev.get("quality_gain") or {}).get("vs")
         rows.append(row)
     return rows
+
+
+def _versus(transfer: dict | None) -> str | None:
+    """Whom the transfer gate compared with, in a few words: chance or a third party's detector."""
+    if not transfer:
+        return None
+    trained = (transfer.get("by_size", {}).get(transfer.get("size"), {}) or {}).get("third_party_trained_on")
+    return f"det({'+'.join(trained)})" if trained else "chance"
 
 
 def _f(v, fmt="{:.3f}") -> str:
     return "-" if v is None else fmt.format(v)
 
 
+def _vs(v, ref, fmt="{:.3f}") -> str:
+    return _f(v, fmt) + (f" vs {ref}" if v is not None and ref else "")
+
+
 def format_table(rows: list[dict], markdown: bool = False) -> str:
     """The decision table: one line per stage of each scenario."""
     methods = list(dict.fromkeys(m for r in rows for m in r["tpr"]))
     head = ["scenario", "stage", "sizes", "date", "tier"] + [f"TPR@FPR {m}" for m in methods] + \
-        ["AUROC", "transfer drop", "ppl", "quality gain", "decision"]
+        ["AUROC", "transfer drop (vs third parties)", "ppl", "quality gain (vs public before)", "decision"]
     body = []
     for r in rows:
         tprs = []
@@ -60,8 +74,8 @@ def format_table(rows: list[dict], markdown: bool = False) -> str:
             v, ci = r["tpr"].get(m, (None, None))
             tprs.append("-" if v is None else f"{v:.2f}" + (f" [{ci[0]:.2f},{ci[1]:.2f}]" if ci else ""))
         body.append([r["scenario"], f"{r['stage']} {r['name']}", "+".join(r["sizes"]), r["date"], r["tier"]] + tprs +
-                    [_f(r["auroc"]), _f(r["transfer_drop"]), _f(r["ppl"], "{:.1f}"), _f(r["quality_gain"]),
-                     r["decision"]])
+                    [_f(r["auroc"]), _vs(r["transfer_drop"], r.get("transfer_vs")), _f(r["ppl"], "{:.1f}"),
+                     _vs(r["quality_gain"], r.get("quality_vs")), r["decision"]])
     return _table(head, body, markdown)
 
 

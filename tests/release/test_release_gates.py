@@ -18,7 +18,7 @@ DAY = dt.date(2019, 5, 3)
 
 def evidence(**kw) -> StageEvidence:
     base = dict(stage=Stage(name="medium", sizes=["medium"]), date=DAY, released=["small"],
-                last_release=dt.date(2019, 2, 14))
+                previous=dt.date(2019, 2, 14), publishable=["small", "medium"])
     return StageEvidence(**{**base, **kw})
 
 
@@ -34,6 +34,7 @@ def test_detectability_takes_the_worst_cell_and_respects_sampling():
     ev = evidence(detection={"medium": {"pure": cell(0.2, [0.1, 0.3]), "top-k=40": cell(0.8, [0.7, 0.9])}})
     r = run("detectability", ev, threshold=0.5)
     assert (r.value, r.passed, r.ci) == (0.2, False, [0.1, 0.3]) and "pure" in r.note
+    assert r.reference == "publishable detector trained on small, medium"
     r = run("detectability", ev, threshold=0.5, sampling=["top-k=40"])
     assert (r.value, r.passed) == (0.8, True)
     # conservative: the lower CI bound must clear the threshold
@@ -43,25 +44,43 @@ def test_detectability_takes_the_worst_cell_and_respects_sampling():
     assert not missing.passed and missing.value is None
 
 
-def test_transfer_and_quality_gain_apply_only_after_a_release():
-    t = {"reference_auroc": 0.9, "candidate_auroc": {"medium": 0.75}, "drop": 0.15, "drop_ci": [0.1, 0.2]}
-    assert not run("transfer", evidence(transfer=t), threshold=0.1).passed
-    assert run("transfer", evidence(transfer={**t, "drop": 0.05, "drop_ci": [0.0, 0.12]}), threshold=0.1).passed
-    assert not run("transfer", evidence(transfer={**t, "drop": 0.05, "drop_ci": [0.0, 0.12]}), threshold=0.1,
+def transfer_ev(pub, third, trained=("small",), ci=None):
+    ref = f"third parties' detector trained on {', '.join(trained)}" if trained else "chance (AUROC 0.5): not applicable"
+    row = {"publishable_auroc": pub, "third_party_auroc": third, "drop": pub - third,
+           "third_party_trained_on": list(trained) if trained else None, "reference": ref}
+    return {"size": "medium", "drop": pub - third, "drop_ci": ci, "reference": ref, "by_size": {"medium": row},
+            "applicable": bool(trained)}
+
+
+def test_transfer_is_judged_against_third_parties_or_chance_never_skipped():
+    assert not run("transfer", evidence(transfer=transfer_ev(0.9, 0.75)), threshold=0.1).passed
+    r = run("transfer", evidence(transfer=transfer_ev(0.9, 0.85, ci=[0.0, 0.12])), threshold=0.1)
+    assert r.passed and r.value == pytest.approx(0.05) and "trained on small" in r.reference
+    assert not run("transfer", evidence(transfer=transfer_ev(0.9, 0.85, ci=[0.0, 0.12])), threshold=0.1,
                    conservative=True).passed
-    first = run("transfer", evidence(released=[], transfer=None), threshold=0.1)
-    assert first.passed and first.value is None and "nothing released" in first.note
-    q = {"vs": "small", "value": 0.25, "ci": [0.2, 0.3]}
-    assert run("quality_gain", evidence(quality_gain=q), threshold=0.3).passed
+    first = run("transfer", evidence(released=[], transfer=transfer_ev(0.9, 0.5, trained=())), threshold=0.1)
+    assert not first.passed and first.value == pytest.approx(0.4) and "not applicable" in first.reference
+    assert not run("transfer", evidence(transfer=None), threshold=0.1).passed  # nothing measured is no pass
+
+
+def test_quality_gain_names_what_it_was_judged_against():
+    q = {"vs": "small", "vs_ppl": 60.0, "reference": "public", "size": "medium", "ppl": 45.0, "value": 0.25,
+         "ci": [0.2, 0.3]}
+    r = run("quality_gain", evidence(quality_gain=q), threshold=0.3)
+    assert r.passed and r.reference == "small (public)" and "medium ppl 45.00 vs small ppl 60.00" in r.note
     assert not run("quality_gain", evidence(quality_gain=q), threshold=0.2).passed
-    assert run("quality_gain", evidence(quality_gain=None), threshold=0.2).passed
+    assert not run("quality_gain", evidence(quality_gain={**q, "ci": [0.2, 0.31]}), threshold=0.3,
+                   conservative=True).passed
+    assert not run("quality_gain", evidence(quality_gain=None), threshold=0.2).passed
 
 
 def test_min_time():
     assert run("min_time", evidence(), threshold=60).value == (DAY - dt.date(2019, 2, 14)).days
     assert run("min_time", evidence(), threshold=60).passed
-    assert not run("min_time", evidence(last_release=dt.date(2019, 4, 20)), threshold=60).passed
-    assert run("min_time", evidence(last_release=None), threshold=60).passed
+    assert not run("min_time", evidence(previous=dt.date(2019, 4, 20)), threshold=60).passed
+    # the first step is counted from the plan's start, not let through
+    first = run("min_time", evidence(previous=DAY, previous_name="the plan's start"), threshold=60)
+    assert first.value == 0 and not first.passed and first.reference == "the plan's start"
 
 
 def test_signoff_files(tmp_path):
@@ -91,6 +110,10 @@ def test_misuse_reports_count_severe_reports_against_released_sizes(tmp_path):
     assert run("misuse_reports", evidence(), file=str(f), threshold=0, min_severity="critical").passed
     f.write_text('{"severity": "apocalyptic"}\n')
     assert "needs a severity" in run("misuse_reports", evidence(), file=str(f), threshold=0).note
+    f.write_text('{"severity": "high", "date": "last tuesday"}\n')
+    assert ":1: date: expected YYYY-MM-DD" in run("misuse_reports", evidence(), file=str(f), threshold=0).note
+    f.write_bytes(b'{"severity": "high"}\n\xff\xfe\n')
+    assert ":2: not UTF-8" in run("misuse_reports", evidence(), file=str(f), threshold=0).note
     assert not run("misuse_reports", evidence(), file=str(tmp_path / "none.jsonl"), threshold=0).passed
 
 

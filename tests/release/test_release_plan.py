@@ -86,7 +86,7 @@ def test_yaml_plan_and_error(tmp_path):
     plan = load_plan(write(tmp_path, yaml.safe_dump(data), "plan.yaml"))
     assert [s.name for s in plan.stages] == ["one", "two"]
     data["stages"][1]["after_days"] = -3
-    assert "stages[1].after_days: must be 0 or more" in error(tmp_path, yaml.safe_dump(data), "plan.yaml")
+    assert "stages[1].after_days: must be between 0 and" in error(tmp_path, yaml.safe_dump(data), "plan.yaml")
 
 
 def test_scenarios(tmp_path):
@@ -138,3 +138,108 @@ def test_init_writes_plan_and_evidence_and_refuses_overwrite(tmp_path):
     with pytest.raises(GuardError, match="exists"):
         init_plan(tmp_path / "plan.toml", "micro")
     init_plan(tmp_path / "plan.toml", "micro", force=True)
+
+
+DATED = BASE.replace('after_days = 30\n', 'date = 2019-03-01\n')
+TRANSFER = BASE + '[gates.tr]\nkind = "transfer"\nthreshold = 0.1\n[gates.q]\nkind = "quality_gain"\nthreshold = 0.3\n'
+
+
+@pytest.mark.parametrize("text, key", [
+    (BASE.replace("threshold = 0.5", "threshold = nan"), "gates.det.threshold"),
+    (BASE.replace("threshold = 0.5", "threshold = -0.1"), "gates.det.threshold"),
+    (BASE.replace("threshold = 0.5", "threshold = 1.5"), "gates.det.threshold"),
+    (BASE.replace("threshold = 0.5", "threshold = inf"), "gates.det.threshold"),
+    (TRANSFER.replace("threshold = 0.1", "threshold = 2.0"), "gates.tr.threshold"),
+    (TRANSFER.replace("threshold = 0.3", "threshold = 1.0"), "gates.q.threshold"),
+    (BASE + "[evaluation]\nfpr = nan\n", "evaluation.fpr"),
+    (BASE + "[evaluation]\nfpr = 1.5\n", "evaluation.fpr"),
+    (BASE + "[evaluation]\nsamples = -4\n", "evaluation.samples"),
+    (BASE + "[evaluation]\nlength = 128\n", "evaluation.length"),  # micro's context window is 128 tokens
+    (BASE.replace("after_days = 30", "after_days = 5000000"), "stages[1].after_days"),
+    (BASE.replace("after_days = 30", "after_days = -3"), "stages[1].after_days"),
+    (DATED.replace("date = 2019-03-01", "date = 2019-01-01"), "stages[1].date"),
+    (DATED.replace('name = "one"', 'name = "one"\ndate = 2019-06-01'), "stages[1].date"),
+    (BASE + '[[scenarios]]\nname = "slow"\nafter_days = 9999999\n', "scenarios[0].after_days"),
+    (BASE + '[[scenarios]]\nname = "odd"\nthresholds = { det = nan }\n', "scenarios[0].thresholds.det"),
+    (BASE.replace('name = "two"', 'name = "../../evil"'), "stages[1].name"),
+    (BASE.replace('name = "two"', 'name = "a/b"'), "stages[1].name"),
+    (BASE.replace('name = "two"', 'name = "/tmp/abs"'), "stages[1].name"),
+    (BASE.replace('name = "two"', 'name = ".."'), "stages[1].name"),
+    (BASE + '[[scenarios]]\nname = "../up"\n', "scenarios[0].name"),
+    ('baseline = "x/y"\n' + BASE, "baseline"),
+    (BASE.replace('name = "p"', 'name = "p\\\\q"'), "name"),
+    (BASE + '[gates.s]\nkind = "signoff"\nfile = "/etc/passwd"\n', "gates.s.file"),
+    (BASE + '[gates.s]\nkind = "signoff"\nfile = "../../signoff-{size}.toml"\n', "gates.s.file"),
+    (BASE + '[prerelease]\nsize = "huge"\n', "prerelease.size"),
+    (BASE + '[prerelease]\nperplexity = nan\n', "prerelease.perplexity"),
+    (BASE + '[prerelease]\ndetector_auroc = 0.2\n', "prerelease.detector_auroc"),
+    ("seed = -1\n" + BASE, "seed"),
+    (BASE.replace("threshold = 0.5", 'threshold = 0.5\nsampling = ["top-p=0.9"]'), "gates.det.sampling"),
+])
+@pytest.mark.parametrize("command", ["check", "simulate"])
+def test_bad_plans_are_one_line_naming_the_file_and_key(tmp_path, text, key, command):
+    from click.testing import CliRunner
+
+    from gpt2guard.cli import main
+
+    path = write(tmp_path, text)
+    out = tmp_path / "run"
+    args = ["release", "plan", "check", str(path)] if command == "check" else \
+        ["release", "simulate", str(path), "--out", str(out)]
+    r = CliRunner().invoke(main, args)
+    lines = r.output.strip().splitlines()
+    assert r.exit_code != 0 and len(lines) == 1, r.output
+    assert str(path) in lines[0] and key in lines[0], lines[0]
+    assert "Traceback" not in r.output and not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plan.toml"]  # nothing written anywhere
+
+
+@pytest.mark.parametrize("command", ["check", "simulate"])
+def test_invalid_utf8_names_the_file_and_line(tmp_path, command):
+    from click.testing import CliRunner
+
+    from gpt2guard.cli import main
+
+    path = tmp_path / "plan.toml"
+    path.write_bytes(BASE.encode().replace(b'name = "two"', b'name = "tw\xff\xfeo"'))
+    line = BASE.splitlines().index('name = "two"') + 1
+    args = ["release", "plan", "check", str(path)] if command == "check" else \
+        ["release", "simulate", str(path), "--out", str(tmp_path / "run")]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code != 0 and len(r.output.strip().splitlines()) == 1, r.output
+    assert f"{path}:{line}: not UTF-8" in r.output
+
+
+@pytest.mark.parametrize("tiers", [("download", "api"), ("api", "download"), ("partners", "open"),
+                                   ("open", "closed")])
+def test_the_tier_rule_holds_in_every_scenario_mode(tmp_path, tiers):
+    """Weights only at download or open: a stage without them may sit at any tier, and every
+    scenario (all at once, another order, shorter waits) keeps the rule."""
+    text = BASE
+    for i, (name, tier) in enumerate(zip(("one", "two"), tiers)):
+        arts = '["weights", "model_card"]' if tier in ("download", "open") else '["model_card", "samples"]'
+        text = text.replace(f'name = "{name}"', f'name = "{name}"\ntier = "{tier}"\nartifacts = {arts}', 1)
+    text += ('[[scenarios]]\nname = "together"\nmode = "all-at-once"\n[[scenarios]]\nname = "flip"\n'
+             'order = ["medium", "small"]\n[[scenarios]]\nname = "quick"\nafter_days = 1\n')
+    plan = load_plan(write(tmp_path, text))
+    for _, variant in scenarios(plan):
+        for st in variant.stages:
+            assert "weights" not in st.artifacts or st.tier in ("download", "open"), (variant.baseline, st)
+    together = dict(scenarios(plan))["together"].stages[0]
+    assert together.tier == max(tiers, key=["closed", "partners", "api", "download", "open"].index)
+
+
+def test_check_notes_evidence_files_a_gate_will_not_find_or_read(tmp_path):
+    from click.testing import CliRunner
+
+    from gpt2guard.cli import main
+
+    text = BASE.replace('gates = ["det"]\n[[stages]]', 'gates = ["det", "s"]\n[[stages]]') + \
+        '[gates.s]\nkind = "signoff"\nfile = "evidence/signoff-{size}.toml"\n'
+    path = write(tmp_path, text)
+    (tmp_path / "evidence").mkdir()
+    r = CliRunner().invoke(main, ["release", "plan", "check", str(path)])
+    assert r.exit_code == 0 and "note: gate 's' of stage 'one' (scenario staged) will fail: no file" in r.output
+    (tmp_path / "evidence" / "signoff-small.toml").write_bytes(b"approved = \xff\n")
+    r = CliRunner().invoke(main, ["release", "plan", "check", str(path)])
+    assert r.exit_code == 0 and "signoff-small.toml:1: not UTF-8" in r.output and r.output.rstrip().endswith("valid")

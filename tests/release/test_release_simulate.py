@@ -93,26 +93,52 @@ def test_decisions_follow_the_gates(run_dir):
     assert (wait["value"], wait["threshold"], wait["passed"]) == (10.0, 60.0, False)
 
 
-def test_stage_evidence_is_measured_on_released_sizes_only(run_dir):
+def test_stage_evidence_asks_the_same_questions_at_every_stage(run_dir):
     out, _ = run_dir
     first, second = evaluation(out, "staged", "01-first"), evaluation(out, "staged", "02-second")
-    assert first["detector"]["trained_on"] == ["small"] and first["detector"]["fallback"]
-    assert second["detector"]["trained_on"] == ["small"] and second["released_before"] == ["small"]
+    # the publishable detector is trained on every size public after the stage
+    assert first["detector"]["trained_on"] == ["small"] and not first["detector"]["fallback"]
+    assert second["detector"]["trained_on"] == ["small", "medium"] and second["released_before"] == ["small"]
     assert second["detector"]["scorers"] == ["small"]
     assert set(second["detection"]["by_size_sampling"]) == {"medium"}
     for cell in second["detection"]["by_size_sampling"]["medium"].values():
         assert 0.0 <= cell["tpr"] <= 1.0 and cell["tpr_ci"][0] <= cell["tpr"] <= cell["tpr_ci"][1]
     assert second["transfer"]["sizes"] == ["small", "medium"]
+    # third parties: nothing before the first stage (chance), small's detector before the second
+    t1, t2 = first["transfer_gate"], second["transfer_gate"]
+    assert not t1["applicable"] and "not applicable" in t1["reference"] and t1["by_size"]["small"][
+        "third_party_auroc"] == 0.5
+    assert t2["applicable"] and t2["by_size"]["medium"]["third_party_trained_on"] == ["small"]
+    assert t2["drop"] == pytest.approx(t2["by_size"]["medium"]["publishable_auroc"]
+                                       - max(0.5, t2["by_size"]["medium"]["third_party_auroc"]))
+    assert t2["drop_ci"][0] <= t2["drop"] <= t2["drop_ci"][1]
+    # quality: small against the pre-release reference (small itself), medium against what is public
     ppl = second["perplexity"]
     assert set(ppl) == {"small", "medium"}
-    gain = second["quality_gain"]
-    assert gain["vs"] == "small"
-    assert gain["value"] == pytest.approx(1 - ppl["medium"]["ppl"] / ppl["small"]["ppl"])
+    q1, q2 = first["quality_gain"], second["quality_gain"]
+    assert (q1["vs"], q1["reference"], q1["value"]) == ("small", "pre-release reference", 0.0)
+    assert (q2["vs"], q2["reference"]) == ("small", "public")
+    assert q2["value"] == pytest.approx(max(0.0, 1 - ppl["medium"]["ppl"] / ppl["small"]["ppl"]))
     assert second["model"]["n_params"] > first["model"]["n_params"]
     detect = next(g for g in second["gates"] if g["name"] == "detect")
     worst = min(c["tpr"] for c in second["detection"]["by_size_sampling"]["medium"].values())
     assert detect["value"] == pytest.approx(worst)
+    assert detect["reference"] == "publishable detector trained on small, medium"
     assert (out / "scenarios" / "staged" / detect["evidence"][0]).is_file()
+
+
+def test_decisions_do_not_depend_on_the_order_scenarios_run_in(run_dir, plan_file, tmp_path):
+    out, _ = run_dir
+    other = tmp_path / "reversed"
+    simulate(plan_file, other, progress=False, only=["rushed"])  # rushed first this time, in a fresh run
+    simulate(plan_file, other, progress=False, only=["staged"])
+    for scenario in ("staged", "rushed"):
+        a = [e for e in read_log(out / "scenarios" / scenario / "decisions.jsonl") if e["type"] == "decision"]
+        b = [e for e in read_log(other / "scenarios" / scenario / "decisions.jsonl") if e["type"] == "decision"]
+        assert [(e["stage"], e["decision"], e["reason"]) for e in a] == \
+            [(e["stage"], e["decision"], e["reason"]) for e in b]
+        assert [[(g["name"], g["value"], g["passed"]) for g in e["gates"]] for e in a] == \
+            [[(g["name"], g["value"], g["passed"]) for g in e["gates"]] for e in b]
 
 
 def test_log_chain_and_entries(run_dir):
@@ -231,3 +257,25 @@ def test_cli_simulate_on_a_finished_run_returns_the_tables(run_dir, plan_file):
     assert f"gpt2guard release verify {out}" in r.output
     summary = (out / "summary.md").read_text()
     assert "Scenarios side by side" in summary and "| rushed |" in summary
+
+
+@pytest.mark.parametrize("family", ["micro", "nano"])
+def test_plan_init_writes_a_plan_that_checks_and_runs(family, micro_family, tmp_path):
+    runner = CliRunner()
+    plan = tmp_path / "plan.toml"
+    assert runner.invoke(main, ["release", "plan", "init", str(plan), "--family", family]).exit_code == 0
+    r = runner.invoke(main, ["release", "plan", "check", str(plan)])
+    assert r.exit_code == 0 and r.output.rstrip().endswith("valid") and "note:" not in r.output, r.output
+    if family == "micro":  # nano would build four models here; micro runs the plan's evidence in full
+        r = runner.invoke(main, ["release", "simulate", str(plan), "--out", str(tmp_path / "run"),
+                                 "--scenario", "all-at-once"])
+        assert r.exit_code == 0, r.output
+        row = json.loads((tmp_path / "run" / "summary.json").read_text())[0]
+        assert row["sizes"] == ["small", "medium"] and row["decision"] == "hold"  # third parties at chance
+        assert "transfer" in row["reason"] and row["transfer_vs"] == "chance"
+    # what simulate would refuse, check refuses: a length past the context window
+    text = plan.read_text()
+    window = 128 if family == "micro" else 256
+    plan.write_text(text.replace("\nlength = ", f"\nlength = {window}  # was ", 1))
+    r = runner.invoke(main, ["release", "plan", "check", str(plan)])
+    assert r.exit_code != 0 and "evaluation.length" in r.output and len(r.output.strip().splitlines()) == 1
