@@ -266,9 +266,11 @@ class TrainedDetector:
         shown = apply_probability_calibration(self.meta, probs)
         first = stats[self.sizes[0]]
         threshold = 0.0 if self.threshold is None else self.threshold
+        q_threshold = float(apply_probability_calibration(self.meta, [threshold])[0])  # the same threshold, as a probability
         return [decide(i, (names or [None] * len(texts))[i], float(p), float(q), threshold, s.n_tokens, s.n_windows,
                        s.flags, self.min_tokens, method=f"trained-{self.estimator.kind}",
-                       scorer=f"{self.family}:{','.join(self.sizes)}")
+                       scorer=f"{self.family}:{','.join(self.sizes)}", probability_threshold=q_threshold,
+                       repairs=s.repairs)
                 for i, (p, q, s) in enumerate(zip(probs, shown, first))]
 
     # --- storage ---------------------------------------------------------------------------
