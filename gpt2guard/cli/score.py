@@ -9,8 +9,8 @@ import math
 
 import click
 
-COLUMNS = ("name", "decision", "probability", "score", "threshold", "n_tokens", "n_windows", "method", "scorer",
-           "flags", "reason")
+COLUMNS = ("name", "decision", "probability", "probability_threshold", "score", "threshold", "n_tokens",
+           "n_windows", "method", "scorer", "flags", "repairs", "reason")
 
 
 def _fmt(v) -> str:
@@ -20,11 +20,38 @@ def _fmt(v) -> str:
         return f"{v:.4g}"
     if isinstance(v, (list, tuple)):
         return ",".join(v) or "-"
+    if isinstance(v, dict):
+        return ",".join(f"{k}={n}" for k, n in sorted(v.items())) or "-"
     return str(v)
 
 
+def _csv_cell(v):
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    if isinstance(v, list):
+        return ";".join(v)
+    if isinstance(v, dict):
+        return ";".join(f"{k}={n}" for k, n in sorted(v.items()))
+    return v
+
+
+def threshold_line(row: dict) -> str:
+    """The decision rule of a row's detector: the score threshold, and the same threshold on
+    the probability scale where the detector gives probabilities."""
+    from gpt2guard.detector.verdict import format_probability
+
+    if row.get("probability_threshold") is not None:
+        return (f"machine when score > {_fmt(row['threshold'])}, i.e. machine probability above "
+                f"{format_probability(row['probability_threshold'], None)}")
+    return f"machine when score > {_fmt(row['threshold'])} (zero-shot scores are not probabilities)"
+
+
 def format_verdicts(rows: list[dict], fmt: str) -> str:
-    """Render verdict dicts as ``table``, ``json`` or ``csv``."""
+    """Render verdict dicts (:meth:`~gpt2guard.detector.verdict.Verdict.to_dict`) as ``table``,
+    ``json`` or ``csv``. An abstention has no probability in any of them (``null``, an empty
+    cell, ``-``)."""
+    from gpt2guard.detector.verdict import format_probability
+
     if fmt == "json":
         return json.dumps(rows, indent=2)
     if fmt == "csv":
@@ -32,16 +59,17 @@ def format_verdicts(rows: list[dict], fmt: str) -> str:
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(COLUMNS)
         for r in rows:
-            w.writerow(["" if r[c] is None else (";".join(r[c]) if isinstance(r[c], list) else r[c]) for c in COLUMNS])
+            w.writerow([_csv_cell(r.get(c)) for c in COLUMNS])
         return buf.getvalue().rstrip("\n")
     lines = [f"{'name':<32} {'decision':<8} {'prob':>6} {'score':>9} {'tokens':>6} {'win':>3}  reason"]
     for r in rows:
         name = r["name"] if len(r["name"]) <= 32 else "..." + r["name"][-29:]
-        lines.append(f"{name:<32} {r['decision']:<8} {_fmt(r['probability']):>6} {_fmt(r['score']):>9} "
+        prob = format_probability(r["probability"], r.get("probability_threshold"))
+        lines.append(f"{name:<32} {r['decision']:<8} {prob:>6} {_fmt(r['score']):>9} "
                      f"{r['n_tokens']:>6} {r['n_windows']:>3}  {r['reason']}"
                      + (f" [{_fmt(r['flags'])}]" if r["flags"] else ""))
     if rows:
-        lines.append(f"method {rows[0]['method']}, scorer {rows[0]['scorer']}, threshold {_fmt(rows[0]['threshold'])}")
+        lines.append(f"method {rows[0]['method']}, scorer {rows[0]['scorer']}; {threshold_line(rows[0])}")
     return "\n".join(lines)
 
 
@@ -101,9 +129,12 @@ def report_scorer(det, family, size):
 def score(files, detector, method, family, size, reference_size, threshold, fpr, min_tokens, seed, fmt, skip_bad, html_out):
     """Judge each document in FILES (text files, JSONL sets, or - for stdin): machine, human or abstain.
 
-    Prints per document the machine probability (trained detectors), the score, the decision
-    at the threshold with its reason, token and window counts, the method and the scorer.
-    Empty, binary or too-short documents are abstentions, never machine verdicts.
+    Prints per document the decision with its reason, the machine probability (trained and
+    TF-IDF detectors: machine exactly when it is above the threshold's probability, which is
+    printed too; zero-shot methods give none and decide by score > threshold), the score,
+    token and window counts, the method, the scorer and the hygiene flags (invisible
+    characters removed, look-alike letters mapped...). Empty, binary or too-short documents
+    are abstentions, with no probability, never machine verdicts.
 
     Examples: gpt2guard score essay.txt --method fast-detectgpt --family nano;
     gpt2guard score data/test.jsonl --detector det/ --format json --html report.html

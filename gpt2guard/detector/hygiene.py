@@ -46,8 +46,6 @@ import sys
 import unicodedata
 from dataclasses import dataclass, field
 
-import regex
-
 UNSCORABLE = frozenset({"empty", "binary"})
 
 # Invisible and format characters, by Unicode property (see the module docstring).
@@ -77,6 +75,8 @@ def code_point_classes() -> dict[str, str]:
     the properties are expanded once per process, in one pass over every code point (a
     fraction of a second), and compiled for ``re``.
     """
+    import regex
+
     every = "".join(map(chr, range(sys.maxunicode + 1)))
     points: dict[str, list[int]] = {}
     for name, prop in PROPERTIES.items():

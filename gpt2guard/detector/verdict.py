@@ -4,18 +4,22 @@ A document is judged only when it is scorable (not empty, not binary) and has at
 ``min_tokens`` scored tokens; otherwise the verdict is ``abstain``, the reason says why, and
 it carries no probability (an abstention is never a machine verdict, nor half of one).
 
-One scale decides, and it is the one shown:
+The score decides, and the probability never disagrees with it:
 
+* A judged document is ``machine`` exactly when ``score > threshold``, else ``human`` (the
+  threshold is set on the score for a false-positive rate, see
+  :mod:`~gpt2guard.detector.calibrate`).
 * A detector that gives a **machine probability** (a trained or TF-IDF detector, whose score
-  is a log-odds) states its threshold on the same scale, ``probability_threshold`` (the
-  probability its score threshold maps to). A judged document is ``machine`` exactly when
-  ``probability > probability_threshold``, else ``human``; a tie (probabilities saturate
-  at 1 in floating point, and isotonic calibration is flat in places) is ``human``. So a
-  document shown as human never has a higher probability than the threshold, and one shown
-  as machine never a lower one.
+  is a log-odds, mapped through the logistic function or a fitted Platt/isotonic
+  calibration) also states its threshold on the probability scale,
+  ``probability_threshold``, the probability its score threshold maps to. The map is
+  non-decreasing, so a ``machine`` document's probability is at least the threshold's and a
+  ``human`` one's at most; the two are equal only where the map is flat (isotonic steps,
+  or saturation at 1 in floating point), and the reason then says that the score decided.
+  Should a calibration ever not increase with the score, the probability is withheld
+  (None, with a note in the reason) rather than shown on the wrong side of its threshold.
 * A **zero-shot** method's score (a curvature, a log-rank...) is not a probability, and none
-  is made up: ``probability`` and ``probability_threshold`` are None, and a document is
-  ``machine`` exactly when ``score > threshold``.
+  is made up: ``probability`` and ``probability_threshold`` are None.
 """
 
 from __future__ import annotations
@@ -86,11 +90,31 @@ class Verdict:
         return out
 
 
+def _distinct(x: float, other: float) -> str:
+    """``x`` with as many significant digits as it takes (4 at least) to tell it from ``other``."""
+    digits = 4
+    while digits < 17 and x != other and f"{x:.{digits}g}" == f"{other:.{digits}g}":
+        digits += 1
+    return f"{x:.{digits}g}"
+
+
 def _number(x) -> float | None:
     if x is None:
         return None
     x = float(x)
     return None if math.isnan(x) else x
+
+
+def format_probability(p: float | None, threshold: float | None) -> str:
+    """A probability with as many decimals as it takes (3 at least) to tell it from the
+    threshold it is compared with, so a printed value never seems to sit on the wrong side
+    (0.9996 and 0.9997 are not both ``1``); ``-`` for none."""
+    if p is None or (isinstance(p, float) and math.isnan(p)):
+        return "-"
+    digits = 3
+    while threshold is not None and digits < 17 and f"{p:.{digits}f}" == f"{threshold:.{digits}f}" and p != threshold:
+        digits += 1
+    return f"{p:.{digits}f}"
 
 
 def describe_repairs(repairs) -> str:
@@ -117,16 +141,20 @@ def decide(index, name, score, probability, threshold, n_tokens, n_windows, flag
         decision, reason = "abstain", "unscorable: " + ",".join(f for f in flags if f in ("empty", "binary"))
     elif n_tokens < min_tokens:
         decision, reason = "abstain", f"too short: {n_tokens} < {min_tokens} tokens"
-    elif math.isnan(score) or (probability_threshold is not None and prob is None):
+    elif math.isnan(score):
         decision, reason = "abstain", "no score"
-    elif prob_threshold is not None:
-        above = prob > prob_threshold
-        decision = "machine" if above else "human"
-        reason = f"machine probability {prob:.4g} {'>' if above else '<='} threshold {prob_threshold:.4g}"
-    elif score > threshold:
-        decision, reason = "machine", f"score {score:.4g} > threshold {threshold:.4g}"
     else:
-        decision, reason = "human", f"score {score:.4g} <= threshold {threshold:.4g}"
+        above = score > threshold
+        decision = "machine" if above else "human"
+        reason = f"score {_distinct(score, threshold)} {'>' if above else '<='} threshold {_distinct(threshold, score)}"
+        if prob_threshold is not None and prob is not None:
+            if (above and prob < prob_threshold) or (not above and prob > prob_threshold):
+                prob = None
+                reason += "; probability withheld: its calibration does not increase with the score"
+            else:
+                sign = ">" if prob > prob_threshold else "<" if prob < prob_threshold else "="
+                reason += (f" (machine probability {format_probability(prob, prob_threshold)} {sign} "
+                           f"{format_probability(prob_threshold, prob)})")
     if decision == "abstain":
         prob = None
     repairs = {k: int(n) for k, n in dict(repairs or {}).items() if n}
