@@ -73,18 +73,23 @@ def format_verdicts(rows: list[dict], fmt: str) -> str:
     return "\n".join(lines)
 
 
-def build_detector(detector, method, family, size, reference_size, threshold, fpr, min_tokens, seed, log):
-    """A saved detector (``--detector``) or a zero-shot one, threshold set."""
+def build_detector(detector, method, family, size, reference_size, threshold, fpr, min_tokens, seed, log,
+                   max_tokens=None):
+    """A saved detector (``--detector``) or a zero-shot one, threshold set; ``max_tokens``
+    cuts each document's scoring at that many tokens."""
     if detector:
         from gpt2guard.detector.trained import load_detector
 
         det = load_detector(detector)
         if threshold is not None:
             det.threshold = threshold
+        if max_tokens is not None and hasattr(det, "scorer_kwargs"):
+            det.scorer_kwargs["max_tokens"] = max_tokens
     else:
         from gpt2guard.detector.zeroshot import ZeroShotDetector
 
-        det = ZeroShotDetector(method, family, size, reference_size=reference_size, threshold=threshold)
+        det = ZeroShotDetector(method, family, size, reference_size=reference_size, threshold=threshold,
+                               scorer_kwargs={"max_tokens": max_tokens} if max_tokens else None)
         if threshold is None:
             cal = det.calibrate_builtin(fpr, seed=seed)
             log(f"threshold {cal.threshold:.4g} for {fpr:g} false positives on {cal.n_human} builtin held-out "
@@ -125,8 +130,12 @@ def report_scorer(det, family, size):
 @click.option("--seed", default=0, show_default=True, help="Bootstrap seed of the calibration interval.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
 @click.option("--skip-bad", is_flag=True, help="Skip (and count) bad JSONL lines instead of stopping.")
+@click.option("--max-tokens", type=click.IntRange(min=1),
+              help="Score at most this many tokens of each document (a safety valve for huge inputs; a cut "
+                   "document is flagged 'truncated'). Default: every token, in bounded memory.")
 @click.option("--html", "html_out", type=click.Path(dir_okay=False), help="Also write a GLTR-style HTML report here.")
-def score(files, detector, method, family, size, reference_size, threshold, fpr, min_tokens, seed, fmt, skip_bad, html_out):
+def score(files, detector, method, family, size, reference_size, threshold, fpr, min_tokens, seed, fmt, skip_bad,
+          max_tokens, html_out):
     """Judge each document in FILES (text files, JSONL sets, or - for stdin): machine, human or abstain.
 
     Prints per document the decision with its reason, the machine probability (trained and
@@ -143,8 +152,12 @@ def score(files, detector, method, family, size, reference_size, threshold, fpr,
 
     log = lambda m: click.echo(m, err=True)  # noqa: E731
     names, docs = read_documents(files, skip_bad=skip_bad, log=log)
-    det = build_detector(detector, method, family, size, reference_size, threshold, fpr, min_tokens, seed, log)
+    det = build_detector(detector, method, family, size, reference_size, threshold, fpr, min_tokens, seed, log,
+                         max_tokens)
     verdicts = det.verdicts(docs, names)
+    cut = sum("truncated" in v.flags for v in verdicts)
+    if cut:
+        log(f"{cut} document(s) cut at --max-tokens {max_tokens}: their verdicts judge the first {max_tokens} tokens")
     click.echo(format_verdicts([v.to_dict() for v in verdicts], fmt))
     if html_out:
         from gpt2guard.detector.report_html import html_report

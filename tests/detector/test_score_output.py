@@ -153,3 +153,15 @@ def test_zero_shot_output_shows_no_probability(inputs, micro_family):
     res = CliRunner().invoke(main, ["score", str(inputs), "--family", "micro", "--threshold", "0"],
                              catch_exceptions=False)
     assert "not probabilities" in res.output.splitlines()[-1]
+
+
+def test_max_tokens_cuts_with_a_flag_and_one_line(inputs, micro_family):
+    res = CliRunner().invoke(main, ["score", str(inputs), "--family", "micro", "--threshold", "0", "--format", "json",
+                                    "--max-tokens", "20"], catch_exceptions=False)
+    assert res.exit_code == 0
+    rows = json.loads(res.stdout)
+    long = [r for r in rows if "truncated" in r["flags"]]
+    assert long and all(r["n_tokens"] == 20 for r in long) and all(r["n_tokens"] <= 20 for r in rows)
+    assert f"{len(long)} document(s) cut at --max-tokens 20" in res.stderr
+    res = CliRunner().invoke(main, ["score", str(inputs), "--family", "micro", "--max-tokens", "0"])
+    assert res.exit_code == 2 and "Traceback" not in res.output
