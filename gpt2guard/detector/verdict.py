@@ -136,7 +136,9 @@ def decide(index, name, score, probability, threshold, n_tokens, n_windows, flag
     score = math.nan if score is None else score
     prob, prob_threshold = _number(probability), _number(probability_threshold)
     if (probability is None) != (probability_threshold is None):
-        raise ValueError("a probability needs its threshold on the probability scale, and vice versa")
+        from gpt2guard.errors import GuardError
+
+        raise GuardError("a probability needs its threshold on the probability scale, and vice versa")
     if not is_scorable(flags):
         decision, reason = "abstain", "unscorable: " + ",".join(f for f in flags if f in ("empty", "binary"))
     elif n_tokens < min_tokens:
