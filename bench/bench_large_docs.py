@@ -128,8 +128,9 @@ def main() -> None:
                                        args.method, "--threshold", "0", "--format", "json"], env)
             (verdict,) = json.loads(out)
             rows.append(("score", mb, verdict["n_tokens"], secs, rss))
-            print(f"  {mb:g} MB: import and score done ({verdict['n_tokens']} tokens, {verdict['decision']})",
-                  file=sys.stderr, flush=True)
+            for row in rows[-2:]:
+                print(f"  {row[0]} {mb:g} MB: {row[2]} tokens, {row[3]:.1f} s, peak RSS {row[4]:.0f} MB",
+                      file=sys.stderr, flush=True)
         base = None
         if not args.no_baseline:
             mb = 10.0 if 10.0 in sizes else sizes[-1]

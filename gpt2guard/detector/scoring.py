@@ -297,6 +297,7 @@ class Scorer:
         if todo:
             first = [positions[0] for positions in todo.values()]
             ids = encode_texts(self.scorer.tokenizer, [prepared[p].text for p in first], max_tokens=self.max_tokens)
+            prepared = [replace(c, text="") for c in prepared]  # the cleaned texts are not needed any more
             cut = [self.max_tokens is not None and len(x) > self.max_tokens for x in ids]
             ids = [x[: self.max_tokens] if c else x for x, c in zip(ids, cut)]
             arrays = score_token_ids(ids, self.scorer, reference=self.reference, batch_tokens=self.batch_tokens,
