@@ -10,7 +10,10 @@ whole document in one tokenizer call (the step that took 7.3 GB on 50 MB), here 
 document only, since on 50 MB it takes the machine's memory.
 
 Printed: a table (command, MB, tokens, seconds, seconds per MB, peak RSS) and the linearity
-ratio of each command, ``time(largest) / (size ratio x time(smallest))`` (1.0 = linear). Usage::
+ratio of each command, ``time(largest) / (size ratio x time(smallest))`` (1.0 = linear). The
+token statistics ``score`` caches for each document are deleted after it, so every run scores
+(a document's statistics cached by an earlier, interrupted run would make it a cache hit:
+clear ``<cache>/detector/stats`` then). Usage::
 
     python bench/bench_large_docs.py                    # 1, 10, 50 MB (minutes; run once)
     python bench/bench_large_docs.py --quick            # 0.5 and 2 MB
@@ -106,6 +109,7 @@ def main() -> None:
                OMP_NUM_THREADS=str(args.threads))
     sys.path.insert(0, str(ROOT))
     from gpt2guard.family import load_model
+    from gpt2guard.paths import cache_dir
 
     load_model(args.family)  # built before timing, if it has to be
     rows = []
@@ -124,8 +128,12 @@ def main() -> None:
 
             (rec,) = list(open_set(tmp / "sets", f"big{mb:g}".replace(".", "_"), "test"))
             rows.append(("import", mb, rec.length, secs, rss))
+            stats_dir = cache_dir() / "detector" / "stats"
+            before = set(stats_dir.rglob("*.npz"))
             secs, rss, out = measured(["cli", "score", str(txt), "--family", args.family, "--method",
                                        args.method, "--threshold", "0", "--format", "json"], env)
+            for path in set(stats_dir.rglob("*.npz")) - before:  # so that a later run scores again
+                path.unlink()
             (verdict,) = json.loads(out)
             rows.append(("score", mb, verdict["n_tokens"], secs, rss))
             for row in rows[-2:]:
