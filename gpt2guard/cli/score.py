@@ -12,8 +12,8 @@ import click
 from gpt2guard.cli.params import COUNT, METHOD, RATE, SEED, THRESHOLD, refuse_together
 from gpt2guard.cli.options import PROGRESS
 
-COLUMNS = ("name", "decision", "probability", "score", "threshold", "n_tokens", "n_windows", "method", "scorer",
-           "flags", "reason")
+COLUMNS = ("name", "decision", "probability", "probability_threshold", "score", "threshold", "n_tokens",
+           "n_windows", "method", "scorer", "flags", "repairs", "reason")
 
 
 def _fmt(v) -> str:
@@ -23,11 +23,38 @@ def _fmt(v) -> str:
         return f"{v:.4g}"
     if isinstance(v, (list, tuple)):
         return ",".join(v) or "-"
+    if isinstance(v, dict):
+        return ",".join(f"{k}={n}" for k, n in sorted(v.items())) or "-"
     return str(v)
 
 
+def _csv_cell(v):
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    if isinstance(v, list):
+        return ";".join(v)
+    if isinstance(v, dict):
+        return ";".join(f"{k}={n}" for k, n in sorted(v.items()))
+    return v
+
+
+def threshold_line(row: dict) -> str:
+    """The decision rule of a row's detector: the score threshold, and the same threshold on
+    the probability scale where the detector gives probabilities."""
+    from gpt2guard.detector.verdict import format_probability
+
+    if row.get("probability_threshold") is not None:
+        return (f"machine when score > {_fmt(row['threshold'])}, i.e. machine probability above "
+                f"{format_probability(row['probability_threshold'], None)}")
+    return f"machine when score > {_fmt(row['threshold'])} (zero-shot scores are not probabilities)"
+
+
 def format_verdicts(rows: list[dict], fmt: str) -> str:
-    """Render verdict dicts as ``table``, ``json`` or ``csv``."""
+    """Render verdict dicts (:meth:`~gpt2guard.detector.verdict.Verdict.to_dict`) as ``table``,
+    ``json`` or ``csv``. An abstention has no probability in any of them (``null``, an empty
+    cell, ``-``)."""
+    from gpt2guard.detector.verdict import format_probability
+
     if fmt == "json":
         return json.dumps(rows, indent=2)
     if fmt == "csv":
@@ -35,33 +62,37 @@ def format_verdicts(rows: list[dict], fmt: str) -> str:
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(COLUMNS)
         for r in rows:
-            w.writerow(["" if r[c] is None else (";".join(r[c]) if isinstance(r[c], list) else r[c]) for c in COLUMNS])
+            w.writerow([_csv_cell(r.get(c)) for c in COLUMNS])
         return buf.getvalue().rstrip("\n")
     lines = [f"{'name':<32} {'decision':<8} {'prob':>6} {'score':>9} {'tokens':>6} {'win':>3}  reason"]
     for r in rows:
         name = r["name"] if len(r["name"]) <= 32 else "..." + r["name"][-29:]
-        lines.append(f"{name:<32} {r['decision']:<8} {_fmt(r['probability']):>6} {_fmt(r['score']):>9} "
+        prob = format_probability(r["probability"], r.get("probability_threshold"))
+        lines.append(f"{name:<32} {r['decision']:<8} {prob:>6} {_fmt(r['score']):>9} "
                      f"{r['n_tokens']:>6} {r['n_windows']:>3}  {r['reason']}"
                      + (f" [{_fmt(r['flags'])}]" if r["flags"] else ""))
     if rows:
-        lines.append(f"method {rows[0]['method']}, scorer {rows[0]['scorer']}, threshold {_fmt(rows[0]['threshold'])}")
+        lines.append(f"method {rows[0]['method']}, scorer {rows[0]['scorer']}; {threshold_line(rows[0])}")
     return "\n".join(lines)
 
 
 def build_detector(detector, method, family, size, reference_size, threshold, fpr, min_tokens, seed, log,
-                   progress=False):
-    """A saved detector (``--detector``) or a zero-shot one, threshold set."""
+                   progress=False, max_tokens=None):
+    """A saved detector (``--detector``) or a zero-shot one, threshold set; ``max_tokens``
+    cuts each document's scoring at that many tokens."""
     if detector:
         from gpt2guard.detector.trained import load_detector
 
         det = load_detector(detector, scorer_kwargs={"progress": progress})
         if threshold is not None:
             det.threshold = threshold
+        if max_tokens is not None and hasattr(det, "scorer_kwargs"):
+            det.scorer_kwargs["max_tokens"] = max_tokens
     else:
         from gpt2guard.detector.zeroshot import ZeroShotDetector
 
         det = ZeroShotDetector(method, family, size, reference_size=reference_size, threshold=threshold,
-                               scorer_kwargs={"progress": progress})
+                               scorer_kwargs={"progress": progress, **({"max_tokens": max_tokens} if max_tokens else {})})
         if threshold is None:
             cal = det.calibrate_builtin(fpr, seed=seed)
             log(f"threshold {cal.threshold:.4g} for {fpr:g} false positives on {cal.n_human} builtin held-out "
@@ -103,15 +134,21 @@ def report_scorer(det, family, size):
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True,
               help="Verdicts as an aligned table, a JSON list or CSV with a header row.")
 @click.option("--skip-bad", is_flag=True, help="Skip (and count) bad JSONL lines instead of stopping.")
+@click.option("--max-tokens", type=click.IntRange(min=1),
+              help="Score at most this many tokens of each document (a safety valve for huge inputs; a cut "
+                   "document is flagged 'truncated'). Default: every token, in bounded memory.")
 @click.option("--html", "html_out", type=click.Path(dir_okay=False), help="Also write a GLTR-style HTML report here.")
 @PROGRESS
-def score(files, detector, method, family, size, reference_size, threshold, fpr, min_tokens, seed, fmt, skip_bad, html_out,
-          progress):
+def score(files, detector, method, family, size, reference_size, threshold, fpr, min_tokens, seed, fmt, skip_bad,
+          max_tokens, html_out, progress):
     """Judge each document in FILES (text files, JSONL sets, or - for stdin): machine, human or abstain.
 
-    Prints per document the machine probability (trained detectors), the score, the decision
-    at the threshold with its reason, token and window counts, the method and the scorer.
-    Empty, binary or too-short documents are abstentions, never machine verdicts.
+    Prints per document the decision with its reason, the machine probability (trained and
+    TF-IDF detectors: machine exactly when it is above the threshold's probability, which is
+    printed too; zero-shot methods give none and decide by score > threshold), the score,
+    token and window counts, the method, the scorer and the hygiene flags (invisible
+    characters removed, look-alike letters mapped...). Empty, binary or too-short documents
+    are abstentions, with no probability, never machine verdicts.
 
     Examples: gpt2guard score essay.txt --method fast-detectgpt --family nano;
     gpt2guard score data/test.jsonl --detector det/ --format json --html report.html
@@ -126,8 +163,11 @@ def score(files, detector, method, family, size, reference_size, threshold, fpr,
     log = lambda m: click.echo(m, err=True)  # noqa: E731
     names, docs = read_documents(files, skip_bad=skip_bad, log=log)
     det = build_detector(detector, method, family, size, reference_size, threshold, fpr, min_tokens, seed, log,
-                         progress)
+                         progress, max_tokens)
     verdicts = det.verdicts(docs, names)
+    cut = sum("truncated" in v.flags for v in verdicts)
+    if cut:
+        log(f"{cut} document(s) cut at --max-tokens {max_tokens}: their verdicts judge the first {max_tokens} tokens")
     click.echo(format_verdicts([v.to_dict() for v in verdicts], fmt))
     if html_out:
         from gpt2guard.detector.report_html import html_report

@@ -14,6 +14,10 @@ from gpt2guard.datasets.records import Record
 from gpt2guard.paths import sha256_text
 
 BATCH = 256
+# A text longer than this many characters is tokenised in pieces (the tokenizer's encoding of
+# a whole 50 MB text takes gigabytes), and a batch of texts stops growing at this many
+# characters in all.
+LONG_TEXT = 1 << 20
 
 
 def get_tokenizer(family: str = "nano"):
@@ -47,7 +51,16 @@ def count_tokens(texts: list[str], tokenizer) -> list[int]:
         return []
     backend = _backend(tokenizer)
     encode = getattr(backend, "encode_batch_fast", backend.encode_batch)
-    return [len(e.ids) for e in encode(texts, add_special_tokens=False)]
+    long = [i for i, t in enumerate(texts) if len(t) > LONG_TEXT]
+    if not long:
+        return [len(e.ids) for e in encode(texts, add_special_tokens=False)]
+    from gpt2guard.detector.encode import safe_spans
+
+    counts = count_tokens([t if i not in long else "" for i, t in enumerate(texts)], tokenizer)
+    for i in long:  # in pieces cut at token-safe spaces: the same count, bounded memory
+        counts[i] = sum(len(e.ids) for a, b in safe_spans(texts[i], LONG_TEXT)
+                        for e in encode([texts[i][a:b]], add_special_tokens=False))
+    return counts
 
 
 def token_offsets(texts: list[str], tokenizer) -> list[list[tuple[int, int]]]:
@@ -81,6 +94,19 @@ def batched(items: Iterable, size: int = BATCH) -> Iterator[list]:
         yield chunk
 
 
+def _batched_by_size(records: Iterable[Record], size: int, max_chars: int) -> Iterator[list]:
+    """Consecutive lists of at most ``size`` records and, past one record, ``max_chars`` characters."""
+    chunk, chars = [], 0
+    for rec in records:
+        if chunk and (len(chunk) >= size or chars + len(rec.text) > max_chars):
+            yield chunk
+            chunk, chars = [], 0
+        chunk.append(rec)
+        chars += len(rec.text)
+    if chunk:
+        yield chunk
+
+
 def with_lengths(records: Iterable[Record], tokenizer, keep_existing: bool = False,
                  batch_size: int = BATCH) -> Iterator[Record]:
     """Stream ``records`` with ``length`` set to their token count, counted in batches.
@@ -91,7 +117,7 @@ def with_lengths(records: Iterable[Record], tokenizer, keep_existing: bool = Fal
         Keep a length already present (e.g. OpenAI's GPT-2 counts) and count only
         missing ones; by default every length is counted again with ``tokenizer``.
     """
-    for chunk in batched(records, batch_size):
+    for chunk in _batched_by_size(records, batch_size, 8 * LONG_TEXT):
         todo = [r for r in chunk if not (keep_existing and r.length is not None)]
         for rec, n in zip(todo, count_tokens([r.text for r in todo], tokenizer)):
             rec.length = n

@@ -1,4 +1,4 @@
-"""Tokenise documents for scoring, long ones in pieces.
+"""Tokenise documents for scoring, long ones in pieces, in memory bounded by the piece size.
 
 Special-token strings in a document (a literal ``<|endoftext|>``) are tokenised as plain
 text, never as the control token: a document cannot end or restart its own scoring.
@@ -7,37 +7,65 @@ A document longer than ``chunk_chars`` characters is cut into pieces at spaces t
 between two non-space characters and tokenised piece by piece. For GPT-2-style byte-level
 BPE this gives exactly the tokens of the whole text: the pre-tokeniser never lets a token
 cross such a space (a space only ever starts a pre-token, as in ``" word"``), and BPE
-merges stay inside pre-tokens.
+merges stay inside pre-tokens. The tokenizer then never holds more than one piece (its
+encodings of a whole 50 MB text take gigabytes: token strings, offsets and masks), the
+ids are kept as int32 arrays, and the time is linear in the text's length.
 """
 
 from __future__ import annotations
+
+from typing import Iterator
 
 import numpy as np
 
 DEFAULT_CHUNK_CHARS = 1 << 20
 
 
-def split_for_encoding(text: str, chunk_chars: int = DEFAULT_CHUNK_CHARS) -> list[str]:
-    """Cut ``text`` into pieces of about ``chunk_chars`` characters at token-safe spaces.
+def safe_spans(text: str, chunk_chars: int = DEFAULT_CHUNK_CHARS) -> Iterator[tuple[int, int]]:
+    """``(start, stop)`` of consecutive pieces of ``text`` of about ``chunk_chars`` characters,
+    cut at token-safe spaces (see the module docstring); no piece is copied.
 
     A piece runs past ``chunk_chars`` only until the next safe space (a text without one
     stays whole).
     """
-    pieces, start, n = [], 0, len(text)
+    start, n = 0, len(text)
     while n - start > chunk_chars:
         cut = start + chunk_chars
         while cut < n - 1 and not (text[cut] == " " and not text[cut - 1].isspace() and not text[cut + 1].isspace()):
             cut += 1
         if cut >= n - 1:
             break
-        pieces.append(text[start:cut])
+        yield start, cut
         start = cut
-    pieces.append(text[start:])
-    return pieces
+    yield start, n
 
 
-def encode_texts(tokenizer, texts: list[str], chunk_chars: int = DEFAULT_CHUNK_CHARS) -> list[np.ndarray]:
-    """Token ids of each text (no special tokens added), as int64 arrays.
+def split_for_encoding(text: str, chunk_chars: int = DEFAULT_CHUNK_CHARS) -> list[str]:
+    """The pieces of :func:`safe_spans` as strings."""
+    return [text[a:b] for a, b in safe_spans(text, chunk_chars)]
+
+
+def _encoder(tokenizer):
+    """``texts -> list of id lists`` without special tokens, special-token text as plain text."""
+    return lambda batch: tokenizer(batch, add_special_tokens=False, split_special_tokens=True,
+                                   return_attention_mask=False)["input_ids"] if batch else []
+
+
+def iter_token_pieces(tokenizer, text: str, chunk_chars: int = DEFAULT_CHUNK_CHARS) -> Iterator[np.ndarray]:
+    """Token ids of ``text``, one int32 array per piece (see the module docstring)."""
+    encode = _encoder(tokenizer)
+    for a, b in safe_spans(text, chunk_chars):
+        yield np.asarray(encode([text[a:b]])[0], dtype=np.int32)
+
+
+def count_tokens_streaming(tokenizer, text: str, chunk_chars: int = DEFAULT_CHUNK_CHARS) -> int:
+    """Number of tokens of ``text``, counted piece by piece (memory bounded by one piece)."""
+    return sum(len(ids) for ids in iter_token_pieces(tokenizer, text, chunk_chars))
+
+
+def encode_texts(tokenizer, texts: list[str], chunk_chars: int = DEFAULT_CHUNK_CHARS,
+                 max_tokens: int | None = None) -> list[np.ndarray]:
+    """Token ids of each text (no special tokens added), as int32 arrays.
 
     Texts up to ``chunk_chars`` characters are tokenised together in one call; a longer text
     is tokenised piece by piece (see the module docstring), so the tokenizer's working memory
@@ -49,16 +77,22 @@ def encode_texts(tokenizer, texts: list[str], chunk_chars: int = DEFAULT_CHUNK_C
     texts : list of str
     chunk_chars : int
         Texts longer than this are tokenised in pieces.
+    max_tokens : int, optional
+        Stop tokenising a long text once it has more than this many tokens (its array then
+        holds at least ``max_tokens + 1`` ids, so the caller sees that it was cut).
     """
-    def encode(batch: list[str]) -> list[list[int]]:
-        return tokenizer(batch, add_special_tokens=False, split_special_tokens=True)["input_ids"] if batch else []
-
+    encode = _encoder(tokenizer)
     out: list[np.ndarray | None] = [None] * len(texts)
     short = [i for i, t in enumerate(texts) if len(t) <= chunk_chars]
     for i, ids in zip(short, encode([texts[i] for i in short])):
-        out[i] = np.asarray(ids, dtype=np.int64)
+        out[i] = np.asarray(ids, dtype=np.int32)
     for i, text in enumerate(texts):
         if out[i] is None:
-            parts = [np.asarray(encode([piece])[0], dtype=np.int64) for piece in split_for_encoding(text, chunk_chars)]
+            parts, n = [], 0
+            for ids in iter_token_pieces(tokenizer, text, chunk_chars):
+                parts.append(ids)
+                n += len(ids)
+                if max_tokens is not None and n > max_tokens:
+                    break
             out[i] = np.concatenate(parts)
     return out

@@ -101,9 +101,12 @@ def _token_text(tokenizer, tid: int) -> str:
 
 def render_document(verdict, stats, tokenizer, alternatives=None, window: int = 16) -> str:
     """HTML ``<section>`` of one document: verdict line, then the coloured tokens."""
+    from gpt2guard.detector.verdict import format_probability
+
     head = (f'<h2>{html.escape(str(verdict.name if verdict.name is not None else verdict.index))}</h2>'
             f'<p class="verdict-{verdict.decision}"><b>{verdict.decision}</b> &mdash; {html.escape(verdict.reason)}'
-            + (f"; machine probability {verdict.probability:.3f}" if verdict.probability is not None else "")
+            + (f"; machine probability {format_probability(verdict.probability, verdict.probability_threshold)}"
+               if verdict.probability is not None else "")
             + f"; {verdict.n_tokens} tokens, {verdict.n_windows} windows; method {html.escape(verdict.method)}, "
               f"scorer {html.escape(verdict.scorer)}"
             + (f"; flags: {html.escape(', '.join(verdict.flags))}" if verdict.flags else "") + "</p>")

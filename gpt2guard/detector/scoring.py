@@ -33,7 +33,7 @@ import numpy as np
 
 from gpt2guard.detector.cache import StatsCache
 from gpt2guard.detector.encode import encode_texts
-from gpt2guard.detector.hygiene import is_scorable, prepare_text
+from gpt2guard.detector.hygiene import clean_text, is_scorable
 from gpt2guard.detector.models import check_pair, eos_id, lm_parts
 from gpt2guard.detector.reduce import DEFAULT_CHUNK_ELEMENTS, REFERENCE_STAT_NAMES, STAT_NAMES, project_and_reduce
 from gpt2guard.detector.stats import TokenStats
@@ -146,7 +146,8 @@ def score_token_ids(docs: Sequence[np.ndarray], scorer: LoadedModel, *, referenc
         context = min(m.n_positions for m in models)
     eos = eos_id(scorer)
     names = STAT_NAMES + (REFERENCE_STAT_NAMES if reference is not None else ())
-    docs = [np.asarray(d, dtype=np.int64).reshape(-1) for d in docs]
+    docs = [np.asarray(d).reshape(-1) for d in docs]
+    docs = [d if d.dtype in (np.int32, np.int64) else d.astype(np.int64) for d in docs]  # int32 stays compact
     vocab = min(lm_parts(m.model)[1].shape[0] for m in models)
     bad = [i for i, d in enumerate(docs) if len(d) and (d.min() < 0 or d.max() >= vocab)]
     if bad:
@@ -155,11 +156,9 @@ def score_token_ids(docs: Sequence[np.ndarray], scorer: LoadedModel, *, referenc
     segments = []
     for i, d in enumerate(docs):
         windows = plan_windows(len(d), context)
-        out[i]["token_ids"] = d.astype(np.int32)
+        out[i]["token_ids"] = d.astype(np.int32, copy=False)
         out[i]["n_windows"] = len(windows)
         segments.extend((i, w) for w in windows)
-    # ids of document i are [eos] + docs[i]; a window feeds ids[start:stop].
-    padded = [np.concatenate([[eos], d]) for d in docs]
     device = scorer.model.device
     parts = []
     for m in models:  # (body, weight, bias); under bf16 the output product runs in bfloat16 too
@@ -182,10 +181,15 @@ def score_token_ids(docs: Sequence[np.ndarray], scorer: LoadedModel, *, referenc
             mask = np.zeros((B, L), dtype=np.int64)
             rows, targets = [], []
             for b, (i, w) in enumerate(batch):
-                ids[b, : w.length] = padded[i][w.start: w.stop]
+                # ids of document i are [eos] + docs[i] (never built: a window feeds ids[start:stop])
+                if w.start == 0:
+                    ids[b, 0] = eos
+                    ids[b, 1: w.length] = docs[i][: w.stop - 1]
+                else:
+                    ids[b, : w.length] = docs[i][w.start - 1: w.stop - 1]
                 mask[b, : w.length] = 1
                 rows.append(b * L + np.arange(w.first, w.length))
-                targets.append(docs[i][w.start + w.first: w.stop])
+                targets.append(docs[i][w.start + w.first: w.stop].astype(np.int64))
             input_ids = torch.from_numpy(ids).to(device)  # (B, L)
             attention_mask = torch.from_numpy(mask).to(device)  # (B, L)
             rows_t = torch.from_numpy(np.concatenate(rows)).to(device)  # (M,)
@@ -273,24 +277,27 @@ class Scorer:
         Unscorable documents (empty, whitespace-only, binary) get an empty record whose
         ``flags`` say why; every record carries its hygiene flags.
         """
-        prepared = [prepare_text(t) for t in texts]
+        prepared = [clean_text(t) for t in texts]
         settings = self.settings
         ref_hash = self.reference.model_hash if self.reference else None
         results: list[TokenStats | None] = [None] * len(prepared)
         todo: dict[str, list[int]] = {}  # text hash -> positions, so duplicates score once
-        for pos, (text, flags) in enumerate(prepared):
-            th = sha256_text(text)
-            if not is_scorable(flags):
-                results[pos] = TokenStats.empty(self.scorer.model_hash, flags, th, ref_hash)
+        for pos, c in enumerate(prepared):
+            th = sha256_text(c.text)
+            if not is_scorable(c.flags):
+                results[pos] = replace(TokenStats.empty(self.scorer.model_hash, c.flags, th, ref_hash),
+                                       repairs=c.counts)
                 continue
             cached = self.cache.get(th, settings) if self.cache else None
             if cached is not None:
-                results[pos] = replace(cached, flags=_merge_flags(flags, "truncated" in cached.flags))
+                results[pos] = replace(cached, flags=_merge_flags(c.flags, "truncated" in cached.flags),
+                                       repairs=c.counts)
             else:
                 todo.setdefault(th, []).append(pos)
         if todo:
             first = [positions[0] for positions in todo.values()]
-            ids = encode_texts(self.scorer.tokenizer, [prepared[p][0] for p in first])
+            ids = encode_texts(self.scorer.tokenizer, [prepared[p].text for p in first], max_tokens=self.max_tokens)
+            prepared = [replace(c, text="") for c in prepared]  # the cleaned texts are not needed any more
             cut = [self.max_tokens is not None and len(x) > self.max_tokens for x in ids]
             ids = [x[: self.max_tokens] if c else x for x, c in zip(ids, cut)]
             arrays = score_token_ids(ids, self.scorer, reference=self.reference, batch_tokens=self.batch_tokens,
@@ -303,7 +310,8 @@ class Scorer:
                 if self.cache:
                     self.cache.put(th, settings, stats)
                 for pos in positions:
-                    results[pos] = replace(stats, flags=_merge_flags(prepared[pos][1], was_cut))
+                    results[pos] = replace(stats, flags=_merge_flags(prepared[pos].flags, was_cut),
+                                           repairs=prepared[pos].counts)
         return results
 
     def score_one(self, text: str | bytes) -> TokenStats:

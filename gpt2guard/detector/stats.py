@@ -24,7 +24,6 @@ distribution :math:`q` on the same context:
 
 from __future__ import annotations
 
-import io
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +60,8 @@ class TokenStats:
         Input-hygiene flags from :func:`~gpt2guard.detector.hygiene.prepare_text`.
     text_hash : str
         SHA-256 of the (normalised) text that was scored.
+    repairs : dict
+        Characters each hygiene repair touched (:attr:`~gpt2guard.detector.hygiene.Cleaned.counts`).
     """
 
     token_ids: np.ndarray
@@ -76,6 +77,7 @@ class TokenStats:
     reference_hash: str | None = None
     flags: tuple[str, ...] = field(default_factory=tuple)
     text_hash: str = ""
+    repairs: dict = field(default_factory=dict)
 
     @property
     def n_tokens(self) -> int:
@@ -113,6 +115,9 @@ class TokenStats:
         out["reference_hash"] = np.array(self.reference_hash or "")
         out["flags"] = np.array(list(self.flags), dtype=str) if self.flags else np.zeros(0, dtype="U1")
         out["text_hash"] = np.array(self.text_hash)
+        names = sorted(self.repairs)
+        out["repair_names"] = np.array(names, dtype=str) if names else np.zeros(0, dtype="U1")
+        out["repair_counts"] = np.array([self.repairs[k] for k in names], np.int64)
         return out
 
     @classmethod
@@ -124,18 +129,18 @@ class TokenStats:
             kw[name] = np.asarray(arrays[name], np.float32) if has_ref else None
         return cls(**kw, n_windows=int(arrays["n_windows"]), model_hash=str(arrays["model_hash"]),
                    reference_hash=str(arrays["reference_hash"]) or None,
-                   flags=tuple(str(f) for f in arrays["flags"]), text_hash=str(arrays["text_hash"]))
+                   flags=tuple(str(f) for f in arrays["flags"]), text_hash=str(arrays["text_hash"]),
+                   repairs=({str(k): int(n) for k, n in zip(arrays["repair_names"], arrays["repair_counts"])}
+                            if "repair_names" in arrays else {}))
 
     def save(self, path: str | os.PathLike, durable: bool = True) -> None:
         """Write an ``.npz`` atomically (temporary file, then rename); ``durable`` also fsyncs
         it (a cache, whose torn files read as misses, skips that)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        buf = io.BytesIO()
-        np.savez(buf, **self.to_arrays())
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        with open(tmp, "wb") as f:
-            f.write(buf.getvalue())
+        with open(tmp, "wb") as f:  # written straight to the file: no copy of the archive in memory
+            np.savez(f, **self.to_arrays())
             if durable:
                 f.flush()
                 os.fsync(f.fileno())

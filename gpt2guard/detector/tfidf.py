@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gpt2guard.detector.hygiene import is_scorable, prepare_text
+from gpt2guard.detector.hygiene import clean_text, is_scorable, prepare_text
 from gpt2guard.detector.text_estimator import TextDetector, as_texts, data_digest, json_class_weight
 from gpt2guard.detector.trained import FORMAT_VERSION, LABELS, save_npz
 from gpt2guard.detector.verdict import DEFAULT_MIN_TOKENS, Verdict, decide
@@ -129,11 +129,13 @@ class TfidfDetector(TextDetector):
         probs = self.decision_texts(texts)  # scores: log-odds
         shown = apply_probability_calibration(self.meta, probs)
         threshold = 0.0 if self.threshold is None else self.threshold
+        q_threshold = float(apply_probability_calibration(self.meta, [threshold])[0])  # the same threshold, as a probability
         out = []
         for i, (t, p, q) in enumerate(zip(texts, probs, shown)):
-            text, flags = prepare_text(t)
-            out.append(decide(i, (names or [None] * len(texts))[i], float(p), float(q), threshold, len(text.split()),
-                              0, flags, int(self.min_tokens), method="tfidf-logistic", scorer="none"))
+            c = clean_text(t)
+            out.append(decide(i, (names or [None] * len(texts))[i], float(p), float(q), threshold, len(c.text.split()),
+                              0, c.flags, int(self.min_tokens), method="tfidf-logistic", scorer="none",
+                              probability_threshold=q_threshold, repairs=c.counts))
         return out
 
     def describe(self) -> dict:

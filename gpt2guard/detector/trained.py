@@ -382,9 +382,11 @@ class TrainedDetector(TextDetector):
         shown = apply_probability_calibration(self.meta, probs)
         first = stats[self.size_list[0]]
         threshold = 0.0 if self.threshold is None else self.threshold
+        q_threshold = float(apply_probability_calibration(self.meta, [threshold])[0])  # the same threshold, as a probability
         return [decide(i, (names or [None] * len(texts))[i], float(p), float(q), threshold, s.n_tokens, s.n_windows,
                        s.flags, int(self.min_tokens), method=f"trained-{self._estimator_kind()}",
-                       scorer=f"{self.family_name}:{','.join(self.size_list)}")
+                       scorer=f"{self.family_name}:{','.join(self.size_list)}", probability_threshold=q_threshold,
+                       repairs=s.repairs)
                 for i, (p, q, s) in enumerate(zip(probs, shown, first))]
 
     # --- storage ---------------------------------------------------------------------------

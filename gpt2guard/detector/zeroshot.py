@@ -84,8 +84,8 @@ class ZeroShotDetector:
         return self.calibration
 
     def verdicts(self, texts, names=None, stats=None) -> list[Verdict]:
-        """Machine / human / abstain per text (``probability`` is None: zero-shot scores are not
-        probabilities)."""
+        """Machine / human / abstain per text: machine exactly when score > threshold
+        (``probability`` is None: zero-shot scores are not probabilities)."""
         texts = list(texts)
         if self.threshold is None:
             raise GuardError("no threshold: give one or calibrate on human text first")
@@ -93,5 +93,5 @@ class ZeroShotDetector:
         scores = self.scores_from_stats(stats)
         scorer = f"{self.family}:{self.size}" + (f"+{self.reference_size}" if self.reference_size else "")
         return [decide(i, (names or [None] * len(texts))[i], float(sc), None, self.threshold, s.n_tokens, s.n_windows,
-                       s.flags, self.min_tokens, method=self.method.name, scorer=scorer)
+                       s.flags, self.min_tokens, method=self.method.name, scorer=scorer, repairs=s.repairs)
                 for i, (sc, s) in enumerate(zip(scores, stats))]

@@ -70,10 +70,11 @@ def test_platt_and_isotonic_match_sklearn():
 
 def test_abstention_is_never_a_machine_verdict():
     common = dict(method="m", scorer="s")
-    short = decide(0, None, 9.0, 0.99, 0.5, 3, 1, (), 16, **common)
-    assert short.decision == "abstain" and "too short" in short.reason
+    short = decide(0, None, 9.0, 0.99, 0.5, 3, 1, (), 16, probability_threshold=0.5, **common)
+    assert short.decision == "abstain" and "too short" in short.reason and short.probability is None
     empty = decide(1, None, math.nan, None, 0.5, 0, 0, ("empty",), 16, **common)
     assert empty.decision == "abstain" and "empty" in empty.reason and empty.to_dict()["score"] is None
-    assert decide(2, None, 0.6, 0.6, 0.5, 20, 1, (), 16, **common).decision == "machine"
-    assert decide(3, None, 0.5, 0.5, 0.5, 20, 1, (), 16, **common).decision == "human"  # ties -> human
-    assert decide(4, None, 0.6, 0.6, 0.5, 20, 1, (), 40, **common).decision == "abstain"  # configurable
+    assert decide(2, None, 0.6, 0.6, 0.5, 20, 1, (), 16, probability_threshold=0.5, **common).decision == "machine"
+    tie = decide(3, None, 0.5, 0.5, 0.5, 20, 1, (), 16, probability_threshold=0.5, **common)
+    assert tie.decision == "human" and "=" in tie.reason  # ties -> human
+    assert decide(4, None, 0.6, None, 0.5, 20, 1, (), 40, **common).decision == "abstain"  # configurable

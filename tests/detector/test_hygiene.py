@@ -82,3 +82,87 @@ def test_large_document_is_processed():
 def test_non_text_input_is_a_guard_error():
     with pytest.raises(GuardError):
         prepare_text(12345)
+
+
+MACHINE = "The results of the study indicate that the proposed method improves accuracy on every benchmark."
+
+
+def _property_points(prop):
+    import sys
+
+    import regex
+
+    every = "".join(map(chr, range(sys.maxunicode + 1)))
+    return [m.start() for m in regex.finditer(prop, every, regex.V1)]
+
+
+def test_every_invisible_or_format_code_point_is_removed_and_counted():
+    """Every code point Unicode calls default-ignorable or format (Cf, from ``regex``'s current
+    database and from Python's own unicodedata), interleaved between the letters of a text,
+    is removed; the document is flagged and the count is exact."""
+    import sys
+    import unicodedata
+
+    from gpt2guard.detector.hygiene import clean_text
+
+    points = set(_property_points(r"[\p{Default_Ignorable_Code_Point}\p{Cf}]"))
+    points |= {cp for cp in range(sys.maxunicode + 1) if unicodedata.category(chr(cp)) == "Cf"}
+    points -= set(range(0xD800, 0xE000))  # surrogates are not characters (handled as invalid UTF-8)
+    assert len(points) > 4000 and {0x200B, 0x00AD, 0x202E, 0xFE0F, 0xE0041, 0x3164, 0x034F} <= points
+    clean = prepare_text(MACHINE)[0]
+    for cp in sorted(points):
+        ch = chr(cp)
+        dirty = ch.join(MACHINE[i:i + 3] for i in range(0, len(MACHINE), 3))
+        out = clean_text(dirty)
+        assert out.text == clean, f"U+{cp:04X} survives hygiene"
+        assert "zero_width" in out.flags and out.counts["zero_width"] == dirty.count(ch), f"U+{cp:04X}"
+
+
+def test_every_control_and_unusual_space_is_handled():
+    import sys
+    import unicodedata
+
+    from gpt2guard.detector.hygiene import clean_text
+
+    for cp in range(sys.maxunicode + 1):
+        ch = chr(cp)
+        cat = unicodedata.category(ch)
+        if ch in "\t\n\r \x00" or (cat != "Cc" and not (cat in ("Zs", "Zl", "Zp"))):
+            continue  # NUL marks binary input (tested above)
+        dirty = MACHINE.replace(" ", ch) if cat != "Cc" or ch in "\x0b\x0c\x85" else MACHINE.replace("The", "Th" + ch + "e")
+        out = clean_text(dirty)
+        assert out.flags in (("spaces",), ("control_chars",)), f"U+{cp:04X}: {out.flags}"
+        expected = MACHINE if out.flags == ("control_chars",) or cat == "Zs" else MACHINE.replace(" ", "\n")
+        assert out.text == expected, f"U+{cp:04X}"
+
+
+def test_interleaved_invisible_characters_do_not_change_the_score(tiny_pair):
+    """The evasion the issue reports: zero-width characters between letters change nothing
+    the scorer sees, and the verdict's reason says what was removed."""
+    from gpt2guard.detector import score_texts
+    from gpt2guard.detector.verdict import decide
+
+    scorer, _ = tiny_pair
+    evasive = "\u200b".join(MACHINE) + "\u2063\U000E0041"
+    a, b = score_texts([MACHINE, evasive], scorer, cache=False)
+    assert a.token_ids.tolist() == b.token_ids.tolist() and a.logp.tolist() == b.logp.tolist()
+    assert b.flags == ("zero_width",) and b.repairs == {"zero_width": len(MACHINE) + 1}
+    v = decide(0, "x", 1.0, None, 0.0, b.n_tokens, 1, b.flags, 1, method="m", scorer="s", repairs=b.repairs)
+    assert v.decision == "machine" and f"removed {len(MACHINE) + 1} invisible" in v.reason
+
+
+@pytest.mark.parametrize("raw", [
+    "Un café très élégant, naïve façade; Ærøskøbing, Straße, señor.",   # accented Latin (NFC)
+    "機械学習の結果を示す。这是一个测试。한국어 문장입니다.",                 # CJK and Hangul syllables
+    "مرحبا بالعالم. שלום עולם. Привет, мир. Γειά σου κόσμε.",               # RTL scripts, Cyrillic, Greek
+    "family 👨\u200d👩\u200d👧 love ❤\ufe0f thumbs 👍🏽 flag 🏴\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f",
+])
+def test_ordinary_text_is_untouched(raw):
+    """Accented letters, CJK, right-to-left scripts, and emoji sequences (whose joiners,
+    presentation selectors, skin tones and flag tags belong to the emoji) pass unchanged."""
+    assert prepare_text(raw) == (raw, ())
+
+
+def test_a_joiner_outside_an_emoji_sequence_is_removed():
+    text, flags = prepare_text("ma\u200dchine 👍\u200d text\ufe0f")
+    assert text == "machine 👍 text" and flags == ("zero_width",)
