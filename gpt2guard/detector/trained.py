@@ -569,13 +569,13 @@ def check_arrays(det, path) -> None:
     """Refuse arrays whose shapes do not fit together (a damaged ``model.npz``)."""
     tf = det if det.kind == "tfidf" else det.tfidf_
     if tf is not None:
-        n = len(tf.vocabulary or {})
-        if tf.idf.ndim != 1 or tf.coef.ndim != 1 or not len(tf.idf) == len(tf.coef) == n or (
-                n and max(tf.vocabulary.values()) >= n):
-            raise _bad(path, f"TF-IDF arrays of {tf.idf.shape} and {tf.coef.shape} for a vocabulary of {n}")
+        n = len(tf.vocabulary_ or {})
+        if tf.idf_.ndim != 1 or tf.coef_.ndim != 1 or not len(tf.idf_) == len(tf.coef_) == n or (
+                n and max(tf.vocabulary_.values()) >= n):
+            raise _bad(path, f"TF-IDF arrays of {tf.idf_.shape} and {tf.coef_.shape} for a vocabulary of {n}")
     if det.kind != "features":
         return
-    est, n = det.estimator, len(det.feature_names)
+    est, n = det.estimator_, len(det.feature_names)
     a = est.arrays_
     if est.fill_.shape != (n,):
         raise _bad(path, f"{n} features but {est.fill_.shape} fill values")

@@ -57,7 +57,10 @@ def labelled(machine_dir, human_docs):
     """(texts, labels): 24 human training documents and the machine documents of two sets with 3+ words."""
     from gpt2guard.datasets.sets import open_set
 
+    from gpt2guard.detector.hygiene import is_scorable, prepare_text
+
+    # a sample may end at once or decode to binary bytes; empty and binary input are tested on their own
     machine = [r.text for name in ("micro-small", "micro-medium-k40") for r in open_set(machine_dir, name, "train")
-               if len(r.text.split()) >= 3]  # a sample may end at once; empty input is tested on its own
+               if len(r.text.split()) >= 3 and is_scorable(prepare_text(r.text)[1])]
     human = human_docs["train"][:24]
     return human + machine, ["human"] * len(human) + ["machine"] * len(machine)

@@ -135,7 +135,7 @@ def test_lexical_detector_stacks_a_cross_fitted_tfidf_score_and_round_trips(labe
     np.testing.assert_allclose(X[:, -1], TfidfDetector().fit(texts, labels).decision_function(texts[:5]))
     # in training it was cross-fitted: TF-IDF memorises its training text, held-out folds score lower
     oof = det._cross_fitted_lexical(texts, y)
-    in_sample = det.tfidf_.decision_function(texts)
+    in_sample = det.tfidf_.raw_decision(texts)  # the lexical feature: every text, binary ones too
     sign = np.where(y == 1, 1.0, -1.0)
     assert np.mean(sign * oof) < np.mean(sign * in_sample)
     with pytest.raises(GuardError, match="pass the texts"):
