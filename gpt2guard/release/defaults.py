@@ -30,7 +30,7 @@ def _gaps(n: int) -> list[int]:
 # a 5% false-positive rate, the lowest its hundred calibration documents can set.
 EVALUATION = {"micro": dict(samples=40, test_samples=40, length=48, human_train=60, human_calibration=100,
                             human_test=60, fpr=0.05, n_boot=50, batch_size=8)}
-DEFAULT_EVALUATION = dict(samples=120, test_samples=120, length=128, human_train=180, human_calibration=400,
+DEFAULT_EVALUATION = dict(samples=120, test_samples=120, length=128, human_train=180, human_calibration=350,
                           human_test=500, fpr=0.01, n_boot=200, batch_size=16)
 
 

@@ -314,6 +314,34 @@ def release_verify(data, ws, tmp):
     return ["release", "verify", str(tree)], None
 
 
+def release_keygen(data, ws, tmp):
+    out = tmp / "keys"
+    if data.draw(st.booleans()):  # an existing pair, or a file where the directory should be
+        out.mkdir()
+        (out / pick(data, "private.pem", "public.pem")).write_bytes(mutate(data, b"-----BEGIN PRIVATE KEY-----\n"))
+    elif data.draw(st.booleans()):
+        out.write_bytes(b"not a directory")
+    return ["release", "keygen", "--out", str(out), *maybe(data, "--force")], None
+
+
+def release_sign(data, ws, tmp):
+    from gpt2guard.release.sign import generate_keys
+
+    keys = tmp / "keys"
+    generate_keys(keys)
+    key = keys / "private.pem"
+    choice = pick(data, "good", "damaged", "public", "missing")
+    if choice == "damaged":
+        key = damaged(data, key, tmp, "bad.pem")
+    elif choice == "public":
+        key = keys / "public.pem"
+    elif choice == "missing":
+        key = tmp / "none.pem"
+    tree = damaged_copy(data, ws.tree, tmp / "tree", pick(data, "MANIFEST.json", "decisions.jsonl", "*"))
+    return ["release", "sign", str(tree), "--key", str(key),
+            *maybe(data, "--signature", pick(data, str(tmp / "sig"), str(tmp)))], None
+
+
 def release_card_build(data, ws, tmp):
     how = pick(data, "evaluation", "run", "both", "neither")
     args = ["release", "card", "build", "--out", str(tmp / "card")]
@@ -361,6 +389,8 @@ CASES = {
     ("release", "plan", "check"): (release_plan_check, 20),
     ("release", "simulate"): (release_simulate, 12),
     ("release", "verify"): (release_verify, 20),
+    ("release", "keygen"): (release_keygen, 10),
+    ("release", "sign"): (release_sign, 10),
     ("release", "card", "build"): (release_card_build, 12),
     ("release", "card", "check"): (release_card_check, 12),
     ("release", "card", "diff"): (release_card_diff, 12),
