@@ -16,7 +16,7 @@ family in about a minute instead of nano's:
   ``nano-<size>`` set names in paths) map to micro's by position (small -> small, every larger
   size -> medium); ``all`` stays ``all``;
 * counts and lengths shrink: ``--n`` to 6, ``--length`` to 24, ``--tokens`` to 8, ``--n-boot``
-  to 20 (given or not, on every command that has the option); ``datasets builtin`` gets
+  to 40 (given or not, on every command that has the option); ``datasets builtin`` gets
   ``--limit 150``; a plan written by ``release plan init``
   gets small ``[evaluation]`` counts.
 """
@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 SECTIONS = ("Quick start", "A short tour")
 SKIP = "<!-- tour: skip"
-SMALL = {"--n": "6", "--length": "24", "--tokens": "8", "--n-boot": "20"}
+SMALL = {"--n": "6", "--length": "24", "--tokens": "8", "--n-boot": "40"}
 PLAN_COUNTS = {"samples": 16, "test_samples": 16, "length": 32, "human_train": 24, "human_calibration": 40,
                "human_test": 24, "n_boot": 10}
 
