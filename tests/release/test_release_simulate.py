@@ -8,6 +8,7 @@ import shutil
 
 import pytest
 from click.testing import CliRunner
+from release_helpers import MICRO_PLAN
 
 from gpt2guard.cli import main
 from gpt2guard.release.card_check import check_card, diff_cards
@@ -15,47 +16,7 @@ from gpt2guard.release.log import read_log, verify_log
 from gpt2guard.release.manifest import verify_tree
 from gpt2guard.release.simulate import simulate
 
-PLAN = """
-name = "micro-test"
-family = "micro"
-seed = 3
-on_hold = "stop"
-[evaluation]
-samples = 24
-test_samples = 24
-length = 32
-human_train = 40
-human_calibration = 60
-human_test = 40
-n_boot = 20
-batch_size = 8
-[gates.detect]
-kind = "detectability"
-threshold = 0.0
-[gates.wait]
-kind = "min_time"
-threshold = 60
-[gates.quality]
-kind = "quality_gain"
-threshold = 0.95
-[gates.sign]
-kind = "signoff"
-file = "evidence/signoff-{size}.toml"
-[[stages]]
-name = "first"
-sizes = ["small"]
-tier = "download"
-gates = ["detect", "quality", "sign"]
-[[stages]]
-name = "second"
-sizes = ["medium"]
-after_days = 90
-tier = "open"
-gates = ["detect", "wait", "quality", "sign"]
-[[scenarios]]
-name = "rushed"
-after_days = 10
-"""
+PLAN = MICRO_PLAN
 
 
 @pytest.fixture(scope="module")
