@@ -37,6 +37,18 @@ def sha256_json(obj) -> str:
     return sha256_text(json.dumps(obj, sort_keys=True, separators=(",", ":")))
 
 
+def read_text_utf8(path: str | os.PathLike) -> str:
+    """A file's text; invalid UTF-8 is a one-line ``GuardError`` naming the file and line."""
+    from gpt2guard.errors import GuardError
+
+    raw = Path(path).read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise GuardError(f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})") from None
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and a rename, so readers never
     see a half-written file."""

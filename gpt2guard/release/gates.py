@@ -136,13 +136,10 @@ def signoff(name: str, spec: GateSpec, ev: StageEvidence) -> GateResult:
 
 def read_reports(path: Path) -> list[dict]:
     """Misuse reports, one JSON object per line (``date``, ``size``, ``severity``, ``summary``)."""
+    from gpt2guard.paths import read_text_utf8
+
     reports = []
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[:exc.start].count(b"\n") + 1
-        raise GuardError(f"{path}:{line}: not UTF-8 text") from None
+    text = read_text_utf8(path)
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue

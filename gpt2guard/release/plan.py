@@ -376,12 +376,9 @@ def read_data(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise GuardError(f"no such file: {path}")
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[:exc.start].count(b"\n") + 1
-        raise GuardError(f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})") from None
+    from gpt2guard.paths import read_text_utf8
+
+    text = read_text_utf8(path)
     suffix = path.suffix.lower()
     try:
         if suffix == ".toml":

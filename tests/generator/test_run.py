@@ -159,15 +159,19 @@ def test_continue_past_eos_fills_the_length(micro_family, tmp_path):
         assert len(r.token_logprobs) == 30 and all(lp <= 0 for lp in r.token_logprobs)
 
 
-def test_conditional_generation_matches_human_continuation_lengths(micro_family, micro_tokenizer, tmp_path):
+def _human_prompts(directory, tokenizer, n: int, sentence: str) -> None:
+    """``n`` human test documents (``sentence`` repeated 3 + i times) and their 8-token prompts."""
     from gpt2guard.datasets.prompts import prompts_set
     from gpt2guard.datasets.writer import SetWriter
 
-    with SetWriter(tmp_path, "human", "test") as w:
-        for i in range(3):
-            w.write(Record(id=f"doc{i}", text=f"Document {i} explains how the parser reads a file. " * (3 + i),
-                           label="human", source=f"mod{i}"))
-    prompts_set(tmp_path, "human", "test", n_tokens=8, tokenizer=micro_tokenizer, min_continuation=4, card=False)
+    with SetWriter(directory, "human", "test") as w:
+        for i in range(n):
+            w.write(Record(id=f"doc{i}", text=sentence.format(i=i) * (3 + i), label="human", source=f"mod{i}"))
+    prompts_set(directory, "human", "test", n_tokens=8, tokenizer=tokenizer, min_continuation=4, card=False)
+
+
+def test_conditional_generation_matches_human_continuation_lengths(micro_family, micro_tokenizer, tmp_path):
+    _human_prompts(tmp_path, micro_tokenizer, 3, "Document {i} explains how the parser reads a file. ")
     conts = {r.id: r for r in read(tmp_path, "human-continuations", "test")}
     run_generation(GenerationJob(out=str(tmp_path / "gen"), family="micro", sizes="small", sampling="top-k=40", n=3,
                                  length=100, prompts=str(tmp_path / "human-prompts.test.jsonl"), stop_at_eos=False),
@@ -286,14 +290,7 @@ def test_generated_sets_validate_against_their_family(micro_family, tmp_path, ex
 
 
 def test_conditional_sets_validate_against_their_family(micro_family, micro_tokenizer, tmp_path):
-    from gpt2guard.datasets.prompts import prompts_set
-    from gpt2guard.datasets.writer import SetWriter
-
-    with SetWriter(tmp_path, "human", "test") as w:
-        for i in range(4):
-            w.write(Record(id=f"doc{i}", text=f"Chapter {i}: the reader opens the file and parses it. " * (3 + i),
-                           label="human", source=f"mod{i}"))
-    prompts_set(tmp_path, "human", "test", n_tokens=8, tokenizer=micro_tokenizer, min_continuation=4, card=False)
+    _human_prompts(tmp_path, micro_tokenizer, 4, "Chapter {i}: the reader opens the file and parses it. ")
     result = CliRunner().invoke(main, ["generate", "--family", "micro", "--sizes", "small", "--sampling", "top-k=40",
                                        "--n", "4", "--length", "60", "--split", "test", "--prompts",
                                        str(tmp_path / "human-prompts.test.jsonl"), "--out", str(tmp_path / "gen")])

@@ -18,10 +18,25 @@ from click.testing import CliRunner
 from gpt2guard.cli import GuardGroup
 from gpt2guard.cli.release_card import card
 from gpt2guard.errors import GuardError
-from gpt2guard.release.card import card_markdown, family_card_markdown, write_card, write_family_card
-from gpt2guard.release.card_check import check_card, diff_cards, format_diff, parse_front_matter, sections
+from gpt2guard.release.card import (
+    card_markdown,
+    family_card_markdown,
+    write_card,
+    write_family_card,
+)
+from gpt2guard.release.card_check import (
+    check_card,
+    diff_cards,
+    format_diff,
+    parse_front_matter,
+    sections,
+)
 from gpt2guard.release.card_format import SECTIONS
-from gpt2guard.release.card_io import evaluation_for_size, load_evaluation, stage_evaluations
+from gpt2guard.release.card_io import (
+    evaluation_for_size,
+    load_evaluation,
+    stage_evaluations,
+)
 
 SIZES = ["small", "medium", "large", "xl"]
 PARAMS = {"small": 301_234, "medium": 612_345, "large": 1_043_210, "xl": 1_712_345}

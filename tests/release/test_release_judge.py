@@ -16,9 +16,16 @@ from dataclasses import dataclass, replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gpt2guard.release.judge import NO_DETECTOR, PublicState, judge_plan, stage_evidence
 from gpt2guard.release.gates import evaluate_gates
-from gpt2guard.release.plan import GateSpec, Plan, Prerelease, Scenario, Stage, apply_scenario
+from gpt2guard.release.judge import NO_DETECTOR, PublicState, judge_plan, stage_evidence
+from gpt2guard.release.plan import (
+    GateSpec,
+    Plan,
+    Prerelease,
+    Scenario,
+    Stage,
+    apply_scenario,
+)
 
 SIZES = ["small", "medium", "large", "xl"]  # the nano family's sizes, smallest first
 START = dt.date(2019, 2, 14)

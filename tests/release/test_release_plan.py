@@ -9,7 +9,13 @@ import yaml
 
 from gpt2guard.errors import GuardError
 from gpt2guard.release.defaults import default_plan_text, init_plan
-from gpt2guard.release.plan import apply_scenario, load_plan, parse_plan, scenarios, stage_dates
+from gpt2guard.release.plan import (
+    apply_scenario,
+    load_plan,
+    parse_plan,
+    scenarios,
+    stage_dates,
+)
 
 BASE = """
 name = "p"

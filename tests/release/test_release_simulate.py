@@ -20,17 +20,6 @@ PLAN = MICRO_PLAN
 
 
 @pytest.fixture(scope="module")
-def plan_file(tmp_path_factory, micro_family):
-    root = tmp_path_factory.mktemp("plan")
-    (root / "evidence").mkdir()
-    for size in ("small", "medium"):
-        (root / "evidence" / f"signoff-{size}.toml").write_text('approved = true\nby = "test board"\n')
-    path = root / "plan.toml"
-    path.write_text(PLAN)
-    return path
-
-
-@pytest.fixture(scope="module")
 def run_dir(plan_file, tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "run"
     result = simulate(plan_file, out, progress=False)

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from release_helpers import MICRO_PLAN
 
 from gpt2guard.cli import main
 from gpt2guard.errors import GuardError
@@ -27,23 +26,10 @@ from gpt2guard.release.log import DecisionLog, read_log
 from gpt2guard.release.manifest import write_manifest
 from gpt2guard.release.simulate import simulate
 
-PLAN = MICRO_PLAN
-
 SC = "scenarios/rushed"
 FIRST = f"{SC}/stages/01-first"
 SECOND = f"{SC}/stages/02-second"
 LOG = f"{SC}/decisions.jsonl"
-
-
-@pytest.fixture(scope="module")
-def plan_file(tmp_path_factory, micro_family):
-    root = tmp_path_factory.mktemp("plan")
-    (root / "evidence").mkdir()
-    for size in ("small", "medium"):
-        (root / "evidence" / f"signoff-{size}.toml").write_text('approved = true\nby = "test board"\n')
-    path = root / "plan.toml"
-    path.write_text(PLAN)
-    return path
 
 
 @pytest.fixture(scope="module")
