@@ -80,6 +80,7 @@ def _register() -> None:
     from gpt2guard.cli.generate import generate
     from gpt2guard.cli.release import release
     from gpt2guard.cli.score import score
+    from gpt2guard.cli.serve import serve
 
     main.add_command(family)
     main.add_command(datasets)
@@ -87,6 +88,7 @@ def _register() -> None:
     main.add_command(score)
     main.add_command(detector)
     main.add_command(release)
+    main.add_command(serve)
 
 
 _register()

@@ -372,10 +372,11 @@ class TrainedDetector(TextDetector):
         texts = as_texts(texts)
         return self.proba_from_stats(self.token_stats(texts), texts)
 
-    def verdicts(self, texts, names=None) -> list[Verdict]:
-        """Score texts and decide machine / human / abstain for each (see :func:`decide`)."""
+    def verdicts(self, texts, names=None, stats=None) -> list[Verdict]:
+        """Score texts and decide machine / human / abstain for each (see :func:`decide`);
+        ``stats`` are :meth:`token_stats` of the texts when already computed."""
         texts = list(texts)
-        stats = self.token_stats(texts)
+        stats = stats if stats is not None else self.token_stats(texts)
         from gpt2guard.detector.calibrate import apply_probability_calibration
 
         probs = self.logit_from_stats(stats, texts)  # scores: log-odds
