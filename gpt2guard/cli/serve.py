@@ -70,11 +70,19 @@ def serve(detector, method, family, size, reference_size, threshold, fpr, min_to
         raise click.BadParameter("the token is empty", param_hint="--token")
     log = lambda m: click.echo(m, err=True)  # noqa: E731
 
-    from gpt2guard.serve import load_service, run_server
+    from gpt2guard.serve import load_service, require_extra, run_server
+    from gpt2guard.serve.server import bind
 
-    service = load_service(detector=detector, method=method, family=family, size=size,
-                           reference_size=reference_size, threshold=threshold, fpr=fpr, min_tokens=min_tokens,
-                           seed=seed, max_tokens=max_tokens, max_docs=max_docs, detail_tokens=detail_tokens, log=log)
-    run_server(service, host=host, port=port, token=token or None, batching=not no_batching,
-               max_wait=max_wait_ms / 1000.0, max_batch_tokens=batch_tokens, queue_docs=queue_size, timeout=timeout,
+    require_extra()
+    sock = bind(host, port)  # a taken port fails now, not after the models load
+    try:
+        service = load_service(detector=detector, method=method, family=family, size=size,
+                               reference_size=reference_size, threshold=threshold, fpr=fpr, min_tokens=min_tokens,
+                               seed=seed, max_tokens=max_tokens, max_docs=max_docs, detail_tokens=detail_tokens,
+                               log=log)
+    except BaseException:
+        sock.close()
+        raise
+    run_server(service, sock=sock, token=token or None, batching=not no_batching, max_wait=max_wait_ms / 1000.0,
+               max_batch_tokens=batch_tokens, queue_docs=queue_size, timeout=timeout,
                max_body_bytes=int(max_body_mb * (1 << 20)), log=log)

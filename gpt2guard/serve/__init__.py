@@ -15,6 +15,17 @@ from __future__ import annotations
 from typing import Callable
 
 
+def require_extra() -> None:
+    """GuardError naming the install command when the ``serve`` extra is missing."""
+    import importlib.util
+
+    from gpt2guard.errors import GuardError
+
+    missing = [m for m in ("fastapi", "uvicorn", "swagger_ui_bundle") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise GuardError(f"gpt2guard serve needs {', '.join(missing)}: pip install 'gpt2guard[serve]'")
+
+
 def load_service(*, detector: str | None = None, method: str = "fast-detectgpt", family: str = "nano",
                  size: str | None = None, reference_size: str | None = None, threshold: float | None = None,
                  fpr: float = 0.05, min_tokens: int | None = None, seed: int = 0, max_tokens: int = 200_000,
@@ -50,4 +61,4 @@ def run_server(service, **options) -> None:
     _run(service, **options)
 
 
-__all__ = ["load_service", "create_app", "run_server"]
+__all__ = ["load_service", "create_app", "run_server", "require_extra"]

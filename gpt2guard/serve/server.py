@@ -21,15 +21,16 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def run_server(service, *, host: str = "127.0.0.1", port: int = 8000, token: str | None = None,
-               log: Callable[[str], None] = print, **app_options) -> None:
-    """Serve ``service`` on ``host:port`` until SIGTERM or SIGINT, then answer the requests in
-    flight and return. ``app_options`` go to :func:`~gpt2guard.serve.app.create_app`."""
+               sock: socket.socket | None = None, log: Callable[[str], None] = print, **app_options) -> None:
+    """Serve ``service`` on ``host:port`` (or on ``sock``, already bound by :func:`bind`) until
+    SIGTERM or SIGINT, then answer the requests in flight and return. ``app_options`` go to
+    :func:`~gpt2guard.serve.app.create_app`."""
     import uvicorn
 
     from gpt2guard.serve.app import create_app
 
     app = create_app(service, token=token, **app_options)
-    sock = bind(host, port)
+    sock = sock if sock is not None else bind(host, port)
     where = sock.getsockname()
     url_host = f"[{where[0]}]" if ":" in where[0] else where[0]
     reach = ("only this machine can reach it" if where[0] in ("127.0.0.1", "::1")
