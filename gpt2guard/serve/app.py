@@ -171,7 +171,10 @@ def create_app(service, *, token: str | None = None, batching: bool = True, max_
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
-        return error(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+        message = str(exc.detail)
+        if exc.status_code == 400:  # FastAPI could not decode the body at all (not UTF-8, say)
+            message = f"malformed JSON: {message.lower()} (send UTF-8 JSON)"
+        return error(exc.status_code, message, getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):  # a bug: still one JSON line, never a traceback
