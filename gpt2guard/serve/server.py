@@ -7,15 +7,21 @@ from typing import Callable
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on ``host:port`` (port 0: any free one); OSError if taken."""
+    """A listening TCP socket on ``host:port`` (port 0: any free one); GuardError naming the
+    address when it cannot be had (taken, or a host this machine does not have)."""
+    from gpt2guard.errors import GuardError
+
+    if not host.strip():
+        raise GuardError("--host is empty: give an address such as 127.0.0.1 (this machine only) or 0.0.0.0")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
-    except OSError:
+    except (OSError, OverflowError) as exc:
         sock.close()
-        raise
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise GuardError(f"cannot listen on {host}:{port}: {reason}") from None
     sock.listen(2048)
     return sock
 

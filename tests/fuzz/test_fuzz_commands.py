@@ -251,6 +251,36 @@ def score(data, ws, tmp):
     return args, stdin
 
 
+_TAKEN = []
+
+
+def taken_port() -> int:
+    """A localhost port this process holds for the session: a serve run that gets past its
+    options and inputs ends on it with one line (never serves forever)."""
+    if not _TAKEN:
+        from gpt2guard.serve.server import bind
+
+        _TAKEN.append(bind("127.0.0.1", 0))
+    return _TAKEN[0].getsockname()[1]
+
+
+def serve(data, ws, tmp):
+    args = ["serve", "--port", usually(data, str(taken_port()), number(data)),
+            "--host", usually(data, "127.0.0.1", "not-a-host", "999.1.1.1", "")]
+    if data.draw(st.booleans()):
+        det = detector_dir(data, ws, tmp) if data.draw(st.booleans()) else pick(data, ws.tfidf, ws.features)
+        args += ["--detector", str(det), "--family", "micro"]
+    else:
+        args += ["--family", "micro", "--method", usually(data, "logp", "nope", text(data)),
+                 "--threshold", number(data, ["0.0"])]
+    for option, good in (("--min-tokens", "4"), ("--max-tokens", "500"), ("--max-docs", "8"), ("--queue-size", "16"),
+                         ("--timeout", "5"), ("--max-body-mb", "1"), ("--max-wait-ms", "2"), ("--batch-tokens", "900"),
+                         ("--detail-tokens", "50")):
+        args += maybe(data, option, number(data, [good]))
+    args += maybe(data, "--token", text(data, ["secret"])) + maybe(data, "--no-batching")
+    return args, None
+
+
 def detector_train(data, ws, tmp):
     return ["detector", "train", "--data", str(sets_dir(data, ws, tmp)), "--human", pick(data, "h", text(data)),
             "--machine", pick(data, "m", "h", "nope"), "--kind", pick(data, "tfidf", "tfidf", "logistic"),
@@ -382,6 +412,7 @@ CASES = {
     ("datasets", "list"): (datasets_list, 10),
     ("generate",): (generate, 20),
     ("score",): (score, 30),
+    ("serve",): (serve, 25),
     ("detector", "train"): (detector_train, 12),
     ("detector", "calibrate"): (detector_calibrate, 15),
     ("detector", "eval"): (detector_eval, 12),
