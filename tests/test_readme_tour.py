@@ -6,6 +6,12 @@ dropped; ``pip``/``pytest`` steps skipped), in order, in one scratch directory h
 of README.md. Each must exit 0. A block right after a ``<!-- tour: skip ... -->`` line is
 left out: it needs data a user downloads first (OpenAI's gpt-2-output-dataset).
 
+A command ending in ``&`` (``gpt2guard serve ... &``) starts a real server in the background
+on a free port (the README's port is rewritten to it, in the ``curl`` commands too), and the
+tour waits for ``/readyz``; each ``curl`` command then runs as written (its output must be
+the API's JSON, never an error), and at the end the server is stopped with SIGTERM and must
+exit 0, as ``kill %1`` does.
+
 Before running, each command is rewritten mechanically, so the tour runs on the tiny micro
 family in about a minute instead of nano's:
 
@@ -63,8 +69,9 @@ def tour_blocks(text: str) -> list[str]:
     return blocks
 
 
-def tour_commands(text: str) -> list[list[str]]:
-    """Each ``gpt2guard`` command of the tour as an argument list (without ``gpt2guard``)."""
+def tour_steps(text: str) -> list[list[str]]:
+    """Each ``gpt2guard`` and ``curl`` command of the tour as an argument list, ``gpt2guard``
+    dropped; a command started in the background keeps its trailing ``&``."""
     out = []
     for block in tour_blocks(text):
         joined = re.sub(r"\\\n\s*", " ", block)
@@ -72,13 +79,20 @@ def tour_commands(text: str) -> list[list[str]]:
             words = shlex.split(line, comments=True)
             step = []
             for w in words + ["&&"]:
-                if w in ("&&", ";"):
+                if w in ("&&", ";", "&"):
                     if step and step[0] == "gpt2guard":
-                        out.append(step[1:])
+                        out.append(step[1:] + (["&"] if w == "&" else []))
+                    elif step and step[0] == "curl":
+                        out.append(step)
                     step = []
                 else:
                     step.append(w)
     return out
+
+
+def tour_commands(text: str) -> list[list[str]]:
+    """Each ``gpt2guard`` command of the tour as an argument list (without ``gpt2guard``)."""
+    return [[w for w in step if w != "&"] for step in tour_steps(text) if step[0] != "curl"]
 
 
 def _size_map() -> dict[str, str]:
@@ -157,18 +171,90 @@ def test_the_tour_is_found_and_rewritten():
     assert rewrite(["family", "path", "gpt2", "medium"]) == ["family", "path", "micro", "medium"]
 
 
+class Background:
+    """``gpt2guard serve ... &``: a real server process on a free port, ready before the tour goes on."""
+
+    def __init__(self, args: list[str], cwd: Path):
+        import os
+        import subprocess
+        import sys
+        import urllib.request
+
+        from gpt2guard.serve.server import bind
+
+        port_at = args.index("--port") + 1
+        self.readme_port = args[port_at]
+        with bind("127.0.0.1", 0) as probe:
+            self.port = str(probe.getsockname()[1])
+        args = args[:port_at] + [self.port] + args[port_at + 1:]
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+        self.proc = subprocess.Popen([sys.executable, "-m", "gpt2guard.cli", *args], cwd=cwd, env=env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"gpt2guard {' '.join(args)} exited:\n{self.proc.communicate()[1]}"
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.5)
+        raise AssertionError(f"gpt2guard {' '.join(args)} was not ready in 5 minutes")
+
+    def url(self, word: str) -> str:
+        """A curl argument with the README's port rewritten to this server's."""
+        return re.sub(rf"(localhost|127\.0\.0\.1):{self.readme_port}\b", rf"\g<1>:{self.port}", word)
+
+    def stop(self) -> int:
+        import signal
+
+        self.proc.send_signal(signal.SIGTERM)
+        _, err = self.proc.communicate(timeout=120)
+        assert self.proc.returncode == 0, err
+        return self.proc.returncode
+
+
+def run_curl(step: list[str], server: Background | None) -> dict:
+    """One README ``curl`` command against the background server; its JSON answer."""
+    import json
+    import subprocess
+
+    assert server is not None, f"{' '.join(step)}: no server was started before it"
+    curl = shutil.which("curl")
+    if curl is None:
+        pytest.skip("curl is not installed: the tour's API call cannot run as written")
+    done = subprocess.run([curl, *[server.url(w) for w in step[1:]]], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    body = json.loads(done.stdout)
+    assert "error" not in body, body
+    return body
+
+
 @pytest.mark.slow
 def test_readme_tour_runs_top_to_bottom(micro_family, tmp_path, monkeypatch):
     text = README.read_text(encoding="utf-8")
     shutil.copy(README, tmp_path / "README.md")
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
-    for args in tour_commands(text):
-        run = rewrite(args)
-        start = time.perf_counter()
-        result = runner.invoke(main, run)
-        print(f"{time.perf_counter() - start:6.1f}s  gpt2guard {' '.join(run)}")
-        assert result.exit_code == 0, f"gpt2guard {' '.join(run)}\n(README: gpt2guard {' '.join(args)})\n" \
-                                      f"{result.output}\n{result.exception!r}"
-        if run[:3] == ["release", "plan", "init"]:
-            shrink_plan(Path(next(a for a in run[3:] if not a.startswith("-"))))
+    server, answers = None, []
+    try:
+        for step in tour_steps(text):
+            if step[0] == "curl":
+                answers.append(run_curl(step, server))
+                continue
+            background = step[-1] == "&"
+            run = rewrite([w for w in step if w != "&"])
+            if background:
+                server = Background(run, tmp_path)
+                continue
+            start = time.perf_counter()
+            result = runner.invoke(main, run)
+            print(f"{time.perf_counter() - start:6.1f}s  gpt2guard {' '.join(run)}")
+            assert result.exit_code == 0, f"gpt2guard {' '.join(run)}\n(README: gpt2guard {' '.join(step)})\n" \
+                                          f"{result.output}\n{result.exception!r}"
+            if run[:3] == ["release", "plan", "init"]:
+                shrink_plan(Path(next(a for a in run[3:] if not a.startswith("-"))))
+    finally:
+        if server is not None:
+            server.stop()
+    assert server is not None and answers and all(a["results"] for a in answers)

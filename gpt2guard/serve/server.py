@@ -26,6 +26,26 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _server_class():
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, except that a stop signal ends it cleanly: once the requests in
+        flight are answered, :func:`run_server` returns (the process exits 0) instead of the
+        signal being raised again."""
+
+        stopped_by = None
+
+        def handle_exit(self, sig, frame):
+            import signal
+
+            super().handle_exit(sig, frame)
+            self.stopped_by = signal.Signals(sig).name
+            self._captured_signals.clear()
+
+    return Server
+
+
 def run_server(service, *, host: str = "127.0.0.1", port: int = 8000, token: str | None = None,
                sock: socket.socket | None = None, log: Callable[[str], None] = print, **app_options) -> None:
     """Serve ``service`` on ``host:port`` (or on ``sock``, already bound by :func:`bind`) until
@@ -45,6 +65,7 @@ def run_server(service, *, host: str = "127.0.0.1", port: int = 8000, token: str
     timeout = app_options.get("timeout", 60.0)
     config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=int(timeout) + 5,
                             lifespan="on", access_log=False)
-    server = uvicorn.Server(config)
+    server = _server_class()(config)
     server.run(sockets=[sock])
-    log(f"stopped: {app.state.batcher.batches} engine call(s) made, every request in flight answered")
+    why = f" on {server.stopped_by}" if server.stopped_by else ""
+    log(f"stopped{why}: every request in flight answered ({app.state.batcher.batches} engine call(s) made)")
