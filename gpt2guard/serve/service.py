@@ -183,7 +183,11 @@ class Service:
 
     def details(self, index: int, stats, stats_by_size, text: str) -> dict:
         """Per-token view, most machine-like spans and sentence scores of one document."""
-        from gpt2guard.detector.report_html import hot_mask, rank_class, top_alternatives
+        from gpt2guard.detector.report_html import (
+            hot_mask,
+            rank_class,
+            top_alternatives,
+        )
         from gpt2guard.serve.tokens import single_token_texts, token_texts
 
         if stats is None or not stats.scorable:

@@ -336,3 +336,20 @@ def test_serve_refuses_contradictory_options():
     assert result.exit_code == 2 and "Error" in result.output and "Traceback" not in result.output
     result = CliRunner().invoke(main, ["serve", "--token", "  "])
     assert result.exit_code == 2 and "token is empty" in result.output
+
+
+def test_stopping_answers_every_queued_request(service, docs):
+    """Shutdown drains: requests queued when the server stops are all answered, once each."""
+    from gpt2guard.serve.batcher import Batcher
+
+    async def run():
+        batcher = Batcher(service, max_batch_tokens=1)  # one request per engine call: a real queue forms
+        await batcher.start()
+        pending = [asyncio.ensure_future(batcher.submit([t], [False], [f"r{i}"])) for i, t in enumerate(docs)]
+        await asyncio.sleep(0)  # every request is queued
+        await batcher.stop()
+        return [p.result() for p in pending], batcher.batches
+
+    rows, batches = asyncio.run(run())
+    assert [r[0]["name"] for r in rows] == [f"r{i}" for i in range(len(docs))]
+    assert batches == len(docs)
