@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import socket
+import threading
+from contextlib import contextmanager
 from typing import Callable
 
 
@@ -39,5 +42,25 @@ def run_server(service, *, host: str = "127.0.0.1", port: int = 8000, token: str
     config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=int(timeout) + 5,
                             lifespan="on", access_log=False)
     server = uvicorn.Server(config)
-    server.run(sockets=[sock])
+    with stop_quietly():
+        server.run(sockets=[sock])
     log(f"stopped: {app.state.batcher.batches} engine call(s) made, every request in flight answered")
+
+
+@contextmanager
+def stop_quietly():
+    """Make SIGTERM and SIGINT a normal stop (exit status 0, no KeyboardInterrupt traceback).
+
+    uvicorn shuts down gracefully on either signal, then raises it again under the handler
+    it found on entry; with Python's defaults that kills the process with the signal (status
+    -15) or raises KeyboardInterrupt. Here the handlers it finds ignore the re-raised signal.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
