@@ -135,7 +135,7 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def server(micro_family, browser):
+def server(browser, micro_family):
     s = Server("--detail-tokens", str(DETAIL_TOKENS), "--max-tokens", str(MAX_TOKENS))
     yield s
     code = s.stop()
@@ -194,6 +194,10 @@ def test_page_shows_server_verdict_tokens_and_tooltips(server, page):
     assert hot == [min(s["stop"], DETAIL_TOKENS) - s["start"] for s in details["spans"]] and hot
     summary = p.text_content("#results details.sentences summary")
     assert summary.startswith(f"Sentence scores: {len(details['sentences'])} sentences")
+    p.click("#results details.sentences summary")
+    first = details["sentences"][0]
+    p.hover("#results details.sentences li")
+    assert p.locator("#results .tok.sent").count() == min(first["stop"], DETAIL_TOKENS) - first["start"]
 
     # hover: probability, rank and the scorer's likeliest tokens at that position
     j = 7
@@ -261,7 +265,7 @@ def test_api_errors_are_shown_as_their_line(server, page):
     assert p.locator("#results .doc").count() == 0
 
 
-def test_token_server_through_the_browsers_password(micro_family, browser):
+def test_token_server_through_the_browsers_password(browser, micro_family):
     s = Server("--token", "s3cret")
     try:
         anonymous = browser.new_context()
