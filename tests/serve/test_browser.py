@@ -27,7 +27,7 @@ DETAIL_TOKENS = 80
 MAX_TOKENS = 400
 TEXT = ("The committee met on Tuesday to discuss the new budget. Members agreed that the school needs more "
         "teachers, and they asked the city for help. The mayor said she would answer next week.")
-MARKUP = "<script>alert(1)</script><b>x</b><img src=x onerror=alert(2)> and some more words to make it long enough."
+MARKUP = "<script>alert(1)</script><b>x</b><img src=x onerror=alert(2)>"
 
 
 def find_chromium() -> str | None:
