@@ -169,7 +169,9 @@ def judge(page, text: str):
 
 
 def token_view(page) -> list[tuple[str, str]]:
-    return [tuple(x) for x in page.eval_on_selector_all("#results .tok", "els => els.map(e => [e.textContent, e.className])")]
+    """(text, class) of every token shown."""
+    return [tuple(x) for x in page.eval_on_selector_all("#results .tok",
+                                                        "els => els.map(e => [e.textContent, e.className])")]
 
 
 def test_page_shows_server_verdict_tokens_and_tooltips(server, page):
@@ -208,7 +210,7 @@ def test_page_shows_server_verdict_tokens_and_tooltips(server, page):
     text = tip.text_content()
     assert f"rank {tok['rank']}" in text
     for alt, _ in tok["top"]:
-        assert json.dumps(alt) in text
+        assert json.dumps(alt, ensure_ascii=False) in text  # the page quotes tokens as JSON.stringify does
     # keyboard: focus a token and move with the arrow keys
     p.mouse.move(0, 0)
     assert not tip.is_visible()
