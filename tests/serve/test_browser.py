@@ -140,7 +140,7 @@ def server(browser, micro_family):
     yield s
     code = s.stop()
     assert code == 0, "".join(s.stderr)
-    assert "stopped:" in "".join(s.stderr)
+    assert "stopped on SIGTERM: every request in flight answered" in "".join(s.stderr)
 
 
 class Watched:
