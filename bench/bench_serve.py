@@ -7,10 +7,9 @@ subprocesses, on sockets of 127.0.0.1), one with batching and one with ``--no-ba
 the last is answered) until a fixed number of requests is answered. One request carries
 one document: documents of the builtin human corpus's test split with 200 to 300 words
 (the corpus groups paragraphs into documents of at most 300 words), in a seeded order.
-Each client first sends one untimed request (it opens the connection), then the clock
-runs. Both servers stay up while the runs alternate between them (an idle one costs no
-CPU), ``--repeats`` rounds, and the table keeps each one's fastest round: on a shared
-machine both see the same spells of load.
+Each run starts with one untimed request, then the clock runs. Both servers stay up while
+the runs alternate between them (an idle one costs no CPU), ``--repeats`` rounds, and the
+table keeps each one's fastest round: on a shared machine both see the same spells of load.
 
 Every answer is checked: status 200 and the name the request carried. The table gives,
 per model, batching and client count: documents and tokens (the engine's count, from the
@@ -19,8 +18,8 @@ answers) per second, and the p50 and p99 request latency seen by the client. The
 * the batched / unbatched throughput at 32 clients (target: at least 4x), and the requests
   per engine call the batching server made;
 * the engine's own batching gain: :meth:`Service.judge
-  <gpt2guard.serve.service.Service.judge>` in this process on 32 documents at once against
-  one at a time, per document. No server can batch past this: it is what coalescing
+  <gpt2guard.serve.service.Service.judge>` in this process on 32 documents (8 on 124M) at
+  once against one at a time, per document. No server can batch past this: it is what coalescing
   requests can give on this machine for these documents;
 * p50 latency at 1 client against a direct library call (target: within 20%): one document
   at a time, alternately ``Service.judge`` in this process (the same torch threads) and a
@@ -47,7 +46,7 @@ process on the same CPUs.
 
 Usage::
 
-    PYTHONPATH=. python3 bench/bench_serve.py            # both models and memory (about 6 min on 2 cores)
+    PYTHONPATH=. python3 bench/bench_serve.py            # both models and memory (under 10 min on 2 cores)
     PYTHONPATH=. python3 bench/bench_serve.py --quick    # nano-xl only, fewer requests
 """
 
@@ -68,10 +67,13 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 CLIENTS = (1, 8, 32)
-# requests per run (clients -> requests), sized for about 10 to 30 s a run on 2 cores
-REQUESTS = {"nano-xl": {1: 32, 8: 96, 32: 192}, "gpt2-124m": {1: 12, 8: 32, 32: 64}}
-QUICK_REQUESTS = {"nano-xl": {1: 16, 8: 48, 32: 96}}
-METHOD_ARGS = ["--method", "fast-detectgpt", "--threshold", "0"]
+# requests per run (clients -> requests) and rounds, sized for the whole run to take under 10
+# minutes on 2 busy cores (124M scores about one document a second there, nano xl ten)
+REQUESTS = {"nano-xl": {1: 24, 8: 64, 32: 128}, "gpt2-124m": {1: 4, 8: 16, 32: 32}}
+QUICK_REQUESTS = {"nano-xl": {1: 12, 8: 32, 32: 64}}
+REPEATS = {"nano-xl": 2, "gpt2-124m": 1}
+ENGINE_BATCH = {"nano-xl": 32, "gpt2-124m": 8}
+METHOD_ARGS = ["--method", "fast-detectgpt", "--threshold", "0", "--timeout", "900"]
 URL = re.compile(r"serving on (http://[^\s/]+)")
 BURSTS = (100, 1000)
 
@@ -244,8 +246,8 @@ async def drive(url: str, docs: list[str], clients: int, n_requests: int, tag: s
                 raise RuntimeError(f"request {name} got the answer of {[x['name'] for x in row]}")
             return elapsed, int(row[0]["n_tokens"])
 
-        if warm:  # each client opens its connection; the server's first passes run untimed
-            await asyncio.gather(*(post(k, f"{tag}-warm{k}") for k in range(clients)))
+        if warm:  # one untimed request: the connection pool and the server's first pass
+            await post(0, f"{tag}-warm")
             statuses.clear()
         todo = iter(range(n_requests))
 
@@ -314,8 +316,8 @@ def bench_model(name: str, docs: list[str], counts: dict, threads: int, workdir:
     serve_args, service_kwargs = model_args(name, workdir, seed)
     service = load_service(method="fast-detectgpt", threshold=0.0, **service_kwargs)
     service.judge(docs[:2])  # warm
-    base = engine_gain(service, docs, 32)
-    log(f"{name}: direct Service.judge, 32 documents in one call {base['batch_doc_ms']:.1f} ms a document "
+    base = engine_gain(service, docs, ENGINE_BATCH[name])
+    log(f"{name}: direct Service.judge, {base['batch']} documents in one call {base['batch_doc_ms']:.1f} ms a document "
         f"against {base['single_doc_ms']:.1f} one at a time (engine batching gain {base['engine_gain']:.2f}x)")
     best: dict = {}
     with Server(serve_args + METHOD_ARGS, threads) as on, Server(serve_args + METHOD_ARGS + ["--no-batching"],
@@ -333,7 +335,7 @@ def bench_model(name: str, docs: list[str], counts: dict, threads: int, workdir:
                         f"p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms, load {r['load']:.1f}")
                     if (batching, c) not in best or r["docs_s"] > best[batching, c]["docs_s"]:
                         best[batching, c] = r
-        answered = 1 + counts[1] + sum((counts[c] + c) * repeats for c in CLIENTS)
+        answered = 1 + counts[1] + sum((counts[c] + 1) * repeats for c in CLIENTS)
         for batching, server in ((True, on), (False, off)):
             status = server.stop()
             calls = server.engine_calls()
@@ -390,7 +392,8 @@ def main(argv=None) -> None:
     ap.add_argument("--requests", type=int, help="requests per run, every run (default: sized per model and clients)")
     ap.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
                     help="torch threads of the servers and the direct call (default: every CPU)")
-    ap.add_argument("--repeats", type=int, default=2, help="rounds alternating the two servers; the fastest is kept")
+    ap.add_argument("--repeats", type=int,
+                    help="rounds alternating the two servers, the fastest kept (default: 2 nano-xl, 1 gpt2-124m)")
     ap.add_argument("--no-memory", action="store_true", help="skip the 1,000-document memory measurement")
     ap.add_argument("--seed", type=int, default=0, help="document order and the 124M model's random weights")
     args = ap.parse_args(argv)
@@ -410,7 +413,8 @@ def main(argv=None) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as workdir:
         for m in models:
             counts = {c: args.requests for c in CLIENTS} if args.requests else table[m]
-            r, bases[m] = bench_model(m, docs, counts, args.threads, workdir, args.seed, args.repeats)
+            r, bases[m] = bench_model(m, docs, counts, args.threads, workdir, args.seed,
+                                      args.repeats or REPEATS[m])
             rows += r
     memory = None if args.no_memory else bench_memory(docs, args.threads)
 
@@ -428,7 +432,7 @@ def main(argv=None) -> None:
         b = bases[m]
         calls = f", {b['requests_on'] / b['calls_on']:.1f} requests an engine call" if b.get("calls_on") else ""
         print(f"{m}: batched / unbatched throughput at 32 clients {ratio:.2f}x (target 4x){calls}; engine alone, "
-              f"32 documents in one call against one at a time: {b['engine_gain']:.2f}x (the most batching can "
+              f"{b['batch']} documents in one call against one at a time: {b['engine_gain']:.2f}x (the most batching can "
               f"give here); p50 at 1 client, alternating with a direct Service.judge on the same documents: "
               f"served {b['served_p50_ms']:.1f} ms, direct {b['direct_p50_ms']:.1f} ms, "
               f"{b['served_p50_ms'] / b['direct_p50_ms']:.2f}x (target 1.20x)")
