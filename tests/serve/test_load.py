@@ -168,6 +168,7 @@ def test_small_queue_gives_only_503_with_retry_after_and_retries_are_answered(mi
         for headers, body in refused:
             assert headers.get("retry-after") == "1"
             assert set(body) == {"error"} and "queue" in body["error"] and "\n" not in body["error"]
+        assert proc.poll() is None
 
 
 def test_sigterm_answers_requests_in_flight_then_exits_zero(default_server, corpus):
