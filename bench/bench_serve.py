@@ -171,7 +171,7 @@ class Server:
     def engine_calls(self) -> int | None:
         """Engine calls the server reported when it stopped."""
         for line in self.lines:
-            m = re.search(r"stopped: (\d+) engine call", line)
+            m = re.search(r"(\d+) engine call", line) if line.startswith("stopped") else None
             if m:
                 return int(m.group(1))
         return None

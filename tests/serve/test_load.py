@@ -198,6 +198,6 @@ def test_sigterm_answers_requests_in_flight_then_exits_zero(default_server, corp
     assert any(t > stopped_at for _, t in done), "every request was answered before SIGTERM: nothing drained"
     assert proc.wait(timeout=60) == 0
     deadline = time.monotonic() + 10
-    while not any(line.startswith("stopped:") for line in lines) and time.monotonic() < deadline:
+    while not any(line.startswith("stopped") for line in lines) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert any(line.startswith("stopped:") for line in lines), lines
+    assert any(line.startswith("stopped") and "every request in flight answered" in line for line in lines), lines
