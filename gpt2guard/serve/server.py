@@ -38,20 +38,6 @@ def run_server(service, *, host: str = "127.0.0.1", port: int = 8000, token: str
     timeout = app_options.get("timeout", 60.0)
     config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=int(timeout) + 5,
                             lifespan="on", access_log=False)
-    server = _draining_server(config)
+    server = uvicorn.Server(config)
     server.run(sockets=[sock])
     log(f"stopped: {app.state.batcher.batches} engine call(s) made, every request in flight answered")
-
-
-def _draining_server(config):
-    """uvicorn's server, except that a SIGTERM or Ctrl-C it has drained ends the process
-    normally (exit status 0, the closing line logged) instead of being raised again once
-    serving stops, which uvicorn does by default (the process would die of the signal)."""
-    import uvicorn
-
-    class DrainingServer(uvicorn.Server):
-        def handle_exit(self, sig, frame):
-            super().handle_exit(sig, frame)
-            getattr(self, "_captured_signals", []).clear()
-
-    return DrainingServer(config)
