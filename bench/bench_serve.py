@@ -24,7 +24,9 @@ answers) per second, and the p50 and p99 request latency seen by the client. The
   documents;
 * p50 latency at 1 client against a direct library call (target: within 20%): one document
   at a time, alternately ``Service.judge`` in this process (the same torch threads) and a
-  request to the batching server, so both see the same load.
+  request to the batching server, so both see the same load; with the CPU time each costs
+  (the server process's from ``/proc/PID/stat``, and the client's), which tells the cost
+  of serving from time spent waiting for a CPU on a busy machine.
 
 Models: ``nano-xl`` is the builtin nano family's xl size (built on first use, cached under
 ``$GPT2GUARD_CACHE``); ``gpt2-124m`` is the GPT-2 small architecture (``GPT2Config()``: 12
@@ -283,25 +285,38 @@ def engine_gain(service, docs: list[str], batch: int) -> dict:
             "engine_gain": one_by_one / together, "engine_gain_cpu": one_by_one_cpu / together_cpu, "batch": batch}
 
 
-def paired_latency(service, url: str, docs: list[str], n: int) -> dict:
+def process_cpu_s(pid: int) -> float:
+    """User plus system CPU seconds of a process so far (``/proc/PID/stat``)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def paired_latency(service, server: Server, docs: list[str], n: int) -> dict:
     """One document at a time, alternately a direct Service.judge and a request to the server
-    (one client), so both see the same load on the machine: p50 of each."""
+    (one client), so both see the same load on the machine: p50 of each, and the CPU time a
+    direct call and a served request cost (the server process's, and the client's)."""
     import httpx
 
     direct_s, served_s = [], []
-    with httpx.Client(base_url=url, timeout=600) as client:
+    direct_cpu = server_cpu = client_cpu = 0.0
+    with httpx.Client(base_url=server.url, timeout=600) as client:
         client.post("/v1/score", json={"texts": [docs[0]]})  # open the connection
         for k, doc in enumerate(docs[:n]):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             service.judge([doc])
             direct_s.append(time.perf_counter() - t)
-            t = time.perf_counter()
+            direct_cpu += time.process_time() - c
+            t, c, sc = time.perf_counter(), time.process_time(), process_cpu_s(server.proc.pid)
             r = client.post("/v1/score", json={"texts": [doc], "names": [f"paired-{k}"]})
             served_s.append(time.perf_counter() - t)
+            client_cpu += time.process_time() - c
+            server_cpu += process_cpu_s(server.proc.pid) - sc
             if r.status_code != 200 or r.json()["results"][0]["name"] != f"paired-{k}":
                 raise RuntimeError(f"paired request {k}: status {r.status_code}: {r.text[:200]}")
     return {"direct_p50_ms": percentile(direct_s, 50) * 1e3, "served_p50_ms": percentile(served_s, 50) * 1e3,
-            "n": n}
+            "direct_cpu_ms": direct_cpu / n * 1e3, "server_cpu_ms": server_cpu / n * 1e3,
+            "client_cpu_ms": client_cpu / n * 1e3, "n": n}
 
 
 # --- the benchmark --------------------------------------------------------------------------
@@ -326,9 +341,10 @@ def bench_model(name: str, docs: list[str], counts: dict, threads: int, workdir:
     best: dict = {}
     with Server(serve_args + METHOD_ARGS, threads) as on, Server(serve_args + METHOD_ARGS + ["--no-batching"],
                                                                    threads) as off:
-        base.update(paired_latency(service, on.url, docs, counts[1]))
+        base.update(paired_latency(service, on, docs, counts[1]))
         log(f"{name}: one client, alternating: served (batching on) p50 {base['served_p50_ms']:.1f} ms, "
-            f"direct p50 {base['direct_p50_ms']:.1f} ms")
+            f"direct p50 {base['direct_p50_ms']:.1f} ms; CPU a request: server {base['server_cpu_ms']:.1f} ms, "
+            f"client {base['client_cpu_ms']:.1f}, direct call {base['direct_cpu_ms']:.1f}")
         for c in CLIENTS:
             for rep in range(repeats):
                 for batching, server in ((True, on), (False, off)):
@@ -440,7 +456,9 @@ def main(argv=None) -> None:
               f"{b['engine_gain_cpu']:.2f}x ({b['single_cpu_ms']:.0f} against {b['batch_cpu_ms']:.0f} ms a document; the "
               f"most batching can give here); p50 at 1 client, alternating with a direct Service.judge on the same documents: "
               f"served {b['served_p50_ms']:.1f} ms, direct {b['direct_p50_ms']:.1f} ms, "
-              f"{b['served_p50_ms'] / b['direct_p50_ms']:.2f}x (target 1.20x)")
+              f"{b['served_p50_ms'] / b['direct_p50_ms']:.2f}x (target 1.20x); CPU time a request: server process "
+              f"{b['server_cpu_ms']:.1f} ms and client {b['client_cpu_ms']:.1f} against {b['direct_cpu_ms']:.1f} a "
+              f"direct call ({b['server_cpu_ms'] / b['direct_cpu_ms']:.2f}x)")
     if memory:
         how = ("peak reset before each burst" if all(b["reset"] for b in memory["bursts"])
                else "lifetime peak: /proc/PID/clear_refs not permitted")
