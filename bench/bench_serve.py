@@ -49,8 +49,8 @@ process on the same CPUs.
 
 Usage::
 
-    PYTHONPATH=. python3 bench/bench_serve.py            # both models and memory (under 10 min on 2 cores)
-    PYTHONPATH=. python3 bench/bench_serve.py --quick    # nano-xl only, fewer requests
+    PYTHONPATH=. python3 bench/bench_serve.py            # both models and memory (13-14 min on 2 busy cores)
+    PYTHONPATH=. python3 bench/bench_serve.py --quick    # nano-xl only, fewer requests (2 min)
 """
 
 from __future__ import annotations
@@ -69,8 +69,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 CLIENTS = (1, 8, 32)
-# requests per run (clients -> requests) and rounds, sized for the whole run to take under 10
-# minutes on 2 busy cores (124M scores about one document a second there, nano xl ten)
+# requests per run (clients -> requests) and rounds: the whole run took 807-825 s on 2 cores
+# shared with other work (load 7-10), where 124M scored about 0.4 documents a second, nano xl 7
 REQUESTS = {"nano-xl": {1: 24, 8: 64, 32: 128}, "gpt2-124m": {1: 4, 8: 16, 32: 32}}
 QUICK_REQUESTS = {"nano-xl": {1: 12, 8: 32, 32: 64}}
 REPEATS = {"nano-xl": 2, "gpt2-124m": 1}
