@@ -42,8 +42,9 @@ from gpt2guard.cli.params import COUNT, METHOD, RATE, SEED, THRESHOLD, refuse_to
               help="Seconds a request may wait for its answer (more: 504).")
 @click.option("--max-wait-ms", type=click.FloatRange(min=0), default=2.0, show_default=True,
               help="When requests arrive together, wait this long for more to batch with them.")
-@click.option("--batch-tokens", type=click.IntRange(min=1), default=16384, show_default=True,
-              help="Estimated tokens coalesced into one call of the scoring engine.")
+@click.option("--batch-tokens", type=click.IntRange(min=1), default=4096, show_default=True,
+              help="Estimated tokens coalesced into one call of the scoring engine (default: one forward pass "
+                   "of the engine, so no answer waits on a pass that is not its own).")
 @click.option("--no-batching", is_flag=True, help="Score one request at a time (the benchmark's baseline).")
 @click.option("--detail-tokens", type=click.IntRange(min=1), default=2000, show_default=True,
               help="Tokens of each document shown in the per-token view (details=true).")

@@ -125,7 +125,7 @@ def page_html() -> str:
 
 
 def create_app(service, *, token: str | None = None, batching: bool = True, max_wait: float = 0.002,
-               max_batch_tokens: int = 16384, queue_docs: int = 1024, timeout: float = 60.0,
+               max_batch_tokens: int = 4096, queue_docs: int = 1024, timeout: float = 60.0,
                max_body_bytes: int = 64 << 20) -> FastAPI:
     """The service's ASGI application.
 

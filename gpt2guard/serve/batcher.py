@@ -60,7 +60,7 @@ class Batcher:
         Documents that may wait; past it :meth:`submit` raises :class:`QueueFull`.
     """
 
-    def __init__(self, service, *, batching: bool = True, max_wait: float = 0.002, max_batch_tokens: int = 16384,
+    def __init__(self, service, *, batching: bool = True, max_wait: float = 0.002, max_batch_tokens: int = 4096,
                  queue_docs: int = 1024):
         self.service = service
         self.batching, self.max_wait = batching, max_wait
