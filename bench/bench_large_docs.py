@@ -4,10 +4,12 @@ Generates, deterministically, documents of 1, 10 and 50 MB of human prose (the b
 documents shuffled with a seed and repeated until the size is reached; written as a ``.txt``
 file for ``score`` and a one-record ``.jsonl`` for ``import``), then runs each command on each
 document in its own process and reports wall time and peak resident memory (``ru_maxrss`` of
-that process, via ``os.wait4``). Also, as the baseline measured in the same run, the peak
-memory and time of what ``import`` and ``score`` did before they streamed: tokenising the
-whole document in one tokenizer call (the step that took 7.3 GB on 50 MB), here on the 10 MB
-document only, since on 50 MB it takes the machine's memory.
+that process, via ``ru_maxrss``). Also, as baselines measured in the same run, on the 10 MB
+document only: the peak memory and time of what ``import`` and ``score`` did before they
+streamed, tokenising the whole document in one tokenizer call (the step that took 7.3 GB on
+50 MB; on 50 MB it takes the machine's memory); and the per-token path of ``score`` (the
+document scored to full per-token records, :meth:`Scorer.score`, then the method), which
+``score`` took before it scored zero-shot methods to per-document sums.
 
 Printed: a table (command, MB, tokens, seconds, seconds per MB, peak RSS) and the linearity
 ratio of each command, ``time(largest) / (size ratio x time(smallest))`` (1.0 = linear). The
@@ -91,6 +93,18 @@ print(n, time.perf_counter() - t0)
 """
 
 
+BASELINE_SCORE = """
+import sys, time
+from gpt2guard.detector import Scorer, get_method
+from gpt2guard.family import load_model
+scorer = Scorer(load_model(sys.argv[1]), cache=False)
+text = open(sys.argv[2], "rb").read()
+t0 = time.perf_counter()
+(stats,) = scorer.score([text])
+print(stats.n_tokens, get_method(sys.argv[3])(stats), time.perf_counter() - t0)
+"""
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="1,10,50", help="document sizes in MB, comma-separated")
@@ -98,7 +112,8 @@ def main() -> None:
     ap.add_argument("--family", default="nano",
                     help="scorer and tokenizer family (nano, micro) or a model directory (e.g. one built nano size)")
     ap.add_argument("--method", default="logrank", help="zero-shot method for score")
-    ap.add_argument("--no-baseline", action="store_true", help="skip the whole-text tokenisation baseline")
+    ap.add_argument("--no-baseline", action="store_true",
+                    help="skip the baselines (whole-text tokenisation; score's per-token path)")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads of each child (OMP_NUM_THREADS; 1 keeps a shared machine's numbers steady)")
     ap.add_argument("--seed", type=int, default=0)
@@ -112,7 +127,7 @@ def main() -> None:
     from gpt2guard.paths import cache_dir
 
     load_model(args.family)  # built before timing, if it has to be
-    rows = []
+    rows, scores = [], {}
     with tempfile.TemporaryDirectory(prefix="bench-large-") as tmp:
         tmp = Path(tmp)
         for mb in sizes:
@@ -135,11 +150,12 @@ def main() -> None:
             for path in set(stats_dir.rglob("*.npz")) - before:  # so that a later run scores again
                 path.unlink()
             (verdict,) = json.loads(out)
+            scores[mb] = verdict["score"]
             rows.append(("score", mb, verdict["n_tokens"], secs, rss))
             for row in rows[-2:]:
                 print(f"  {row[0]} {mb:g} MB: {row[2]} tokens, {row[3]:.1f} s, peak RSS {row[4]:.0f} MB",
                       file=sys.stderr, flush=True)
-        base = None
+        base = base_score = None
         if not args.no_baseline:
             mb = 10.0 if 10.0 in sizes else sizes[-1]
             script = tmp / "baseline.py"
@@ -147,6 +163,11 @@ def main() -> None:
             wall, rss, out = measured([str(script), args.family, str(tmp / f"doc{mb:g}.txt")], env)
             n, secs = out.split()
             base = (mb, int(n), float(secs), rss)
+            script = tmp / "baseline_score.py"
+            script.write_text(BASELINE_SCORE, encoding="utf-8")
+            wall, rss, out = measured([str(script), args.family, str(tmp / f"doc{mb:g}.txt"), args.method], env)
+            n, value, secs = out.split()
+            base_score = (mb, int(n), float(value), wall, rss)
 
     print(f"\n{'command':<8} {'MB':>5} {'tokens':>10} {'seconds':>8} {'s/MB':>6} {'peak RSS MB':>12}")
     for cmd, mb, n, secs, rss in rows:
@@ -164,6 +185,12 @@ def main() -> None:
         print(f"baseline: whole-text tokenisation of the {mb:g} MB document in one call (what import and score "
               f"did before): peak RSS {rss:.0f} MB in {secs:.1f} s; streaming import of it: {stream[4]:.0f} MB "
               f"({rss / stream[4]:.1f}x less)")
+        mb, n, value, wall, rss = base_score
+        bounded = next(r for r in rows if r[0] == "score" and r[1] == mb)
+        print(f"baseline: the {mb:g} MB document scored to per-token records, then {args.method} (what score did "
+              f"before): peak RSS {rss:.0f} MB in {wall:.1f} s; score's bounded path: {bounded[4]:.0f} MB "
+              f"({rss / bounded[4]:.2f}x less); {args.method} {float(value):.10g} per-token, "
+              f"{scores[mb]:.10g} bounded")
 
 
 if __name__ == "__main__":
