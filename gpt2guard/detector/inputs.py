@@ -18,8 +18,8 @@ from typing import Iterable, Iterator
 
 from gpt2guard.errors import GuardError
 
-# A group of documents scored together (gpt2guard score): at most this many characters or
-# bytes, and this many documents (a longer document is a group of its own).
+# A group of documents scored together (gpt2guard score): at most this many documents, closed
+# once it holds this many characters or bytes.
 BATCH_CHARS = 8 << 20
 BATCH_DOCS = 1024
 
@@ -75,21 +75,26 @@ def read_documents(paths, stdin=None, skip_bad: bool = False, log=None) -> tuple
     return names, docs
 
 
-def batched(documents: Iterable[tuple[str, str | bytes]], max_chars: int = BATCH_CHARS,
-            max_docs: int = BATCH_DOCS) -> Iterator[tuple[list[str], list[str | bytes]]]:
-    """Consecutive groups ``(names, documents)`` of at most ``max_docs`` documents and
-    ``max_chars`` characters (a longer document alone); GuardError if there is none."""
+def batched(documents: Iterable[tuple[str, str | bytes]], max_chars: int | None = None,
+            max_docs: int | None = None) -> Iterator[tuple[list[str], list[str | bytes]]]:
+    """Consecutive groups ``(names, documents)`` of at most ``max_docs`` documents (default
+    :data:`BATCH_DOCS`), a group closed as soon as it reaches ``max_chars`` characters
+    (default :data:`BATCH_CHARS`); GuardError if there is no document. A group is yielded
+    before the next document is read."""
+    max_chars = BATCH_CHARS if max_chars is None else max_chars
+    max_docs = BATCH_DOCS if max_docs is None else max_docs
     names: list[str] = []
     docs: list[str | bytes] = []
     size, seen = 0, False
     for name, doc in documents:
         seen = True
-        if docs and (len(docs) == max_docs or size + len(doc) > max_chars):
-            yield names, docs
-            names, docs, size = [], [], 0
         names.append(name)
         docs.append(doc)
         size += len(doc)
+        del doc
+        if len(docs) >= max_docs or size >= max_chars:
+            yield names, docs
+            names, docs, size = [], [], 0
     if docs:
         yield names, docs
     if not seen:

@@ -118,8 +118,8 @@ def render_document(verdict, stats, tokenizer, alternatives=None, window: int = 
     if not stats.scorable:
         return f'<section class="doc">{head}<p>(nothing to show)</p></section>'
     if stats.n_tokens < verdict.n_tokens:
-        head += (f'<p class="cut">Showing the first {stats.n_tokens:,} of the document\'s {verdict.n_tokens:,} '
-                 "tokens; the verdict judges them all.</p>")
+        head += (f'<p class="cut">Showing the first {stats.n_tokens:,} of {verdict.n_tokens:,} tokens; '
+                 "the verdict judges them all.</p>")
     hot = hot_mask(stats.rank, window)
     parts = []
     for i, (tid, rank, logp) in enumerate(zip(stats.token_ids, stats.rank, stats.logp)):

@@ -145,7 +145,7 @@ class TokenSums:
     @classmethod
     def from_arrays(cls, arrays) -> "TokenSums":
         """Inverse of :meth:`to_arrays`."""
-        if str(arrays["kind"]) != "sums":
+        if "kind" not in arrays or str(arrays["kind"]) != "sums":
             raise ValueError("not a TokenSums archive")
         sums = {str(k): float(v) for k, v in zip(arrays["sum_names"], arrays["sum_values"])}
         if not set(SUM_NAMES) <= set(sums):

@@ -213,3 +213,22 @@ def test_mean_ref_is_exactly_minus_entropy(tiny_pair, texts):
     out = score_token_ids([np.array(scorer.tokenizer(t)["input_ids"]) for t in texts], scorer)
     for a in out:
         assert np.array_equal(a["mean_ref"], -a["entropy"])
+
+
+def test_html_report_renders_the_first_tokens_of_a_long_record(tiny_pair):
+    """html_report(max_tokens=N) shows N tokens of a longer record, says so, and computes the
+    alternatives for those N only."""
+    import re
+
+    from gpt2guard.detector.report_html import html_report
+    from gpt2guard.detector.verdict import decide
+
+    scorer, _ = tiny_pair
+    (stats,) = _uncached(scorer).score([LONG])
+    v = decide(0, "long", 1.0, None, 0.0, stats.n_tokens, stats.n_windows, stats.flags, 16, method="logrank",
+               scorer="tiny")
+    page = html_report([v], [stats], scorer, max_tokens=50)
+    assert len(re.findall(r'<span class="tok ', page)) == 50
+    assert f"Showing the first 50 of {stats.n_tokens:,} tokens" in page
+    whole = html_report([v], [stats], scorer, max_tokens=stats.n_tokens)
+    assert "Showing" not in whole and len(re.findall(r'<span class="tok ', whole)) == stats.n_tokens
