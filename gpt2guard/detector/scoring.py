@@ -19,6 +19,11 @@ Pipeline
    (:func:`~gpt2guard.detector.reduce.project_and_reduce`), so the logits of a batch never
    exist at once.
 
+:meth:`Scorer.score_sums` runs the same windows but keeps per-document sums only
+(:class:`~gpt2guard.detector.stats.TokenSums`, all any zero-shot method reads): no per-token
+array is allocated, and a long document's ids are tokenised piece by piece and its windows
+scored as they arrive (:func:`sum_token_pieces`), so memory does not grow with its length.
+
 With a reference model (same tokenizer) both models see the same batches and the
 reference's distribution ``q`` gives the cross terms (Binoculars, Fast-DetectGPT with a
 separate sampling model).
