@@ -59,7 +59,10 @@ def generate(path: Path, size_mb: float, seed: int = 0) -> int:
 # Runs a script or the CLI in a child process and reports its own peak RSS at exit.
 WRAPPER = """
 import atexit, resource, runpy, sys
-atexit.register(lambda: sys.stderr.write("\\nMAXRSS_KB %d\\n" % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+def report():
+    u = resource.getrusage(resource.RUSAGE_SELF)
+    sys.stderr.write("\\nMAXRSS_KB %d\\nCPU_S %.3f\\n" % (u.ru_maxrss, u.ru_utime + u.ru_stime))
+atexit.register(report)
 if sys.argv[1] == "cli":
     sys.argv = ["gpt2guard"] + sys.argv[2:]
     from gpt2guard.cli import main
@@ -70,15 +73,22 @@ else:
 """
 
 
+CPU = {"last": 0.0}  # CPU seconds of the last child
+
+
 def measured(argv: list[str], env: dict) -> tuple[float, float, str]:
     """Run ``argv`` (``["cli", ...]`` for a gpt2guard command, else a script and its
-    arguments) in a child process; return (wall seconds, peak RSS in MB, its stdout)."""
+    arguments) in a child process; return (wall seconds, peak RSS in MB, its stdout). Its
+    CPU seconds (user + system) go to ``CPU["last"]``: on a shared machine they, not the
+    wall time, show whether the time is linear."""
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", WRAPPER] + argv, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(argv[:6])}... failed:\n{proc.stderr[-2000:]}")
     kb = [line for line in proc.stderr.splitlines() if line.startswith("MAXRSS_KB")]
+    cpu = [line for line in proc.stderr.splitlines() if line.startswith("CPU_S")]
+    CPU["last"] = float(cpu[-1].split()[1])
     return seconds, int(kb[-1].split()[1]) / 1024, proc.stdout
 
 
@@ -142,7 +152,7 @@ def main() -> None:
             from gpt2guard.datasets.sets import open_set
 
             (rec,) = list(open_set(tmp / "sets", f"big{mb:g}".replace(".", "_"), "test"))
-            rows.append(("import", mb, rec.length, secs, rss))
+            rows.append(("import", mb, rec.length, secs, rss, CPU["last"]))
             stats_dir = cache_dir() / "detector" / "stats"
             before = set(stats_dir.rglob("*.npz"))
             secs, rss, out = measured(["cli", "score", str(txt), "--family", args.family, "--method",
@@ -151,9 +161,10 @@ def main() -> None:
                 path.unlink()
             (verdict,) = json.loads(out)
             scores[mb] = verdict["score"]
-            rows.append(("score", mb, verdict["n_tokens"], secs, rss))
+            rows.append(("score", mb, verdict["n_tokens"], secs, rss, CPU["last"]))
             for row in rows[-2:]:
-                print(f"  {row[0]} {mb:g} MB: {row[2]} tokens, {row[3]:.1f} s, peak RSS {row[4]:.0f} MB",
+                print(f"  {row[0]} {mb:g} MB: {row[2]} tokens, {row[3]:.1f} s ({row[5]:.1f} CPU s), "
+                      f"peak RSS {row[4]:.0f} MB",
                       file=sys.stderr, flush=True)
         base = base_score = None
         if not args.no_baseline:
@@ -169,16 +180,18 @@ def main() -> None:
             n, value, secs = out.split()
             base_score = (mb, int(n), float(value), wall, rss)
 
-    print(f"\n{'command':<8} {'MB':>5} {'tokens':>10} {'seconds':>8} {'s/MB':>6} {'peak RSS MB':>12}")
-    for cmd, mb, n, secs, rss in rows:
-        print(f"{cmd:<8} {mb:>5g} {n:>10} {secs:>8.1f} {secs / mb:>6.2f} {rss:>12.0f}")
+    print(f"\n{'command':<8} {'MB':>5} {'tokens':>10} {'seconds':>8} {'s/MB':>6} {'CPU s':>8} {'peak RSS MB':>12}")
+    for cmd, mb, n, secs, rss, cpu in rows:
+        print(f"{cmd:<8} {mb:>5g} {n:>10} {secs:>8.1f} {secs / mb:>6.2f} {cpu:>8.1f} {rss:>12.0f}")
     for cmd in ("import", "score"):
         mine = [r for r in rows if r[0] == cmd]
         if len(mine) > 1:
             small, large = mine[0], mine[-1]
             ratio = large[3] / (large[1] / small[1] * small[3])
+            cpu_ratio = large[5] / (large[1] / small[1] * small[5])
             print(f"{cmd} linearity: time({large[1]:g} MB) / ({large[1] / small[1]:g} x time({small[1]:g} MB)) "
-                  f"= {ratio:.2f}  (1.00 = linear; the fixed start-up cost pushes it below 1)")
+                  f"= {ratio:.2f} wall, {cpu_ratio:.2f} CPU  (1.00 = linear; the fixed start-up cost pushes it "
+                  "below 1)")
     if base:
         mb, n, secs, rss = base
         stream = next(r for r in rows if r[0] == "import" and r[1] == mb)
