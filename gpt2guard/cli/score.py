@@ -12,6 +12,9 @@ import click
 from gpt2guard.cli.params import COUNT, METHOD, RATE, SEED, THRESHOLD, refuse_together
 from gpt2guard.cli.options import PROGRESS
 
+# Tokens of each document the HTML report shows by default (a page of a few MB).
+DEFAULT_HTML_TOKENS = 20_000
+
 COLUMNS = ("name", "decision", "probability", "probability_threshold", "score", "threshold", "n_tokens",
            "n_windows", "method", "scorer", "flags", "repairs", "reason")
 
@@ -104,6 +107,17 @@ def build_detector(detector, method, family, size, reference_size, threshold, fp
     return det
 
 
+def html_scorer(det, family, size, max_tokens: int):
+    """:func:`report_scorer` scoring at most ``max_tokens`` tokens of each document (the
+    statistics of a document's first tokens do not depend on what follows them)."""
+    from gpt2guard.detector.scoring import Scorer
+
+    s = report_scorer(det, family, size)
+    cap = min(max_tokens, s.max_tokens or max_tokens)
+    return Scorer(s.scorer, s.reference, batch_tokens=s.batch_tokens, chunk_elements=s.chunk_elements, bf16=s.bf16,
+                  cache=s.cache or False, max_tokens=cap, progress=s.progress, linear=s.backend)
+
+
 def report_scorer(det, family, size):
     """The Scorer whose token statistics the HTML report shows."""
     if det.kind == "zero-shot":
@@ -138,9 +152,12 @@ def report_scorer(det, family, size):
               help="Score at most this many tokens of each document (a safety valve for huge inputs; a cut "
                    "document is flagged 'truncated'). Default: every token, in bounded memory.")
 @click.option("--html", "html_out", type=click.Path(dir_okay=False), help="Also write a GLTR-style HTML report here.")
+@click.option("--html-max-tokens", type=click.IntRange(min=1), default=DEFAULT_HTML_TOKENS, show_default=True,
+              help="The HTML report shows at most this many tokens of each document (and says so); verdicts "
+                   "judge every token.")
 @PROGRESS
 def score(files, detector, method, family, size, reference_size, threshold, fpr, min_tokens, seed, fmt, skip_bad,
-          max_tokens, html_out, progress):
+          max_tokens, html_out, html_max_tokens, progress):
     """Judge each document in FILES (text files, JSONL sets, or - for stdin): machine, human or abstain.
 
     Prints per document the decision with its reason, the machine probability (trained and
@@ -153,7 +170,9 @@ def score(files, detector, method, family, size, reference_size, threshold, fpr,
     Examples: gpt2guard score essay.txt --method fast-detectgpt --family nano;
     gpt2guard score data/test.jsonl --detector det/ --format json --html report.html
     """
-    from gpt2guard.detector.inputs import read_documents
+    from dataclasses import replace
+
+    from gpt2guard.detector.inputs import batched, check_paths, iter_documents
 
     ctx = click.get_current_context()
     refuse_together(ctx, "detector", ["method", "reference_size", "fpr"], "a saved detector has its own scorer and "
@@ -161,19 +180,32 @@ def score(files, detector, method, family, size, reference_size, threshold, fpr,
     refuse_together(ctx, "threshold", ["fpr"], "--fpr calibrates a threshold; --threshold sets one")
 
     log = lambda m: click.echo(m, err=True)  # noqa: E731
-    names, docs = read_documents(files, skip_bad=skip_bad, log=log)
+    check_paths(files)
     det = build_detector(detector, method, family, size, reference_size, threshold, fpr, min_tokens, seed, log,
                          progress, max_tokens)
-    verdicts = det.verdicts(docs, names)
+    report = html_scorer(det, family, size, html_max_tokens) if html_out else None
+    verdicts, sections, shown = [], [], 0
+    # documents are read and scored a group at a time: only the group being scored is held
+    for names, docs in batched(iter_documents(files, skip_bad=skip_bad, log=log)):
+        offset = len(verdicts)
+        verdicts += [replace(v, index=v.index + offset) for v in det.verdicts(docs, names)]
+        if report is not None:
+            from gpt2guard.detector.report_html import html_sections
+
+            stats = report.score(docs)
+            shown += sum(s.n_tokens < v.n_tokens for s, v in zip(stats, verdicts[offset:]))
+            sections += html_sections(verdicts[offset:], stats, report.scorer, context=report.context,
+                                      linear=report.backend)
+            del stats
+        del docs
     cut = sum("truncated" in v.flags for v in verdicts)
     if cut:
         log(f"{cut} document(s) cut at --max-tokens {max_tokens}: their verdicts judge the first {max_tokens} tokens")
     click.echo(format_verdicts([v.to_dict() for v in verdicts], fmt))
     if html_out:
-        from gpt2guard.detector.report_html import html_report
+        from gpt2guard.detector.report_html import render_page
         from gpt2guard.paths import atomic_write_text
 
-        scorer = report_scorer(det, family, size)
-        atomic_write_text(html_out, html_report(verdicts, scorer.score(docs), scorer.scorer, context=scorer.context,
-                                                linear=scorer.backend))
-        log(f"HTML report in {html_out}")
+        atomic_write_text(html_out, render_page(sections))
+        log(f"HTML report in {html_out}" + (f"; {shown} document(s) longer than --html-max-tokens {html_max_tokens} "
+                                            f"show their first {html_max_tokens} tokens" if shown else ""))

@@ -1,5 +1,10 @@
-"""Zero-shot detection methods by name: each maps a :class:`TokenStats` to one float, where
-higher means "more likely machine-written".
+"""Zero-shot detection methods by name: each maps a :class:`TokenStats` (or its
+:class:`TokenSums`) to one float, where higher means "more likely machine-written".
+
+Every method is a function of per-document sums only (:class:`TokenSums`): a full record is
+first reduced to its sums in bounded chunks (:meth:`TokenStats.sums`), so a method costs no
+float64 temporary of the document's length, and the engine's bounded-memory path, which
+never holds per-token arrays, gives the same scores.
 
 =================== ================================================================= ==========
 name                score                                                              source
@@ -54,9 +59,7 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
-import numpy as np
-
-from gpt2guard.detector.stats import TokenStats
+from gpt2guard.detector.stats import TokenStats, TokenSums
 from gpt2guard.errors import GuardError
 
 # Guards a denominator that is exactly zero (every token the top-1 prediction; a
@@ -68,29 +71,36 @@ TINY = 1e-12
 class Method:
     """A named zero-shot score: ``method(stats) -> float``, higher = more likely machine.
 
-    Returns NaN for a document with no scored tokens. Raises GuardError when the method
-    needs reference-model terms that ``stats`` lacks.
+    ``stats`` is a :class:`TokenStats` or a :class:`TokenSums`; ``fn`` maps a
+    :class:`TokenSums` with at least one token to the score. Returns NaN for a document
+    with no scored tokens. Raises GuardError when the method needs reference-model terms
+    that ``stats`` lacks.
     """
 
     name: str
-    fn: Callable[[TokenStats], float]
+    fn: Callable[[TokenSums], float]
     description: str
     needs_reference: bool = False
 
-    def __call__(self, stats: TokenStats) -> float:
+    def __call__(self, stats: TokenStats | TokenSums) -> float:
         if self.needs_reference and not stats.has_reference:
             raise GuardError(f"method {self.name!r} needs a reference model: score with a second model "
                              "of the scorer's family as reference")
         if not stats.scorable:
             return math.nan
-        return float(self.fn(stats))
+        return float(self.fn(as_sums(stats)))
+
+
+def as_sums(stats: TokenStats | TokenSums) -> TokenSums:
+    """The :class:`TokenSums` of a record (itself if it is one)."""
+    return stats if isinstance(stats, TokenSums) else stats.sums()
 
 
 _METHODS: dict[str, Method] = {}
 
 
 def register(name: str, description: str, needs_reference: bool = False):
-    """Decorator adding a function ``TokenStats -> float`` to the registry under ``name``."""
+    """Decorator adding a function ``TokenSums -> float`` to the registry under ``name``."""
 
     def wrap(fn):
         _METHODS[name] = Method(name, fn, description, needs_reference)
@@ -112,62 +122,57 @@ def list_methods(with_reference: bool = True) -> list[str]:
     return [n for n, m in _METHODS.items() if with_reference or not m.needs_reference]
 
 
-def score_methods(stats: TokenStats, names: list[str] | None = None) -> dict[str, float]:
+def score_methods(stats: TokenStats | TokenSums, names: list[str] | None = None) -> dict[str, float]:
     """Several methods on one record; default every method the record supports."""
     names = names if names is not None else list_methods(with_reference=stats.has_reference)
-    return {name: get_method(name)(stats) for name in names}
-
-
-def _log_rank(stats: TokenStats) -> np.ndarray:
-    return np.log1p(stats.rank.astype(np.float64))  # log of the 1-based rank
+    sums = as_sums(stats) if stats.scorable else stats  # reduced once for every method
+    return {name: get_method(name)(sums) for name in names}
 
 
 @register("logp", "mean log-likelihood of the tokens")
-def log_likelihood(stats: TokenStats) -> float:
-    return stats.logp.astype(np.float64).mean()
+def log_likelihood(s: TokenSums) -> float:
+    return s.mean("logp")
 
 
 @register("rank", "minus the mean 1-based rank of the tokens")
-def neg_rank(stats: TokenStats) -> float:
-    return -(stats.rank.astype(np.float64) + 1.0).mean()
+def neg_rank(s: TokenSums) -> float:
+    return -(s.mean("rank") + 1.0)
 
 
 @register("logrank", "minus the mean log of the 1-based rank")
-def neg_log_rank(stats: TokenStats) -> float:
-    return -_log_rank(stats).mean()
+def neg_log_rank(s: TokenSums) -> float:
+    return -s.mean("log_rank")
 
 
 @register("entropy", "minus the mean entropy of the predictive distribution")
-def neg_entropy(stats: TokenStats) -> float:
-    return -stats.entropy.astype(np.float64).mean()
+def neg_entropy(s: TokenSums) -> float:
+    return -s.mean("entropy")
 
 
 @register("gltr", "fraction of tokens ranked in the model's top 10 (GLTR)")
-def gltr_top10(stats: TokenStats) -> float:
-    return (stats.rank < 10).mean()
+def gltr_top10(s: TokenSums) -> float:
+    return s.mean("top10")
 
 
 @register("lrr", "log-likelihood log-rank ratio (DetectLLM)")
-def log_rank_ratio(stats: TokenStats) -> float:
-    return -stats.logp.astype(np.float64).sum() / max(_log_rank(stats).sum(), TINY)
+def log_rank_ratio(s: TokenSums) -> float:
+    return -s.sums["logp"] / max(s.sums["log_rank"], TINY)
 
 
 @register("fast-detectgpt", "analytic conditional probability curvature, scorer as sampling model")
-def fast_detectgpt(stats: TokenStats) -> float:
-    logp, mean, var = (a.astype(np.float64).sum() for a in (stats.logp, stats.mean_ref, stats.var_ref))
-    return (logp - mean) / math.sqrt(max(var, TINY))
+def fast_detectgpt(s: TokenSums) -> float:
+    return (s.sums["logp"] - s.sums["mean_ref"]) / math.sqrt(max(s.sums["var_ref"], TINY))
 
 
 @register("fast-detectgpt-ref", "analytic conditional probability curvature, reference as sampling model",
           needs_reference=True)
-def fast_detectgpt_ref(stats: TokenStats) -> float:
-    logp, cross, var = (a.astype(np.float64).sum() for a in (stats.logp, stats.cross_entropy, stats.cross_var))
-    return (logp + cross) / math.sqrt(max(var, TINY))
+def fast_detectgpt_ref(s: TokenSums) -> float:
+    return (s.sums["logp"] + s.sums["cross_entropy"]) / math.sqrt(max(s.sums["cross_var"], TINY))
 
 
 @register("binoculars", "minus log-perplexity over cross-perplexity (scorer observes, reference performs)",
           needs_reference=True)
-def binoculars(stats: TokenStats) -> float:
-    log_ppl = -stats.logp.astype(np.float64).mean()
-    log_xppl = stats.cross_entropy.astype(np.float64).mean()
+def binoculars(s: TokenSums) -> float:
+    log_ppl = -s.mean("logp")
+    log_xppl = s.mean("cross_entropy")
     return -log_ppl / max(log_xppl, TINY)

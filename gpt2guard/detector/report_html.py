@@ -12,6 +12,11 @@ not keep: :func:`top_alternatives` runs one extra forward pass per sliding windo
 engine's windows, so each position sees the context it was scored with), for the documents
 being rendered only, keeping just the top-k ids and probabilities of each position (memory
 bounded by one window's logits).
+
+A page of millions of tokens is useless and huge: :func:`html_report` renders at most
+``max_tokens`` tokens of each document when asked (``gpt2guard score --html`` renders at most
+``--html-max-tokens``, default 20,000, and scores no more for the page), and says on the page
+how many of the document's tokens are shown.
 """
 
 from __future__ import annotations
@@ -112,6 +117,9 @@ def render_document(verdict, stats, tokenizer, alternatives=None, window: int = 
             + (f"; flags: {html.escape(', '.join(verdict.flags))}" if verdict.flags else "") + "</p>")
     if not stats.scorable:
         return f'<section class="doc">{head}<p>(nothing to show)</p></section>'
+    if stats.n_tokens < verdict.n_tokens:
+        head += (f'<p class="cut">Showing the first {stats.n_tokens:,} of {verdict.n_tokens:,} tokens; '
+                 "the verdict judges them all.</p>")
     hot = hot_mask(stats.rank, window)
     parts = []
     for i, (tid, rank, logp) in enumerate(zip(stats.token_ids, stats.rank, stats.logp)):
@@ -134,12 +142,33 @@ def render_page(sections: list[str], title: str = "gpt2guard report") -> str:
             f'<span class="hot">most machine-like span</span></p>{"".join(sections)}</body></html>\n')
 
 
-def html_report(verdicts, stats, loaded, *, k: int = 5, window: int = 16, title: str = "gpt2guard report",
-                context: int | None = None, linear: str = "auto") -> str:
-    """Render documents' verdicts and token statistics under ``loaded`` (a LoadedModel);
-    ``context`` and ``linear`` as the :class:`~gpt2guard.detector.scoring.Scorer` used."""
+def first_tokens(stats, n: int):
+    """``stats`` (a TokenStats) cut to its first ``n`` tokens: views of its arrays, no copy."""
+    from dataclasses import fields, replace
+
+    if stats.n_tokens <= n:
+        return stats
+    return replace(stats, **{f.name: getattr(stats, f.name)[:n] for f in fields(stats)
+                             if isinstance(getattr(stats, f.name), np.ndarray)})
+
+
+def html_sections(verdicts, stats, loaded, *, k: int = 5, window: int = 16, context: int | None = None,
+                  linear: str = "auto", max_tokens: int | None = None) -> list[str]:
+    """The ``<section>`` of each document (see :func:`html_report`), to render in pieces."""
     sections = []
     for v, s in zip(verdicts, stats):
+        if max_tokens is not None:
+            s = first_tokens(s, max_tokens)
         alts = top_alternatives(loaded, s.token_ids, k, context=context, linear=linear) if s.scorable else None
         sections.append(render_document(v, s, loaded.tokenizer, alts, window))
-    return render_page(sections, title)
+    return sections
+
+
+def html_report(verdicts, stats, loaded, *, k: int = 5, window: int = 16, title: str = "gpt2guard report",
+                context: int | None = None, linear: str = "auto", max_tokens: int | None = None) -> str:
+    """Render documents' verdicts and token statistics under ``loaded`` (a LoadedModel);
+    ``context`` and ``linear`` as the :class:`~gpt2guard.detector.scoring.Scorer` used.
+    With ``max_tokens``, each document shows its first ``max_tokens`` tokens only (and says
+    so); a record already shorter than its verdict's token count says so too."""
+    return render_page(html_sections(verdicts, stats, loaded, k=k, window=window, context=context, linear=linear,
+                                     max_tokens=max_tokens), title)

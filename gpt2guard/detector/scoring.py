@@ -19,6 +19,11 @@ Pipeline
    (:func:`~gpt2guard.detector.reduce.project_and_reduce`), so the logits of a batch never
    exist at once.
 
+:meth:`Scorer.score_sums` runs the same windows but keeps per-document sums only
+(:class:`~gpt2guard.detector.stats.TokenSums`, all any zero-shot method reads): no per-token
+array is allocated, and a long document's ids are tokenised piece by piece and its windows
+scored as they arrive (:func:`sum_token_pieces`), so memory does not grow with its length.
+
 With a reference model (same tokenizer) both models see the same batches and the
 reference's distribution ``q`` gives the cross terms (Binoculars, Fast-DetectGPT with a
 separate sampling model).
@@ -26,8 +31,9 @@ separate sampling model).
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import replace
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -36,8 +42,8 @@ from gpt2guard.detector.encode import encode_texts
 from gpt2guard.detector.hygiene import clean_text, is_scorable
 from gpt2guard.detector.models import check_pair, eos_id, lm_parts
 from gpt2guard.detector.reduce import DEFAULT_CHUNK_ELEMENTS, REFERENCE_STAT_NAMES, STAT_NAMES, project_and_reduce
-from gpt2guard.detector.stats import TokenStats
-from gpt2guard.detector.windows import Window, plan_windows
+from gpt2guard.detector.stats import TokenStats, TokenSums, chunk_sums
+from gpt2guard.detector.windows import Window, iter_window_ids, plan_windows
 from gpt2guard.errors import GuardError
 from gpt2guard.family.load import LoadedModel
 from gpt2guard.paths import sha256_text
@@ -98,10 +104,99 @@ def engine_backend(scorer: LoadedModel, linear: str = "auto", bf16: bool = False
     return backend_for(linear, *(m.model for m in [scorer] + ([reference] if reference is not None else [])))
 
 
+class _Engine:
+    """The models, linear backend and work buffers of one scoring run: scores batches of
+    windows (their fed ids and scored tokens) into per-token statistics."""
+
+    def __init__(self, scorer: LoadedModel, reference: LoadedModel | None, *, chunk_elements: int | None,
+                 bf16: bool, linear: str):
+        import torch
+
+        if reference is not None:
+            check_pair(scorer, reference)
+        self.backend = engine_backend(scorer, linear, bf16, reference)
+        self.models = [scorer] + ([reference] if reference is not None else [])
+        self.has_reference = reference is not None
+        self.names = STAT_NAMES + (REFERENCE_STAT_NAMES if reference is not None else ())
+        self.eos = eos_id(scorer)
+        self.vocab = min(lm_parts(m.model)[1].shape[0] for m in self.models)
+        self.device = scorer.model.device
+        self.chunk_elements, self.bf16 = chunk_elements, bf16
+        self.parts = []
+        for m in self.models:  # (body, weight, bias); under bf16 the output product runs in bfloat16 too
+            body, weight, bias = lm_parts(m.model)
+            if bf16:
+                weight, bias = weight.to(torch.bfloat16), None if bias is None else bias.to(torch.bfloat16)
+            self.parts.append((body, weight, bias))
+        self.workspace = {}  # chunk buffers, reused by every batch
+
+    def check_ids(self, ids: np.ndarray, what: str) -> None:
+        """GuardError if ``ids`` holds an id outside the models' vocabulary."""
+        if len(ids) and (ids.min() < 0 or ids.max() >= self.vocab):
+            raise GuardError(f"{what} has token ids outside the model's vocabulary of {self.vocab}")
+
+    @contextlib.contextmanager
+    def running(self):
+        """Inference mode and the linear backend, around the batches of one run."""
+        import torch
+
+        from gpt2guard.family.linear import linear_backend
+
+        with torch.inference_mode(), contextlib.ExitStack() as stack:
+            for m in self.models:
+                stack.enter_context(linear_backend(m.model, self.backend))
+            yield self
+
+    def run(self, rows: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndarray]:
+        """Statistics of one batch; call inside :meth:`running`.
+
+        Parameters
+        ----------
+        rows : list of (fed, targets)
+            Per window, the ids fed to the model (at most the context) and the tokens scored
+            at its last ``len(targets)`` positions.
+
+        Returns
+        -------
+        dict of str to ndarray
+            The statistics of every scored token, rows one after another.
+        """
+        import torch
+
+        B, L = len(rows), max(len(fed) for fed, _ in rows)
+        ids = np.full((B, L), self.eos, dtype=np.int64)
+        mask = np.zeros((B, L), dtype=np.int64)
+        positions = []
+        for b, (fed, targets) in enumerate(rows):
+            ids[b, : len(fed)] = fed
+            mask[b, : len(fed)] = 1
+            positions.append(b * L + np.arange(len(fed) - len(targets), len(fed)))
+        input_ids = torch.from_numpy(ids).to(self.device)  # (B, L)
+        attention_mask = torch.from_numpy(mask).to(self.device)  # (B, L)
+        rows_t = torch.from_numpy(np.concatenate(positions)).to(self.device)  # (M,)
+        targets_t = torch.from_numpy(np.concatenate([t for _, t in rows]).astype(np.int64)).to(self.device)  # (M,)
+        hidden = []
+        for body, weight, _ in self.parts:
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+                h = _hidden(body, input_ids, attention_mask)  # (B, L, d)
+            hidden.append(h.flatten(0, 1).index_select(0, rows_t).to(weight.dtype))  # (M, d)
+        ref = {}
+        if self.has_reference:
+            ref = {"ref_hidden": hidden[1], "ref_weight": self.parts[1][1], "ref_bias": self.parts[1][2]}
+        stats = project_and_reduce(hidden[0], self.parts[0][1], targets_t, bias=self.parts[0][2],
+                                   chunk_elements=self.chunk_elements, workspace=self.workspace,
+                                   backend=self.backend, **ref)
+        return {name: value.cpu().numpy() for name, value in stats.items()}
+
+    def add_sums(self, acc: TokenSums, stats: dict[str, np.ndarray], lo: int, hi: int) -> None:
+        """Accumulate rows ``lo:hi`` of a batch's statistics into ``acc``."""
+        acc.add(hi - lo, chunk_sums(**{name: stats[name][lo:hi] for name in self.names}))
+
+
 def score_token_ids(docs: Sequence[np.ndarray], scorer: LoadedModel, *, reference: LoadedModel | None = None,
                     batch_tokens: int = DEFAULT_BATCH_TOKENS, chunk_elements: int | None = DEFAULT_CHUNK_ELEMENTS,
                     bf16: bool = False, context: int | None = None, progress: bool = False,
-                    linear: str = "auto") -> list[dict]:
+                    linear: str = "auto", sums: bool = False) -> list[dict] | list[TokenSums]:
     """Per-token statistics of tokenised documents: the engine without hygiene or cache.
 
     Parameters
@@ -125,97 +220,118 @@ def score_token_ids(docs: Sequence[np.ndarray], scorer: LoadedModel, *, referenc
     linear : str
         Backend of the float32 linear layers (:mod:`gpt2guard.family.linear`): ``"auto"``
         (oneDNN on CPU where available), ``"onednn"`` or ``"aten"``. Ignored under ``bf16``.
+    sums : bool
+        Return per-document sums (:class:`~gpt2guard.detector.stats.TokenSums`, all any
+        zero-shot method needs) instead of per-token arrays: no array of a document's
+        length is allocated.
 
     Returns
     -------
-    list of dict
+    list of dict, or list of TokenSums with ``sums``
         Per document: ``token_ids`` and the arrays of :data:`~gpt2guard.detector.reduce.STAT_NAMES`
         (plus the reference terms with a reference), each shape (n,), and ``n_windows``.
     """
-    import contextlib
-
-    import torch
-
-    from gpt2guard.family.linear import linear_backend
-
-    if reference is not None:
-        check_pair(scorer, reference)
-    backend = engine_backend(scorer, linear, bf16, reference)
-    models = [scorer] + ([reference] if reference is not None else [])
+    engine = _Engine(scorer, reference, chunk_elements=chunk_elements, bf16=bf16, linear=linear)
     if context is None:
-        context = min(m.n_positions for m in models)
-    eos = eos_id(scorer)
-    names = STAT_NAMES + (REFERENCE_STAT_NAMES if reference is not None else ())
+        context = min(m.n_positions for m in engine.models)
     docs = [np.asarray(d).reshape(-1) for d in docs]
     docs = [d if d.dtype in (np.int32, np.int64) else d.astype(np.int64) for d in docs]  # int32 stays compact
-    vocab = min(lm_parts(m.model)[1].shape[0] for m in models)
-    bad = [i for i, d in enumerate(docs) if len(d) and (d.min() < 0 or d.max() >= vocab)]
-    if bad:
-        raise GuardError(f"document {bad[0]} has token ids outside the model's vocabulary of {vocab}")
-    out = [{name: np.empty(len(d), np.int32 if name == "rank" else np.float32) for name in names} for d in docs]
+    for i, d in enumerate(docs):
+        engine.check_ids(d, f"document {i}")
+    if sums:
+        out = [TokenSums.zeros(reference is not None) for _ in docs]
+    else:
+        out = [{name: np.empty(len(d), np.int32 if name == "rank" else np.float32) for name in engine.names}
+               for d in docs]
     segments = []
     for i, d in enumerate(docs):
         windows = plan_windows(len(d), context)
-        out[i]["token_ids"] = d.astype(np.int32, copy=False)
-        out[i]["n_windows"] = len(windows)
+        if sums:
+            out[i].n_windows = len(windows)
+        else:
+            out[i]["token_ids"] = d.astype(np.int32, copy=False)
+            out[i]["n_windows"] = len(windows)
         segments.extend((i, w) for w in windows)
-    device = scorer.model.device
-    parts = []
-    for m in models:  # (body, weight, bias); under bf16 the output product runs in bfloat16 too
-        body, weight, bias = lm_parts(m.model)
-        if bf16:
-            weight, bias = weight.to(torch.bfloat16), None if bias is None else bias.to(torch.bfloat16)
-        parts.append((body, weight, bias))
     bar = None
     if progress:
         from gpt2guard.progress import progress_bar  # drawn only on a terminal or in a notebook
 
         bar = progress_bar(total=sum(len(d) for d in docs), unit="tok", desc="scoring", progress=progress)
-    workspace = {}  # chunk buffers, reused by every batch
-    with torch.inference_mode(), contextlib.ExitStack() as stack:
-        for m in models:
-            stack.enter_context(linear_backend(m.model, backend))
+    with engine.running():
         for batch in _batches(segments, batch_tokens):
-            B, L = len(batch), batch[0][1].length
-            ids = np.full((B, L), eos, dtype=np.int64)
-            mask = np.zeros((B, L), dtype=np.int64)
-            rows, targets = [], []
-            for b, (i, w) in enumerate(batch):
+            rows = []
+            for i, w in batch:
                 # ids of document i are [eos] + docs[i] (never built: a window feeds ids[start:stop])
                 if w.start == 0:
-                    ids[b, 0] = eos
-                    ids[b, 1: w.length] = docs[i][: w.stop - 1]
+                    fed = np.concatenate([np.array([engine.eos], docs[i].dtype), docs[i][: w.stop - 1]])
                 else:
-                    ids[b, : w.length] = docs[i][w.start - 1: w.stop - 1]
-                mask[b, : w.length] = 1
-                rows.append(b * L + np.arange(w.first, w.length))
-                targets.append(docs[i][w.start + w.first: w.stop].astype(np.int64))
-            input_ids = torch.from_numpy(ids).to(device)  # (B, L)
-            attention_mask = torch.from_numpy(mask).to(device)  # (B, L)
-            rows_t = torch.from_numpy(np.concatenate(rows)).to(device)  # (M,)
-            targets_t = torch.from_numpy(np.concatenate(targets)).to(device)  # (M,)
-            hidden = []
-            for body, weight, _ in parts:
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                    h = _hidden(body, input_ids, attention_mask)  # (B, L, d)
-                hidden.append(h.flatten(0, 1).index_select(0, rows_t).to(weight.dtype))  # (M, d)
-            ref = {}
-            if reference is not None:
-                ref = {"ref_hidden": hidden[1], "ref_weight": parts[1][1], "ref_bias": parts[1][2]}
-            stats = project_and_reduce(hidden[0], parts[0][1], targets_t, bias=parts[0][2],
-                                       chunk_elements=chunk_elements, workspace=workspace, backend=backend, **ref)
-            stats = {name: value.cpu().numpy() for name, value in stats.items()}
+                    fed = docs[i][w.start - 1: w.stop - 1]
+                rows.append((fed, docs[i][w.start + w.first: w.stop]))
+            stats = engine.run(rows)
             lo = 0
             for i, w in batch:
                 hi = lo + w.n_scored
-                for name in names:
-                    out[i][name][w.start + w.first: w.stop] = stats[name][lo:hi]
+                if sums:
+                    engine.add_sums(out[i], stats, lo, hi)
+                else:
+                    for name in engine.names:
+                        out[i][name][w.start + w.first: w.stop] = stats[name][lo:hi]
                 lo = hi
             if bar is not None:
                 bar.update(sum(w.n_scored for _, w in batch))
     if bar is not None:
         bar.close()
     return out
+
+
+def sum_token_pieces(pieces: Iterable[np.ndarray], scorer: LoadedModel, *, reference: LoadedModel | None = None,
+                     batch_tokens: int = DEFAULT_BATCH_TOKENS, chunk_elements: int | None = DEFAULT_CHUNK_ELEMENTS,
+                     bf16: bool = False, context: int | None = None, progress: bool = False,
+                     linear: str = "auto") -> TokenSums:
+    """The :class:`~gpt2guard.detector.stats.TokenSums` of one document given as a stream of
+    token-id pieces: memory bounded by a piece and a batch, whatever the document's length.
+
+    The windows are :func:`~gpt2guard.detector.windows.plan_windows`'s, cut from the stream as
+    its ids arrive (:func:`~gpt2guard.detector.windows.iter_window_ids`), and are batched in
+    order, ``batch_tokens // context`` windows at a time (at least one); each window is
+    scored exactly as :func:`score_token_ids` scores it. Parameters as :func:`score_token_ids`.
+    """
+    engine = _Engine(scorer, reference, chunk_elements=chunk_elements, bf16=bf16, linear=linear)
+    if context is None:
+        context = min(m.n_positions for m in engine.models)
+    per_batch = max(1, batch_tokens // context)
+    acc = TokenSums.zeros(reference is not None)
+    bar = None
+    if progress:
+        from gpt2guard.progress import progress_bar
+
+        bar = progress_bar(unit="tok", desc="scoring", progress=progress)
+
+    def checked(stream):
+        for n, piece in enumerate(stream):
+            engine.check_ids(np.asarray(piece), f"piece {n} of the document")
+            yield piece
+
+    def flush(rows):
+        stats = engine.run(rows)
+        engine.add_sums(acc, stats, 0, len(stats["logp"]))
+        if bar is not None:
+            bar.update(len(stats["logp"]))
+
+    with engine.running():
+        rows = []
+        for _, fed, targets in iter_window_ids(checked(pieces), context, engine.eos):
+            acc.n_windows += 1
+            # windows of one length share a batch (only the last one may be shorter)
+            if rows and (len(rows) == per_batch or len(fed) != len(rows[0][0])):
+                flush(rows)
+                rows = []
+            rows.append((fed, targets))
+        if rows:
+            flush(rows)
+    if bar is not None:
+        bar.close()
+    return acc
 
 
 def _merge_flags(flags, truncated: bool) -> tuple[str, ...]:
@@ -314,9 +430,99 @@ class Scorer:
                                            repairs=prepared[pos].counts)
         return results
 
+    @property
+    def sums_settings(self) -> dict:
+        """:attr:`settings` of the sums-only records of :meth:`score_sums` (their cache key)."""
+        return {**self.settings, "view": "sums"}
+
+    def score_sums(self, texts: Iterable[str | bytes]) -> list[TokenSums]:
+        """Per-document sums (:class:`~gpt2guard.detector.stats.TokenSums`): what every
+        zero-shot method needs, in memory that does not grow with a document's length.
+
+        One record per input, in input order, with the flags, text hash and repairs of
+        :meth:`score`, and the same method scores (to float64 rounding). Documents up to
+        :data:`~gpt2guard.detector.encode.DEFAULT_CHUNK_CHARS` characters are tokenised and
+        batched together as :meth:`score` does, without per-token arrays; a longer one is
+        cleaned, then tokenised piece by piece while its windows are scored as the ids
+        arrive (:func:`sum_token_pieces`), and its text is dropped before the next document
+        is read (pass a generator to avoid holding the inputs). Cached under
+        :attr:`sums_settings`; a full record that :meth:`score` cached is reused when small.
+        """
+        from gpt2guard.detector.encode import DEFAULT_CHUNK_CHARS, iter_token_pieces
+
+        settings, full_settings = self.sums_settings, self.settings
+        ref_hash = self.reference.model_hash if self.reference else None
+        results: list[TokenSums | None] = []
+        meta = []  # (flags, repairs) per position
+        todo: dict[str, list[int]] = {}  # text hash -> positions, so duplicates score once
+        computed: dict[str, tuple[TokenSums, bool]] = {}
+        short: dict[str, str] = {}
+        kw = dict(reference=self.reference, batch_tokens=self.batch_tokens, chunk_elements=self.chunk_elements,
+                  bf16=self.bf16, context=self.context, progress=self.progress, linear=self.backend)
+        for pos, raw in enumerate(texts):
+            c = clean_text(raw)
+            del raw
+            th = sha256_text(c.text)
+            meta.append((c.flags, c.counts))
+            results.append(None)
+            if not is_scorable(c.flags):
+                results[pos] = TokenSums.zeros(ref_hash is not None, self.scorer.model_hash, reference_hash=ref_hash,
+                                               flags=c.flags, text_hash=th, repairs=c.counts)
+                continue
+            cached = self.cache.get_sums(th, settings, full_settings) if self.cache else None
+            if cached is not None:
+                results[pos] = replace(cached, flags=_merge_flags(c.flags, "truncated" in cached.flags),
+                                       repairs=c.counts)
+                continue
+            todo.setdefault(th, []).append(pos)
+            if len(todo[th]) > 1:
+                continue
+            if len(c.text) <= DEFAULT_CHUNK_CHARS:
+                short[th] = c.text
+            else:  # streamed now, so that one long text is held at a time
+                cut = [False]
+                pieces = iter_token_pieces(self.scorer.tokenizer, c.text, DEFAULT_CHUNK_CHARS)
+                acc = sum_token_pieces(_capped(pieces, self.max_tokens, cut), self.scorer, **kw)
+                computed[th] = (acc, cut[0])
+                pieces = None  # a generator cut short at max_tokens still holds the text
+            del c
+        if short:
+            keys = list(short)
+            ids = encode_texts(self.scorer.tokenizer, list(short.values()), max_tokens=self.max_tokens)
+            short.clear()
+            cut = [self.max_tokens is not None and len(x) > self.max_tokens for x in ids]
+            ids = [x[: self.max_tokens] if c else x for x, c in zip(ids, cut)]
+            sums = score_token_ids(ids, self.scorer, sums=True, **kw)
+            for th, acc, was_cut in zip(keys, sums, cut):
+                computed[th] = (acc, was_cut)
+        for th, positions in todo.items():
+            acc, was_cut = computed[th]
+            acc = replace(acc, model_hash=self.scorer.model_hash, reference_hash=ref_hash,
+                          flags=_merge_flags((), was_cut), text_hash=th)
+            if self.cache:
+                self.cache.put(th, settings, acc)
+            for pos in positions:
+                results[pos] = replace(acc, sums=dict(acc.sums), flags=_merge_flags(meta[pos][0], was_cut),
+                                       repairs=meta[pos][1])
+        return results
+
     def score_one(self, text: str | bytes) -> TokenStats:
         """Score a single document."""
         return self.score([text])[0]
+
+
+def _capped(pieces: Iterable[np.ndarray], max_tokens: int | None, cut: list) -> Iterator[np.ndarray]:
+    """The first ``max_tokens`` ids of a stream of pieces (all without a limit); sets
+    ``cut[0]`` when ids were left out."""
+    n = 0
+    for piece in pieces:
+        if max_tokens is not None and n + len(piece) > max_tokens:
+            cut[0] = True
+            if max_tokens > n:
+                yield piece[: max_tokens - n]
+            return
+        n += len(piece)
+        yield piece
 
 
 def score_texts(texts: Iterable[str | bytes], scorer: LoadedModel, *, reference: LoadedModel | None = None,

@@ -64,7 +64,8 @@ class ZeroShotDetector:
         return self._scorer
 
     def scores_from_stats(self, stats) -> np.ndarray:
-        """Method score per record (NaN where unscorable)."""
+        """Method score per record, :class:`~gpt2guard.detector.stats.TokenStats` or
+        :class:`~gpt2guard.detector.stats.TokenSums` (NaN where unscorable)."""
         return np.array([self.method(s) if s.scorable else math.nan for s in stats], dtype=np.float64)
 
     def calibrate_builtin(self, fpr: float, *, seed: int = 0, n_boot: int = 200, max_words: int = 300,
@@ -85,11 +86,16 @@ class ZeroShotDetector:
 
     def verdicts(self, texts, names=None, stats=None) -> list[Verdict]:
         """Machine / human / abstain per text: machine exactly when score > threshold
-        (``probability`` is None: zero-shot scores are not probabilities)."""
+        (``probability`` is None: zero-shot scores are not probabilities).
+
+        Without ``stats`` the texts are scored to per-document sums only
+        (:meth:`~gpt2guard.detector.scoring.Scorer.score_sums`), in memory that does not grow
+        with a document's length; ``stats`` may be records of either kind.
+        """
         texts = list(texts)
         if self.threshold is None:
             raise GuardError("no threshold: give one or calibrate on human text first")
-        stats = stats if stats is not None else self.scorer.score(texts)
+        stats = stats if stats is not None else self.scorer.score_sums(texts)
         scores = self.scores_from_stats(stats)
         scorer = f"{self.family}:{self.size}" + (f"+{self.reference_size}" if self.reference_size else "")
         return [decide(i, (names or [None] * len(texts))[i], float(sc), None, self.threshold, s.n_tokens, s.n_windows,

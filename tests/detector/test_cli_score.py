@@ -145,3 +145,48 @@ def test_zero_shot_builtin_calibration(micro_family):
     assert cal.achieved_fpr <= 0.1
     v = det.verdicts([TEXT, ""])
     assert v[1].decision == "abstain" and not math.isnan(v[0].score)
+
+
+def test_html_report_of_a_long_document_shows_its_first_tokens(docs, tmp_path, micro_tokenizer):
+    """--html renders at most --html-max-tokens tokens of a document and says so on the page
+    and on stderr; the verdict judges every token."""
+    import re
+
+    long = docs / "long.txt"
+    long.write_text(TEXT * 6, encoding="utf-8")
+    out = tmp_path / "r.html"
+    res = CliRunner().invoke(main, ["score", str(long), str(docs / "a.txt"), *ZS, "--format", "json", "--html",
+                                    str(out), "--html-max-tokens", "100"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    n = len(micro_tokenizer(TEXT * 6)["input_ids"])
+    rows = json.loads(res.stdout)
+    assert rows[0]["n_tokens"] == n > 100 > rows[1]["n_tokens"] and "truncated" not in rows[0]["flags"]
+    page = out.read_text(encoding="utf-8")
+    first, second = page.split('<section class="doc">')[1:]
+    assert len(re.findall(r'<span class="tok ', first)) == 100
+    assert f"Showing the first 100 of {n:,} tokens" in first
+    assert "Showing" not in second and len(re.findall(r'<span class="tok ', second)) == rows[1]["n_tokens"]
+    assert "1 document(s) longer than --html-max-tokens 100 show their first 100 tokens" in res.stderr
+
+
+def test_documents_are_read_and_scored_a_group_at_a_time(docs, monkeypatch):
+    """Each group is scored before the next file is read, and the verdicts keep their input
+    positions and are the verdicts of scoring everything at once."""
+    from pathlib import Path
+
+    from gpt2guard.detector import inputs
+    from gpt2guard.detector.zeroshot import ZeroShotDetector
+
+    files = [str(docs / n) for n in ("a.txt", "empty.txt", "latin1.txt", "set.jsonl", "short.txt")]
+    together = json.loads(run(["score", *files, *ZS, "--format", "json"]).stdout)
+    events = []
+    read, verdicts = Path.read_bytes, ZeroShotDetector.verdicts
+    monkeypatch.setattr(Path, "read_bytes", lambda self: events.append(("read", self.name)) or read(self))
+    monkeypatch.setattr(ZeroShotDetector, "verdicts",
+                        lambda self, texts, names=None, stats=None: events.append(("score", len(texts)))
+                        or verdicts(self, texts, names, stats))
+    monkeypatch.setattr(inputs, "BATCH_DOCS", 2)
+    grouped = json.loads(run(["score", *files, *ZS, "--format", "json"]).stdout)
+    assert grouped == together and [r["index"] for r in grouped] == list(range(6))
+    assert events.index(("score", 2)) < events.index(("read", "latin1.txt"))
+    assert [e for e in events if e[0] == "score"] == [("score", 2)] * 3

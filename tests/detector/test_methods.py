@@ -120,3 +120,75 @@ def test_feature_matrix_handles_empty_documents(tiny_pair, texts):
     assert X.shape == (3, len(names)) and names == feature_names(reference=False)
     assert X[0, 0] == 0 and np.isnan(X[0, 1:]).all()
     assert np.isfinite(X[1:]).all()
+
+
+@pytest.mark.parametrize("with_reference", [False, True])
+def test_sums_path_gives_every_method_of_the_per_token_path(tiny_pair, texts, with_reference):
+    """Scorer.score_sums (no per-token arrays) and Scorer.score give the same score for every
+    method, on every document, with and without a reference model."""
+    from gpt2guard.detector import Scorer
+
+    scorer, reference = tiny_pair
+    s = Scorer(scorer, reference if with_reference else None, cache=False)
+    docs = texts + ["", texts[1] * 8]  # an empty one, and one of several windows
+    full, sums = s.score(docs), s.score_sums(docs)
+    names = list_methods(with_reference=with_reference)
+    for a, b in zip(full, sums):
+        assert (a.n_tokens, a.n_windows, a.flags, a.text_hash) == (b.n_tokens, b.n_windows, b.flags, b.text_hash)
+        for name in names:
+            x, y = get_method(name)(a), get_method(name)(b)
+            assert (math.isnan(x) and math.isnan(y)) or y == pytest.approx(x, rel=1e-9, abs=1e-12), name
+    assert max(a.n_windows for a in full) > 1
+
+
+def test_token_sums_reduce_in_chunks_and_round_trip(scored, tmp_path):
+    """TokenStats.sums gives the float64 sums of the arrays whatever the chunk size, and a
+    TokenSums record saves and loads without pickles."""
+    from gpt2guard.detector.stats import TokenSums
+
+    stats, _ = scored
+    whole = stats.sums()
+    tiny = stats.sums(chunk_tokens=3)
+    r = stats.rank.astype(np.float64)
+    expected = {"logp": stats.logp.astype(np.float64).sum(), "rank": r.sum(), "log_rank": np.log1p(r).sum(),
+                "entropy": stats.entropy.astype(np.float64).sum(), "top10": (r < 10).sum(),
+                "mean_ref": stats.mean_ref.astype(np.float64).sum(), "var_ref": stats.var_ref.astype(np.float64).sum(),
+                "cross_entropy": stats.cross_entropy.astype(np.float64).sum(),
+                "cross_var": stats.cross_var.astype(np.float64).sum()}
+    for name, value in expected.items():
+        assert whole.sums[name] == pytest.approx(value, rel=1e-12) and tiny.sums[name] == pytest.approx(value, rel=1e-12)
+    assert whole.n_tokens == stats.n_tokens and whole.has_reference
+    whole.save(tmp_path / "s.npz")
+    back = TokenSums.load(tmp_path / "s.npz")
+    assert back == whole
+    with pytest.raises(ValueError):  # a full record is not a sums record, and the other way round
+        TokenSums.load(_saved(stats, tmp_path))
+    with pytest.raises(KeyError):
+        TokenStats.load(tmp_path / "s.npz")
+
+
+def _saved(stats, tmp_path):
+    stats.save(tmp_path / "full.npz")
+    return tmp_path / "full.npz"
+
+
+def test_features_equal_their_float64_definitions(scored, monkeypatch):
+    """The chunked features are the float64 formulas they were defined by (means, standard
+    deviations, numpy's linear quantiles), on chunks much smaller than the document."""
+    import importlib
+
+    fm = importlib.import_module("gpt2guard.detector.features")
+    stats, _ = scored
+    f64 = lambda x: np.asarray(x, np.float64)  # noqa: E731
+    defs = {"logp": f64(stats.logp), "logrank": np.log1p(f64(stats.rank)), "entropy": f64(stats.entropy),
+            "var_ref": f64(stats.var_ref),
+            "fdg_z": f64(stats.logp - stats.mean_ref) / np.sqrt(np.maximum(f64(stats.var_ref), 1e-12)),
+            "cross_var": f64(stats.cross_var),
+            "fdg_ref_z": (f64(stats.logp) + stats.cross_entropy) / np.sqrt(np.maximum(f64(stats.cross_var), 1e-12))}
+    monkeypatch.setattr(fm, "CHUNK_TOKENS", 5)
+    got = fm.features(stats)
+    for prefix, x in defs.items():
+        assert got[f"{prefix}_mean"] == pytest.approx(x.mean(), rel=1e-12, abs=1e-14), prefix
+        assert got[f"{prefix}_std"] == pytest.approx(x.std(), rel=1e-12, abs=1e-14), prefix
+        for q in (5, 25, 50, 75, 95):
+            assert got[f"{prefix}_q{q:02d}"] == np.quantile(x, q / 100), (prefix, q)
