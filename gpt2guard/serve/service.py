@@ -158,9 +158,17 @@ class Service:
         det = self.detector
         details = list(details) if details is not None else [False] * len(texts)
         if det.kind == "zero-shot":
-            stats = {det.size: det.scorer.score(texts)}
-            verdicts = det.verdicts(texts, names, stats=stats[det.size])
-            view_stats = stats[det.size]
+            # per-token records where the view is asked for, per-document sums (memory that does
+            # not grow with a document's length) elsewhere: the same scores either way
+            want = [i for i, d in enumerate(details) if d]
+            rest = [i for i, d in enumerate(details) if not d]
+            records = [None] * len(texts)
+            for positions, score in ((want, det.scorer.score), (rest, det.scorer.score_sums)):
+                for i, r in zip(positions, score([texts[i] for i in positions]) if positions else []):
+                    records[i] = r
+            stats = {det.size: records}
+            verdicts = det.verdicts(texts, names, stats=records)
+            view_stats = records
         elif det.kind == "features":
             stats = det.token_stats(texts)
             verdicts = det.verdicts(texts, names, stats=stats)
