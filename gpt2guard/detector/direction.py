@@ -302,7 +302,8 @@ def set_direction(det, *, fpr: float = 0.05, seed: int = 0, threshold: float | N
                              "--direction higher or lower with it")
         if labelled is not None:
             raise GuardError("labelled documents calibrate the threshold: give them or a threshold, not both")
-        det.direction, det.threshold_low = ("higher" if direction == "auto" else direction), None
+        det.threshold, det.threshold_low = float(threshold), None
+        det.direction = "higher" if direction == "auto" else direction
         if suspect is not None:
             choice = choose_direction(det.direction, scorer_family=det.family, suspect=suspect,
                                       method=det.method.name)
