@@ -175,8 +175,8 @@ def test_generate_and_release_plan_on_a_user_family(lab, registry, tmp_path, mon
     from gpt2guard.datasets.sets import list_sets
 
     assert cli("family", "add", lab / "lab.toml").exit_code == 0
-    res = cli("generate", "--family", "lab", "--sizes", "all", "--sampling", "pure", "--n", "2", "--length", "8", "--seed", "0",
-              "--out", tmp_path / "gen", "--no-progress")
+    res = cli("generate", "--family", "lab", "--sizes", "all", "--sampling", "pure", "--n", "2", "--length", "8",
+              "--seed", "0", "--out", tmp_path / "gen", "--no-progress")
     assert res.exit_code == 0, res.output
     assert set(list_sets(tmp_path / "gen")) == {"lab-small", "lab-big"}
     monkeypatch.chdir(tmp_path)

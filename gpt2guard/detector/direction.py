@@ -244,6 +244,15 @@ def calibrate_direction(human_scores, fpr: float, direction: str = "higher", *, 
     return cal
 
 
+def machine_side(score: float, direction: str, threshold: float, threshold_low: float | None = None) -> bool:
+    """Whether ``score`` lies where ``direction``'s rule calls machine (no abstention logic)."""
+    if direction == "lower":
+        return score < threshold
+    if direction == "two-sided":
+        return score > threshold or (threshold_low is not None and score < threshold_low)
+    return score > threshold
+
+
 def rule_line(direction: str, threshold: float, threshold_low: float | None = None, fmt=lambda v: f"{v:.4g}") -> str:
     """``machine when score > 1.2`` / ``< -0.4`` / ``outside -0.4..1.2`` for a report line."""
     if direction == "lower":

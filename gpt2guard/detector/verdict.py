@@ -203,7 +203,8 @@ def _directed(score: float, threshold: float, direction: str, threshold_low) -> 
         if score < low:
             return "machine", (f"score {_distinct(score, low)} < lower threshold {_distinct(low, score)}: "
                                "atypically low for human text")
-        return "human", f"score {_distinct(score, low)} within the human range {_distinct(low, score)}..{_distinct(threshold, score)}"
+        return "human", (f"score {_distinct(score, low)} within the human range "
+                         f"{_distinct(low, score)}..{_distinct(threshold, score)}")
     from gpt2guard.errors import GuardError
 
     raise GuardError(f"unknown direction {direction!r}: use higher, lower or two-sided")

@@ -87,9 +87,10 @@ def test_direction_evidence_and_policy(micro_family):
     assert choice.direction == "lower" and choice.basis.startswith("learned") and "inverted" in choice.warning
     choice = choose_direction(scorer_family="micro", evidence=flat, method="logp", fpr=0.1)
     assert choice.direction == "two-sided" and "0.05 of human text in each tail" in choice.warning
-    assert choose_direction(scorer_family="micro", evidence=DirectionEvidence(0.8, 0.7, 0.9, 9, 9, 0.95)).warning is None
+    clear = DirectionEvidence(0.8, 0.7, 0.9, 9, 9, 0.95)
+    assert choose_direction(scorer_family="micro", evidence=clear).warning is None
     # no labelled documents: one-sided only for the suspected generator's own family
-    assert choose_direction(scorer_family="micro", suspect="micro") .direction == "higher"
+    assert choose_direction(scorer_family="micro", suspect="micro").direction == "higher"
     other = choose_direction(scorer_family="micro", method="logp")  # suspect: gpt2 by default
     assert other.direction == "two-sided" and "not the suspected generator (gpt2)" in other.warning
     assert "--labelled" in other.warning and "--suspect micro" in other.warning
