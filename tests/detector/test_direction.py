@@ -257,3 +257,16 @@ def test_cli_direction_errors_are_one_line(sets, tmp_path):
     det.mkdir()
     res = CliRunner().invoke(main, ["score", str(held), "--detector", str(det), "--direction", "lower"])
     assert res.exit_code == 2 and "learned its direction" in res.output
+
+
+def test_service_uses_the_same_direction(hot, human):
+    """``serve``'s detector is built the same way: the learned direction, in every answer."""
+    from gpt2guard.serve import load_service
+
+    labelled = Labelled(texts=human["valid"] + hot[1], labels=["human"] * len(human["valid"]) + ["machine"] * 60)
+    service = load_service(method="logp", family="micro", fpr=FPR, labelled=labelled)
+    assert service.calibration["direction"] == "lower" and service.calibration["basis"].startswith("learned")
+    rows = service.judge(hot[2][:5] + human["test"][:5], details=[True] + [False] * 9)
+    assert {r["direction"] for r in rows} == {"lower"} and sum(r["decision"] == "machine" for r in rows[:5]) == 5
+    for s in rows[0]["details"]["sentences"]:  # a sentence's pointer follows the same rule
+        assert s["score"] is None or s["above_threshold"] == (s["score"] < rows[0]["threshold"])
