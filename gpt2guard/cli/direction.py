@@ -25,12 +25,12 @@ _OPTIONS = [
     _option("--direction", type=click.Choice(["auto", "higher", "lower", "two-sided"]), default="auto",
             show_default=True,
             help="For --method: which scores are machine-like. auto: learned from --labelled documents, else "
-                 "higher when the scorer is of the --suspect family, else two-sided (atypical for human text "
-                 "either way, --fpr split between the tails). See docs/detector.md, 'Without the generator's "
+                 "two-sided (atypical for human text either way, --fpr split between the tails); higher: the "
+                 "method's premise, if you know it holds. See docs/detector.md, 'Without the generator's "
                  "weights'."),
     _option("--suspect", metavar="FAMILY",
-            help="The family suspected of writing the text [default: gpt2]: a scorer of another family gets a "
-                 "two-sided test and a warning, unless --labelled documents show the direction."),
+            help="The family suspected of writing the text [default: gpt2]: a scorer of another family is "
+                 "warned about, unless --labelled documents show the direction."),
     _option("--labelled", "labelled_dirs", multiple=True, type=click.Path(file_okay=False, exists=True),
             help="Directory of labelled sets (repeatable): learn the direction on their human and machine "
                  "documents (AUROC with a bootstrap interval) and calibrate the threshold on their human ones."),

@@ -147,10 +147,10 @@ def score(files, detector, method, family, size, reference_size, threshold, fpr,
     are abstentions, with no probability, never machine verdicts.
 
     A zero-shot method's direction is never assumed silently: without --threshold it is
-    learned from --labelled documents, one-sided when the scorer is of the --suspect family
-    (default gpt2), else a two-sided test (atypical for human text either way) with a warning.
-    Without GPT-2's weights: give labelled documents or train a detector (docs/detector.md,
-    "Without the generator's weights").
+    learned from --labelled documents, else the test is two-sided (atypical for human text
+    either way), with a warning when the scorer is not of the --suspect family (default
+    gpt2). Without GPT-2's weights: give labelled documents or train a detector
+    (docs/detector.md, "Without the generator's weights").
 
     Examples: gpt2guard score essay.txt --method fast-detectgpt --family nano;
     gpt2guard score data/test.jsonl --detector det/ --format json --html report.html

@@ -30,11 +30,15 @@ How the rule is chosen (``direction="auto"``, the default), as a careful statist
    scorer and this text, and the verdicts say so). An interval that straddles 0.5 establishes
    no direction: ``two-sided``, with a warning. The threshold is calibrated on the labelled
    human documents, the user's own domain.
-2. **No labelled documents, scorer of the suspected generator's family** (``suspect``,
-   default ``gpt2``): ``higher``, the method's premise (the white-box setting its papers test).
-3. **No labelled documents, another scorer**: nothing tells the direction, so the test is
-   ``two-sided``, with a warning naming both families and what to do instead (labelled
+2. **No labelled documents**: nothing measured tells the direction, so the test is
+   ``two-sided``. When the scorer is not of the suspected generator's family (``suspect``,
+   default ``gpt2``) a warning names both families and what to do instead (labelled
    documents, or a trained detector on the same statistics, which learns the direction).
+   When it is, a note says so without alarm: the method's premise (its own family scores
+   the generator's text higher) usually holds for truncated sampling (top-k, nucleus), but
+   it is a premise, not a measurement: micro medium's untruncated samples score *lower* than
+   human prose under micro small (logp AUROC about 0.1, fast-detectgpt about 0.05). A user
+   who knows the direction says so with ``direction="higher"``.
 
 A direction the user gives (``higher``, ``lower``, ``two-sided``) is used as given; the
 labelled documents, when there are some, are still measured and a warning says when they
@@ -123,12 +127,13 @@ def direction_evidence(human_scores, machine_scores, *, n_boot: int = 1000, seed
 
 @dataclass
 class DirectionChoice:
-    """The rule chosen, why, and a warning a user must see (None when there is none)."""
+    """The rule chosen, why, a warning a user must see and a note worth showing (None when none)."""
 
     direction: str
     basis: str
     warning: str | None = None
     evidence: DirectionEvidence | None = None
+    note: str | None = None
 
 
 def _family_keys(name: str) -> set[str]:
@@ -200,12 +205,16 @@ def choose_direction(asked: str = "auto", *, scorer_family: str, suspect: str | 
             f"the labelled documents do not establish which way {method} points ({evidence.describe()}, the "
             f"interval holds 0.5): the test is two-sided{tails}; more labelled documents can settle it"), evidence)
     if same:
-        return DirectionChoice("higher", f"scorer {scorer_family} is of the suspected generator's family ({suspect})")
-    return DirectionChoice("two-sided", f"scorer {scorer_family} is not of the suspected family {suspect}", (
+        return DirectionChoice("two-sided", f"no labelled documents; scorer {scorer_family} is of the suspected "
+                               f"family {suspect}", note=(
+            f"two-sided test{tails}: no labelled documents show which way {method} points; scorer {scorer_family} "
+            f"is of the suspected family, whose truncated (top-k, nucleus) samples usually score higher, but "
+            "untruncated samples can score lower; --direction higher makes the test one-sided if you know"))
+    return DirectionChoice("two-sided", f"no labelled documents; scorer {scorer_family} is not of the suspected "
+                           f"family {suspect}", (
         f"scorer {scorer_family} is not the suspected generator ({suspect}): {method} may be higher or lower on "
         f"{suspect}'s text than on human text (a different, stronger model can find human prose more predictable), "
-        f"so the test is two-sided: machine = atypical for human text in either direction{tails}; if {scorer_family} "
-        f"wrote the text, pass --suspect {scorer_family}; " + HELP_LINE))
+        f"so the test is two-sided: machine = atypical for human text in either direction{tails}; " + HELP_LINE))
 
 
 def calibrate_direction(human_scores, fpr: float, direction: str = "higher", *, n_boot: int = 1000,
@@ -329,6 +338,8 @@ def set_direction(det, *, fpr: float = 0.05, seed: int = 0, threshold: float | N
                               method=det.method.name, fpr=fpr)
     if choice.warning:
         log("warning: " + choice.warning)
+    if choice.note:
+        log(choice.note)
     if human is not None:
         cal = det.calibrate_scores(human, fpr, choice.direction, seed=seed, n_boot=n_boot, basis=choice.basis)
         source = "labelled"

@@ -89,11 +89,12 @@ def test_direction_evidence_and_policy(micro_family):
     assert choice.direction == "two-sided" and "0.05 of human text in each tail" in choice.warning
     clear = DirectionEvidence(0.8, 0.7, 0.9, 9, 9, 0.95)
     assert choose_direction(scorer_family="micro", evidence=clear).warning is None
-    # no labelled documents: one-sided only for the suspected generator's own family
-    assert choose_direction(scorer_family="micro", suspect="micro").direction == "higher"
+    # no labelled documents: two-sided, with a warning when the scorer is of another family
+    own = choose_direction(scorer_family="micro", suspect="micro", method="logp")
+    assert own.direction == "two-sided" and own.warning is None and "--direction higher" in own.note
     other = choose_direction(scorer_family="micro", method="logp")  # suspect: gpt2 by default
     assert other.direction == "two-sided" and "not the suspected generator (gpt2)" in other.warning
-    assert "--labelled" in other.warning and "--suspect micro" in other.warning
+    assert "--labelled" in other.warning and "train a detector" in other.warning
     # what the user asks is used, with a warning where nothing backs it
     assert "assumed, not checked" in choose_direction("higher", scorer_family="micro").warning
     assert "contradicts" in choose_direction("higher", scorer_family="micro", evidence=ev).warning
@@ -182,11 +183,21 @@ def test_two_sided_without_labels_flags_it_at_the_asked_rate(hot, human):
         assert near(share, FPR / 2, n_h), (side, share)
 
 
-def test_scorer_of_the_suspected_family_stays_one_sided(human):
+def test_the_suspected_family_is_no_evidence_of_direction(hot, human):
+    """Micro's own untruncated samples score lower than human prose under micro: the
+    method's premise fails inside the family too, so only a measurement or the user's word
+    makes the test one-sided."""
+    det = detector()
+    ev = direction_evidence(det.document_scores(human["valid"]), det.document_scores(hot[1]), n_boot=100)
+    assert ev.direction == "lower"
     det, lines = detector(), []
     cal = set_direction(det, fpr=FPR, suspect="micro", log=lines.append)
-    assert det.direction == cal.direction == "higher" and cal.threshold_low is None
-    assert not any(m.startswith("warning: scorer") for m in lines)
+    assert det.direction == cal.direction == "two-sided" and not any(m.startswith("warning:") for m in lines)
+    assert lines[0].startswith("two-sided test") and "--direction higher" in lines[0]
+    det, lines = detector(), []
+    cal = set_direction(det, fpr=FPR, suspect="micro", direction="higher", log=lines.append)
+    assert det.direction == cal.direction == "higher" and cal.threshold_low is None and cal.basis == "given"
+    assert not any(m.startswith("warning:") for m in lines)
     # a threshold the user sets keeps its meaning; a two-sided test cannot take one
     det = detector()
     assert set_direction(det, threshold=-5.0) is None and det.direction == "higher" and det.threshold == -5.0
@@ -240,7 +251,9 @@ def test_cli_warns_and_tests_both_ways_without_labels(sets):
     assert "atypical for human text either way" in lines[-1]
     assert sum(" machine " in ln for ln in lines[1:-1]) >= 18
     res = score(held, "--suspect", "micro")
-    assert res.exit_code == 0 and "warning: scorer" not in res.stderr
+    assert res.exit_code == 0 and "warning:" not in res.stderr and "two-sided test" in res.stderr
+    res = score(held, "--suspect", "micro", "--direction", "higher")
+    assert res.exit_code == 0 and "warning:" not in res.stderr
     assert res.stdout.strip().splitlines()[-1].startswith("method logp, scorer micro:small; machine when score >")
 
 
