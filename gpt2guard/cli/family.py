@@ -1,4 +1,4 @@
-"""``gpt2guard family``: list, inspect and build model families."""
+"""``gpt2guard family``: list, inspect, build and register model families."""
 
 from __future__ import annotations
 
