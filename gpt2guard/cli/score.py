@@ -9,6 +9,7 @@ import math
 
 import click
 
+from gpt2guard.cli.direction import direction_option_group
 from gpt2guard.cli.params import COUNT, METHOD, RATE, SEED, THRESHOLD, refuse_together
 from gpt2guard.cli.options import PROGRESS
 
@@ -44,12 +45,14 @@ def _csv_cell(v):
 def threshold_line(row: dict) -> str:
     """The decision rule of a row's detector: the score threshold, and the same threshold on
     the probability scale where the detector gives probabilities."""
+    from gpt2guard.detector.direction import rule_line
     from gpt2guard.detector.verdict import format_probability
 
     if row.get("probability_threshold") is not None:
         return (f"machine when score > {_fmt(row['threshold'])}, i.e. machine probability above "
                 f"{format_probability(row['probability_threshold'], None)}")
-    return f"machine when score > {_fmt(row['threshold'])} (zero-shot scores are not probabilities)"
+    rule = rule_line(row.get("direction") or "higher", row["threshold"], row.get("threshold_low"), _fmt)
+    return f"{rule} (zero-shot scores are not probabilities)"
 
 
 def format_verdicts(rows: list[dict], fmt: str) -> str:
@@ -61,11 +64,12 @@ def format_verdicts(rows: list[dict], fmt: str) -> str:
     if fmt == "json":
         return json.dumps(rows, indent=2)
     if fmt == "csv":
+        columns = COLUMNS + ("direction", "threshold_low")
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
-        w.writerow(COLUMNS)
+        w.writerow(columns)
         for r in rows:
-            w.writerow([_csv_cell(r.get(c)) for c in COLUMNS])
+            w.writerow([_csv_cell(r.get(c)) for c in columns])
         return buf.getvalue().rstrip("\n")
     lines = [f"{'name':<32} {'decision':<8} {'prob':>6} {'score':>9} {'tokens':>6} {'win':>3}  reason"]
     for r in rows:
@@ -81,30 +85,21 @@ def format_verdicts(rows: list[dict], fmt: str) -> str:
 
 def build_detector(detector, method, family, size, reference_size, threshold, fpr, min_tokens, seed, log,
                    progress=False, max_tokens=None):
-    """A saved detector (``--detector``) or a zero-shot one, threshold set; ``max_tokens``
-    cuts each document's scoring at that many tokens."""
-    if detector:
-        from gpt2guard.detector.trained import load_detector
+    """A saved detector (``--detector``) or a zero-shot one, threshold and direction set
+    (:func:`~gpt2guard.detector.build.build_detector`, shared with ``serve``); ``max_tokens``
+    cuts each document's scoring at that many tokens. The direction options come from the
+    running command (:mod:`gpt2guard.cli.direction`)."""
+    from gpt2guard.cli.direction import direction_options, refuse_with_detector
+    from gpt2guard.detector.build import build_detector as build
 
-        det = load_detector(detector, scorer_kwargs={"progress": progress})
-        if threshold is not None:
-            det.threshold = threshold
-        if max_tokens is not None and hasattr(det, "scorer_kwargs"):
-            det.scorer_kwargs["max_tokens"] = max_tokens
-    else:
-        from gpt2guard.detector.zeroshot import ZeroShotDetector
-
-        det = ZeroShotDetector(method, family, size, reference_size=reference_size, threshold=threshold,
-                               scorer_kwargs={"progress": progress, **({"max_tokens": max_tokens} if max_tokens else {})})
-        if threshold is None:
-            cal = det.calibrate_builtin(fpr, seed=seed)
-            log(f"threshold {cal.threshold:.4g} for {fpr:g} false positives on {cal.n_human} builtin held-out "
-                f"human documents (95% CI {cal.ci_low:.4g}..{cal.ci_high:.4g})")
-            if cal.warning:
-                log("warning: " + cal.warning)
-    if min_tokens is not None:
-        det.min_tokens = min_tokens
-    return det
+    ctx = click.get_current_context(silent=True)
+    options = {}
+    if ctx is not None and "gpt2guard.direction" in ctx.meta:
+        refuse_with_detector(ctx)
+        options = direction_options(ctx)
+    return build(detector, method, family, size, reference_size, threshold=threshold, fpr=fpr,
+                 min_tokens=min_tokens, seed=seed, log=log, scorer_kwargs={"progress": progress},
+                 max_tokens=max_tokens, **options)
 
 
 def html_scorer(det, family, size, max_tokens: int):
@@ -143,6 +138,7 @@ def report_scorer(det, family, size):
 @click.option("--threshold", type=THRESHOLD, help="Machine when score > THRESHOLD (overrides the calibrated one).")
 @click.option("--fpr", type=RATE, default=0.05, show_default=True,
               help="For --method without --threshold: false-positive rate to calibrate on builtin held-out human text.")
+@direction_option_group
 @click.option("--min-tokens", type=COUNT, help="Abstain on documents with fewer tokens (default: the detector's, 16).")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Bootstrap seed of the calibration interval.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True,
@@ -166,6 +162,12 @@ def score(files, detector, method, family, size, reference_size, threshold, fpr,
     token and window counts, the method, the scorer and the hygiene flags (invisible
     characters removed, look-alike letters mapped...). Empty, binary or too-short documents
     are abstentions, with no probability, never machine verdicts.
+
+    A zero-shot method's direction is never assumed silently: without --threshold it is
+    learned from --labelled documents, else the test is two-sided (atypical for human text
+    either way), with a warning when the scorer is not of the --suspect family (default
+    gpt2). Without GPT-2's weights: give labelled documents or train a detector
+    (docs/detector.md, "Without the generator's weights").
 
     Examples: gpt2guard score essay.txt --method fast-detectgpt --family nano;
     gpt2guard score data/test.jsonl --detector det/ --format json --html report.html

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from gpt2guard.cli.direction import direction_option_group, direction_options, refuse_with_detector
 from gpt2guard.cli.params import COUNT, METHOD, RATE, SEED, THRESHOLD, refuse_together
 
 
@@ -20,6 +21,7 @@ from gpt2guard.cli.params import COUNT, METHOD, RATE, SEED, THRESHOLD, refuse_to
 @click.option("--fpr", type=RATE, default=0.05, show_default=True,
               help="For --method without --threshold: false-positive rate calibrated once at start-up on builtin "
                    "held-out human text, as `gpt2guard score` does.")
+@direction_option_group
 @click.option("--min-tokens", type=COUNT, help="Abstain on documents with fewer tokens (default: the detector's, 16).")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Bootstrap seed of the calibration interval.")
 @click.option("--host", default="127.0.0.1", show_default=True,
@@ -67,6 +69,7 @@ def serve(detector, method, family, size, reference_size, threshold, fpr, min_to
     refuse_together(ctx, "detector", ["method", "reference_size", "fpr"], "a saved detector has its own scorer and "
                     "threshold (set it with --threshold or `gpt2guard detector calibrate`)")
     refuse_together(ctx, "threshold", ["fpr"], "--fpr calibrates a threshold; --threshold sets one")
+    refuse_with_detector(ctx)
     if token is not None and not token.strip():
         raise click.BadParameter("the token is empty", param_hint="--token")
     log = lambda m: click.echo(m, err=True)  # noqa: E731
@@ -80,7 +83,7 @@ def serve(detector, method, family, size, reference_size, threshold, fpr, min_to
         service = load_service(detector=detector, method=method, family=family, size=size,
                                reference_size=reference_size, threshold=threshold, fpr=fpr, min_tokens=min_tokens,
                                seed=seed, max_tokens=max_tokens, max_docs=max_docs, detail_tokens=detail_tokens,
-                               log=log)
+                               log=log, **direction_options(ctx))
     except BaseException:
         sock.close()
         raise

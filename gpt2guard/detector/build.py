@@ -14,7 +14,8 @@ def build_detector(detector: str | None = None, method: str = "fast-detectgpt", 
                    size: str | None = None, reference_size: str | None = None, *, threshold: float | None = None,
                    fpr: float = 0.05, min_tokens: int | None = None, seed: int = 0,
                    log: Callable[[str], None] = lambda m: None, scorer_kwargs: dict | None = None,
-                   max_tokens: int | None = None):
+                   max_tokens: int | None = None, direction: str | None = "auto", suspect: str | None = None,
+                   labelled=None):
     """A saved detector (``detector``, a directory) or a :class:`ZeroShotDetector` with its threshold set.
 
     Parameters
@@ -26,8 +27,8 @@ def build_detector(detector: str | None = None, method: str = "fast-detectgpt", 
         The zero-shot method and its scorer (and reference) sizes.
     threshold : float, optional
         Machine when score > threshold; overrides a saved one. Without it a zero-shot method
-        is calibrated for ``fpr`` on the builtin held-out human text, with a bootstrap
-        interval seeded by ``seed``.
+        is calibrated for ``fpr`` on the builtin held-out human text (or ``labelled``'s human
+        documents), with a bootstrap interval seeded by ``seed``.
     min_tokens : int, optional
         Abstain below this many tokens (default: the detector's).
     log : callable
@@ -36,6 +37,10 @@ def build_detector(detector: str | None = None, method: str = "fast-detectgpt", 
         Passed to every :class:`~gpt2guard.detector.scoring.Scorer` (``progress``, ``cache``...).
     max_tokens : int, optional
         Score at most this many tokens of each document (cut documents are flagged).
+    direction, suspect, labelled
+        A zero-shot method's decision rule: ``auto`` (learned from ``labelled`` documents,
+        one-sided when the scorer is of the ``suspect`` family, else two-sided), ``higher``,
+        ``lower`` or ``two-sided``; see :func:`~gpt2guard.detector.direction.set_direction`.
 
     Returns
     -------
@@ -47,20 +52,24 @@ def build_detector(detector: str | None = None, method: str = "fast-detectgpt", 
     if detector:
         from gpt2guard.detector.trained import load_detector
 
+        if direction not in (None, "auto") or suspect is not None or labelled is not None:
+            from gpt2guard.errors import GuardError
+
+            raise GuardError("a saved detector learned its direction in training: --direction, --suspect and "
+                             "--labelled are for zero-shot methods")
         det = load_detector(detector, scorer_kwargs=kwargs)
         if threshold is not None:
             det.threshold = threshold
     else:
+        from gpt2guard.detector.direction import set_direction
         from gpt2guard.detector.zeroshot import ZeroShotDetector
 
         det = ZeroShotDetector(method, family, size, reference_size=reference_size, threshold=threshold,
                                scorer_kwargs=kwargs)
-        if threshold is None:
-            cal = det.calibrate_builtin(fpr, seed=seed)
-            log(f"threshold {cal.threshold:.4g} for {fpr:g} false positives on {cal.n_human} builtin held-out "
-                f"human documents (95% CI {cal.ci_low:.4g}..{cal.ci_high:.4g})")
-            if cal.warning:
-                log("warning: " + cal.warning)
+        if min_tokens is not None:
+            det.min_tokens = min_tokens  # before calibration: the same documents abstain there
+        set_direction(det, fpr=fpr, seed=seed, threshold=threshold, direction=direction, suspect=suspect,
+                      labelled=labelled, log=log)
     if min_tokens is not None:
         det.min_tokens = min_tokens
     return det

@@ -50,6 +50,13 @@ class Calibration:
     n_boot, seed : int
     warning : str or None
         Set when there are fewer than ``10 / target_fpr`` human documents.
+    direction : {"higher", "lower", "two-sided"}
+        Which scores are machine-like: above ``threshold``, below it, or outside
+        ``threshold_low .. threshold`` (see :mod:`~gpt2guard.detector.direction`).
+    threshold_low : float or None
+        The lower threshold of a two-sided test; ``low_ci`` its bootstrap interval.
+    basis : str or None
+        Why this direction (learned from labelled documents, the scorer's family, ...).
     """
 
     threshold: float
@@ -62,6 +69,10 @@ class Calibration:
     n_boot: int
     seed: int
     warning: str | None = None
+    direction: str = "higher"
+    threshold_low: float | None = None
+    low_ci: list | None = None
+    basis: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -19,7 +19,11 @@ The score decides, and the probability never disagrees with it:
   Should a calibration ever not increase with the score, the probability is withheld
   (None, with a note in the reason) rather than shown on the wrong side of its threshold.
 * A **zero-shot** method's score (a curvature, a log-rank...) is not a probability, and none
-  is made up: ``probability`` and ``probability_threshold`` are None.
+  is made up: ``probability`` and ``probability_threshold`` are None. Its ``direction``
+  (:mod:`~gpt2guard.detector.direction`) may also be ``lower`` (machine exactly when
+  ``score < threshold``: the score was found inverted) or ``two-sided`` (machine exactly when
+  ``score > threshold`` or ``score < threshold_low``: atypical for human text either way);
+  the reason names the side.
 """
 
 from __future__ import annotations
@@ -63,6 +67,11 @@ class Verdict:
     method, scorer : str
     repairs : dict
         Characters each hygiene repair touched (``{"zero_width": 12}``).
+    direction : {"higher", "lower", "two-sided"}
+        Which scores are machine-like (module docstring); ``higher`` for every detector
+        with probabilities.
+    threshold_low : float or None
+        The lower threshold of a two-sided test.
     """
 
     index: int
@@ -79,6 +88,8 @@ class Verdict:
     scorer: str
     probability_threshold: float | None = None
     repairs: dict = field(default_factory=dict)
+    direction: str = "higher"
+    threshold_low: float | None = None
 
     def to_dict(self) -> dict:
         """JSON-ready (NaN becomes None)."""
@@ -125,11 +136,14 @@ def describe_repairs(repairs) -> str:
 
 
 def decide(index, name, score, probability, threshold, n_tokens, n_windows, flags, min_tokens, *, method: str,
-           scorer: str, probability_threshold=None, repairs=None) -> Verdict:
+           scorer: str, probability_threshold=None, repairs=None, direction: str = "higher",
+           threshold_low=None) -> Verdict:
     """Build the :class:`Verdict` of one document (see the module docstring for the rule).
 
     ``probability`` and ``probability_threshold`` come together (a detector with
-    probabilities) or not at all; ``repairs`` are the hygiene counts for the reason.
+    probabilities) or not at all; ``repairs`` are the hygiene counts for the reason;
+    ``direction`` other than ``higher`` (with ``threshold_low`` for ``two-sided``) is for
+    scores without probabilities.
     """
     flags = tuple(flags)
     score = _number(score)
@@ -145,6 +159,9 @@ def decide(index, name, score, probability, threshold, n_tokens, n_windows, flag
         decision, reason = "abstain", f"too short: {n_tokens} < {min_tokens} tokens"
     elif math.isnan(score):
         decision, reason = "abstain", "no score"
+    elif direction != "higher":
+        decision, reason = _directed(score, float(threshold), direction, threshold_low)
+        prob = None
     else:
         above = score > threshold
         decision = "machine" if above else "human"
@@ -163,4 +180,31 @@ def decide(index, name, score, probability, threshold, n_tokens, n_windows, flag
     if describe_repairs(repairs):
         reason += "; hygiene " + describe_repairs(repairs)
     return Verdict(index, name, score, prob, decision, reason, float(threshold), int(n_tokens), int(n_windows), flags,
-                   method, scorer, prob_threshold, repairs)
+                   method, scorer, prob_threshold, repairs, direction,
+                   None if threshold_low is None else float(threshold_low))
+
+
+def _directed(score: float, threshold: float, direction: str, threshold_low) -> tuple[str, str]:
+    """Decision and reason of a ``lower`` or ``two-sided`` rule."""
+    if direction == "lower":
+        below = score < threshold
+        return ("machine" if below else "human",
+                f"score {_distinct(score, threshold)} {'<' if below else '>='} threshold "
+                f"{_distinct(threshold, score)} (lower is machine-like)")
+    if direction == "two-sided":
+        if threshold_low is None:
+            from gpt2guard.errors import GuardError
+
+            raise GuardError("a two-sided rule needs its lower threshold")
+        low = float(threshold_low)
+        if score > threshold:
+            return "machine", (f"score {_distinct(score, threshold)} > upper threshold {_distinct(threshold, score)}: "
+                               "atypically high for human text")
+        if score < low:
+            return "machine", (f"score {_distinct(score, low)} < lower threshold {_distinct(low, score)}: "
+                               "atypically low for human text")
+        return "human", (f"score {_distinct(score, low)} within the human range "
+                         f"{_distinct(low, score)}..{_distinct(threshold, score)}")
+    from gpt2guard.errors import GuardError
+
+    raise GuardError(f"unknown direction {direction!r}: use higher, lower or two-sided")

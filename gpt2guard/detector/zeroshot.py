@@ -27,7 +27,11 @@ class ZeroShotDetector:
     reference_size : str, optional
         Reference model of the same family (Binoculars, ``fast-detectgpt-ref``).
     threshold : float, optional
-        Machine when score > threshold; see :meth:`calibrate_builtin`.
+        Machine when score > threshold (below it with ``direction="lower"``); see
+        :meth:`calibrate_builtin`.
+    direction : {"higher", "lower", "two-sided"}
+        Which scores are machine-like (:mod:`~gpt2guard.detector.direction`): above the
+        threshold, below it, or outside ``threshold_low .. threshold``.
     min_tokens : int
         Shorter documents get an ``abstain`` verdict.
     scorer_kwargs : dict, optional
@@ -38,7 +42,8 @@ class ZeroShotDetector:
 
     def __init__(self, method: str, family: str = "nano", size: str | None = None, *,
                  reference_size: str | None = None, threshold: float | None = None,
-                 min_tokens: int = DEFAULT_MIN_TOKENS, scorer_kwargs: dict | None = None, device: str | None = None):
+                 min_tokens: int = DEFAULT_MIN_TOKENS, scorer_kwargs: dict | None = None, device: str | None = None,
+                 direction: str = "higher"):
         from gpt2guard.detector.methods import get_method
 
         self.method = get_method(method)
@@ -46,6 +51,7 @@ class ZeroShotDetector:
         self.threshold, self.min_tokens = threshold, int(min_tokens)
         self.scorer_kwargs, self.device = dict(scorer_kwargs or {}), device
         self.calibration = None
+        self.direction, self.threshold_low = direction, None
         self._scorer = None
 
     @property
@@ -68,21 +74,35 @@ class ZeroShotDetector:
         :class:`~gpt2guard.detector.stats.TokenSums` (NaN where unscorable)."""
         return np.array([self.method(s) if s.scorable else math.nan for s in stats], dtype=np.float64)
 
-    def calibrate_builtin(self, fpr: float, *, seed: int = 0, n_boot: int = 200, max_words: int = 300,
-                          max_docs: int | None = None):
-        """Set :attr:`threshold` for ``fpr`` on the builtin corpus's ``valid`` split (its first
-        ``max_docs`` documents if given); returns the
-        :class:`~gpt2guard.detector.calibrate.Calibration` (its ``warning`` may be set)."""
-        from gpt2guard.datasets.builtin import builtin_corpus
-        from gpt2guard.detector.calibrate import threshold_for_fpr
-
-        docs = [d.text for d in builtin_corpus(max_words=max_words) if d.split == "valid"][:max_docs]
-        stats = self.scorer.score(docs)
+    def document_scores(self, texts) -> np.ndarray:
+        """Method score per text, NaN where the verdict would abstain (unscorable or too short)."""
+        stats = self.scorer.score(list(texts))
         scores = self.scores_from_stats(stats)
         scores[[s.n_tokens < self.min_tokens for s in stats]] = math.nan  # abstentions do not calibrate
-        self.calibration = threshold_for_fpr(scores, fpr, n_boot=n_boot, seed=seed)
-        self.threshold = self.calibration.threshold
+        return scores
+
+    def calibrate_scores(self, human_scores, fpr: float, direction: str | None = None, *, seed: int = 0,
+                         n_boot: int = 200, basis: str | None = None):
+        """Set the direction and threshold(s) for ``fpr`` from human scores
+        (:func:`~gpt2guard.detector.direction.calibrate_direction`); returns the Calibration."""
+        from gpt2guard.detector.direction import calibrate_direction
+
+        self.calibration = calibrate_direction(human_scores, fpr, direction or self.direction, n_boot=n_boot,
+                                               seed=seed, basis=basis)
+        self.direction, self.threshold = self.calibration.direction, self.calibration.threshold
+        self.threshold_low = self.calibration.threshold_low
         return self.calibration
+
+    def calibrate_builtin(self, fpr: float, *, seed: int = 0, n_boot: int = 200, max_words: int = 300,
+                          max_docs: int | None = None, direction: str | None = None):
+        """Set :attr:`threshold` for ``fpr`` on the builtin corpus's ``valid`` split (its first
+        ``max_docs`` documents if given) under ``direction`` (default :attr:`direction`); returns
+        the :class:`~gpt2guard.detector.calibrate.Calibration` (its ``warning`` may be set).
+        :func:`~gpt2guard.detector.direction.set_direction` chooses the direction first."""
+        from gpt2guard.datasets.builtin import builtin_corpus
+
+        docs = [d.text for d in builtin_corpus(max_words=max_words) if d.split == "valid"][:max_docs]
+        return self.calibrate_scores(self.document_scores(docs), fpr, direction, seed=seed, n_boot=n_boot)
 
     def verdicts(self, texts, names=None, stats=None) -> list[Verdict]:
         """Machine / human / abstain per text: machine exactly when score > threshold
@@ -99,5 +119,6 @@ class ZeroShotDetector:
         scores = self.scores_from_stats(stats)
         scorer = f"{self.family}:{self.size}" + (f"+{self.reference_size}" if self.reference_size else "")
         return [decide(i, (names or [None] * len(texts))[i], float(sc), None, self.threshold, s.n_tokens, s.n_windows,
-                       s.flags, self.min_tokens, method=self.method.name, scorer=scorer, repairs=s.repairs)
+                       s.flags, self.min_tokens, method=self.method.name, scorer=scorer, repairs=s.repairs,
+                       direction=self.direction, threshold_low=self.threshold_low)
                 for i, (sc, s) in enumerate(zip(scores, stats))]

@@ -54,20 +54,35 @@ DEFAULT_FAMILY = "nano"
 
 
 def list_families() -> list[FamilySpec]:
-    """The builtin families, in a fixed order."""
-    return list(BUILTIN.values())
+    """The builtin families in a fixed order, then the registered user families by name (a
+    registered family whose file no longer checks out raises GuardError: see
+    :func:`~gpt2guard.family.userfile.user_family_files` to list them one by one)."""
+    from gpt2guard.family.userfile import parse_family_file, user_family_files
+
+    users = user_family_files()
+    return list(BUILTIN.values()) + [parse_family_file(users[n]) for n in sorted(users) if n not in BUILTIN]
 
 
 def get_family(name: str) -> FamilySpec:
-    """A builtin family by name, or a one-size family for a local directory or hub id.
+    """A family by name: builtin, registered (``gpt2guard family add``), a family file's
+    path (``.toml``, ``.yaml``, ``.yml``, ``.json``), or a one-size family for a local
+    directory or hub id.
 
     A local directory wins over a hub id of the same spelling. Anything else raises
-    :class:`~gpt2guard.errors.GuardError` listing the builtin names.
+    :class:`~gpt2guard.errors.GuardError` listing the known names.
     """
     from gpt2guard.errors import GuardError
+    from gpt2guard.family.userfile import find_user_family, is_family_file, parse_family_file, user_family_files
 
     if name in BUILTIN:
         return BUILTIN[name]
+    if not isinstance(name, str) or not name.strip():
+        raise GuardError(f"no family named: use one of {', '.join(BUILTIN)}, a family file or a model directory")
+    user = find_user_family(name) if "/" not in name and "\\" not in name else None
+    if user is not None:
+        return user
+    if is_family_file(name):
+        return parse_family_file(name)
     path = Path(name).expanduser()
     if path.is_dir():
         return FamilySpec(name=str(path), kind="single", sizes=(SizeSpec("model"),), source=str(path.resolve()),
@@ -75,5 +90,6 @@ def get_family(name: str) -> FamilySpec:
     if "/" in name and not name.startswith((".", "/")) and name.count("/") == 1:
         return FamilySpec(name=name, kind="single", sizes=(SizeSpec("model", hub_id=name),), source=name,
                           description=f"Hugging Face model {name}")
-    raise GuardError(f"unknown family {name!r}: use one of {', '.join(BUILTIN)}, "
+    known = list(BUILTIN) + sorted(user_family_files())
+    raise GuardError(f"unknown family {name!r}: use one of {', '.join(known)}, a family file (.toml/.yaml), "
                      "a local model directory, or a Hugging Face id like owner/name")

@@ -78,6 +78,9 @@ def find_size(family: FamilySpec, size: str, weights_dir: str | os.PathLike | No
         return path if (path / "config.json").is_file() else None
     if family.kind == "single" and spec.hub_id is None:
         return Path(family.source)
+    if family.kind == "user" and spec.hub_id is None:
+        path = Path(family.local_path(spec.name))
+        return path if (path / "config.json").is_file() else None
     weights_dir = weights_dir or os.environ.get(WEIGHTS_ENV)
     if weights_dir:
         found = _from_weights_dir(spec, Path(weights_dir).expanduser())
@@ -109,11 +112,18 @@ def resolve_size(family: FamilySpec, size: str, weights_dir: str | os.PathLike |
     spec = family.size(size)
     found = find_size(family, size, weights_dir, download=not _offline())
     if found is not None:
+        if family.kind == "user":  # a size downloaded since the file was read is compared now
+            from gpt2guard.family.userfile import check_shared_tokenizer
+
+            check_shared_tokenizer(family, weights_dir)
         return check_weights(found)
     if family.kind == "builtin":
         raise GuardError(f"family {family.name!r} size {spec.name!r} is not built yet: "
                          f"run `gpt2guard family build {family.name}`")
-    where = f"{family.name} size {spec.name!r} ({spec.hub_id})" if family.kind == "hub" else spec.hub_id
+    if family.kind == "user" and spec.hub_id is None:
+        raise GuardError(f"family {family.name!r} size {spec.name!r}: no Hugging Face model (config.json) in "
+                         f"{family.local_path(spec.name)} (family file {family.source})")
+    where = f"{family.name} size {spec.name!r} ({spec.hub_id})" if family.kind in ("hub", "user") else spec.hub_id
     raise GuardError(
         f"{where} is not available offline: put a Hugging Face-format copy in "
         f"DIR/{spec.hub_id.split('/')[-1]} and pass --weights-dir DIR (or set {WEIGHTS_ENV}=DIR), "

@@ -6,7 +6,9 @@ kinds exist:
 * ``hub``: sizes are Hugging Face checkpoints (the real GPT-2 family);
 * ``builtin``: sizes are trained by gpt2guard itself (``nano`` and its ``micro`` preset for
   tests), with the training recipe below;
-* ``single``: one model given by a Hugging Face id or a local directory.
+* ``single``: one model given by a Hugging Face id or a local directory;
+* ``user``: sizes named in a family file, each a Hugging Face id or a local directory
+  (:mod:`gpt2guard.family.userfile`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ class SizeSpec:
 
     ``n_layer``, ``n_embd`` and ``n_head`` describe the architecture; ``hub_id`` names the
     checkpoint of a hub size; ``lr`` and ``train_tokens`` are the training recipe of a
-    builtin size.
+    builtin size (a user family's local directories are its :attr:`FamilySpec.paths`).
     """
 
     name: str
@@ -54,11 +56,16 @@ class FamilySpec:
     """An ordered family of sizes sharing one tokenizer."""
 
     name: str
-    kind: str  # "hub" | "builtin" | "single"
+    kind: str  # "hub" | "builtin" | "single" | "user"
     sizes: tuple[SizeSpec, ...]
     description: str = ""
     recipe: BuildRecipe | None = None
-    source: str | None = None  # the id or directory of a "single" family
+    source: str | None = None  # the id or directory of a "single" family; a "user" family's file
+    paths: tuple[tuple[str, str], ...] = ()  # (size, local directory) of a "user" family's local sizes
+
+    def local_path(self, name: str) -> str | None:
+        """The local directory a user family's file gives for size ``name`` (None for a hub size)."""
+        return dict(self.paths).get(name)
 
     @property
     def size_names(self) -> list[str]:

@@ -29,7 +29,8 @@ def require_extra() -> None:
 def load_service(*, detector: str | None = None, method: str = "fast-detectgpt", family: str = "nano",
                  size: str | None = None, reference_size: str | None = None, threshold: float | None = None,
                  fpr: float = 0.05, min_tokens: int | None = None, seed: int = 0, max_tokens: int = 200_000,
-                 max_docs: int = 256, detail_tokens: int = 2000, log: Callable[[str], None] = lambda m: None):
+                 max_docs: int = 256, detail_tokens: int = 2000, log: Callable[[str], None] = lambda m: None,
+                 direction: str | None = "auto", suspect: str | None = None, labelled=None):
     """Load a detector as ``gpt2guard score`` would (see
     :func:`~gpt2guard.detector.build.build_detector`) and wrap it in a
     :class:`~gpt2guard.serve.service.Service`; its scorers keep no disk cache of served texts."""
@@ -37,7 +38,8 @@ def load_service(*, detector: str | None = None, method: str = "fast-detectgpt",
     from gpt2guard.serve.service import Limits, Service
 
     det = build_detector(detector, method, family, size, reference_size, threshold=threshold, fpr=fpr,
-                         min_tokens=min_tokens, seed=seed, log=log)
+                         min_tokens=min_tokens, seed=seed, log=log, direction=direction, suspect=suspect,
+                         labelled=labelled)
     # the builtin calibration text may come from the cache; the texts served never go to it
     if det.kind == "zero-shot":
         det.scorer.cache = None

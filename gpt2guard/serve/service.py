@@ -247,8 +247,13 @@ class Service:
         score = None if score is None or math.isnan(score) else float(score)
         prob = None if prob is None or math.isnan(prob) else prob
         threshold = 0.0 if det.threshold is None else det.threshold
+        from gpt2guard.detector.direction import machine_side
+
+        # on the machine side of the threshold(s), by the detector's direction (higher for trained ones)
+        side = None if score is None else machine_side(score, getattr(det, "direction", "higher"), threshold,
+                                                       getattr(det, "threshold_low", None))
         return {"start": a, "stop": b, "text": text, "n_tokens": b - a, "score": score, "probability": prob,
-                "above_threshold": None if score is None else bool(score > threshold)}
+                "above_threshold": side}
 
 
 def describe_calibration(det) -> dict:

@@ -119,6 +119,50 @@ def family_path(data, ws, tmp):
         None
 
 
+def family_file(data, ws, tmp) -> Path:
+    """A family file over micro's two sizes: good, damaged, of odd suffix, naming a missing
+    size, or mixing in a size with another tokenizer."""
+    import json as _json
+
+    from gpt2guard.family.resolve import family_dir
+
+    micro = family_dir("micro")
+    sizes = [("small", str(micro / "small")), ("medium", str(micro / "medium"))]
+    how = pick(data, "good", "good", "damaged", "missing", "tokenizer", "yaml")
+    if how == "missing":
+        sizes[1] = ("medium", str(tmp / "gone"))
+    elif how == "tokenizer":
+        odd = Path(shutil.copytree(micro / "medium", tmp / "odd"))
+        tok = _json.loads((odd / "tokenizer.json").read_text(encoding="utf-8"))
+        tok["model"]["merges"] = tok["model"]["merges"][:-1]
+        (odd / "tokenizer.json").write_text(_json.dumps(tok), encoding="utf-8")
+        sizes[1] = ("medium", str(odd))
+    name = usually(data, "lab", "nano", "my.lab", text(data))
+    body = f"name = {_json.dumps(name)}\n" + "".join(
+        f"[[sizes]]\nname = {_json.dumps(n)}\npath = {_json.dumps(p)}\n" for n, p in sizes)
+    if how == "yaml":
+        out = tmp / "family.yaml"
+        out.write_text(f"name: {_json.dumps(name)}\nsizes:\n" + "".join(
+            f"  - {{name: {n}, path: {_json.dumps(p)}}}\n" for n, p in sizes), encoding="utf-8")
+        return out
+    out = tmp / pick(data, "family.toml", "family.toml", "family.txt")
+    out.write_bytes(mutate(data, body.encode()) if how == "damaged" else body.encode())
+    return out
+
+
+def family_add(data, ws, tmp):
+    return ["--cache-dir", str(tmp / "cache"), "family", "add", str(family_file(data, ws, tmp)),
+            *maybe(data, "--force")], None
+
+
+def family_remove(data, ws, tmp):
+    registry = tmp / "cache" / "user-families"
+    registry.mkdir(parents=True)
+    (registry / "lab.toml").write_bytes(mutate(data, b'name = "lab"\n[[sizes]]\nname = "s"\nhub = "a/b"\n'))
+    return ["--cache-dir", str(tmp / "cache"), "family", "remove", usually(data, "lab", "nope", "../x", text(data))], \
+        None
+
+
 def datasets_builtin(data, ws, tmp):
     limit = pick(data, "1", "2", number(data))
     args = ["datasets", "builtin", str(tmp / "out"), "--family", "micro", "--limit", limit,
@@ -244,8 +288,15 @@ def score(data, ws, tmp):
         det = detector_dir(data, ws, tmp) if data.draw(st.booleans()) else pick(data, ws.tfidf, ws.features)
         args += ["--detector", str(det), "--family", "micro"]  # --html's scorer: not nano
     else:
-        args += ["--family", "micro", "--method", usually(data, pick(data, "logp", "binoculars"), "nope", text(data)),
-                 "--threshold", number(data, ["0.0"])]
+        args += ["--family", usually(data, "micro", str(family_file(data, ws, tmp))),
+                 "--method", usually(data, pick(data, "logp", "binoculars"), "nope", text(data))]
+        if data.draw(st.booleans()):
+            args += ["--threshold", number(data, ["0.0"])]
+        else:  # the direction learned on labelled sets (no builtin calibration: that takes a while)
+            args += ["--labelled", str(sets_dir(data, ws, tmp)), "--human", pick(data, "h", text(data)),
+                     "--machine", pick(data, "m", "h", "nope"), "--labelled-split", pick(data, "test", text(data))]
+        args += maybe(data, "--direction", text(data, ["higher", "lower", "two-sided", "auto"]))
+        args += maybe(data, "--suspect", text(data, ["micro", "gpt2"]))
     args += (maybe(data, "--fpr", number(data)) if not data.draw(st.integers(0, 3)) else []) + maybe(data, "--min-tokens", number(data, ["4"])) + maybe(data, "--skip-bad")
     args += maybe(data, "--html", str(tmp / "r.html"))
     return args, stdin
@@ -273,6 +324,8 @@ def serve(data, ws, tmp):
     else:
         args += ["--family", "micro", "--method", usually(data, "logp", "nope", text(data)),
                  "--threshold", number(data, ["0.0"])]
+        args += maybe(data, "--direction", text(data, ["higher", "lower", "two-sided"]))
+        args += maybe(data, "--suspect", text(data, ["micro", "gpt2"])) + maybe(data, "--labelled", str(ws.sets))
     for option, good in (("--min-tokens", "4"), ("--max-tokens", "500"), ("--max-docs", "8"), ("--queue-size", "16"),
                          ("--timeout", "5"), ("--max-body-mb", "1"), ("--max-wait-ms", "2"), ("--batch-tokens", "900"),
                          ("--detail-tokens", "50")):
@@ -400,6 +453,8 @@ CASES = {
     ("family", "info"): (family_info, 12),
     ("family", "build"): (family_build, 10),
     ("family", "path"): (family_path, 12),
+    ("family", "add"): (family_add, 12),
+    ("family", "remove"): (family_remove, 10),
     ("datasets", "builtin"): (datasets_builtin, 3),
     ("datasets", "import"): (datasets_import, 30),
     ("datasets", "split"): (datasets_split, 20),
