@@ -171,6 +171,8 @@ class FinetunedDetector(TextDetector):
         The fine-tuned transformers model (eval mode) and its tokenizer.
     max_length_ : int
         Tokens read per document.
+    model_hash_ : str
+        SHA-256 of the saved fine-tuned weights (set by :meth:`save` and on loading).
     history_ : dict
         ``train_loss`` and ``valid_loss`` per epoch, ``best_epoch``, ``epochs_run``, ``seconds``.
     """
@@ -492,7 +494,7 @@ class FinetunedDetector(TextDetector):
         target.mkdir(parents=True, exist_ok=True)
         self.model_.save_pretrained(target, safe_serialization=True)
         self.tokenizer_.save_pretrained(target)
-        meta["model_hash"] = weights_hash(target)
+        meta["model_hash"] = self.model_hash_ = weights_hash(target)
         write_json(directory / "detector.json", meta)
         return directory
 
@@ -525,6 +527,7 @@ class FinetunedDetector(TextDetector):
         det.model_.to(det.device_).eval()
         det.base_info_ = dict(meta["base"])
         det.max_length_ = int(meta["max_length"])
+        det.model_hash_ = meta["model_hash"]
         det.history_ = meta.get("history") or {}
         det.classes_ = np.array(meta.get("label_classes") or LABELS)
         det.meta = {k: v for k, v in meta.items() if k not in det.describe() and k != "model_hash"}
