@@ -60,7 +60,7 @@ def _calibrate(det, directory, data, fpr, seed, n_boot):
 @click.option("--base", default="nano", show_default=True,
               help="finetune: the base model, FAMILY:SIZE (nano:small), a family (its smallest size), a Hugging Face "
                    "model directory or an owner/name hub id (causal LM or encoder, safetensors weights).")
-@click.option("--epochs", type=click.IntRange(min=1), default=4, show_default=True,
+@click.option("--epochs", type=click.IntRange(min=1, max=1000), default=4, show_default=True,
               help="finetune: most passes over the training documents (early stopping on the valid split).")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True, max=1), default=1e-3, show_default=True,
               help="finetune: peak AdamW learning rate (after 10% linear warm-up, then linear decay); about 2e-5 "
