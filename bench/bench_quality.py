@@ -170,6 +170,8 @@ def main(argv=None):
     p.add_argument("--sizes", default="all", help="generator sizes")
     p.add_argument("--sampling", default="pure,top-k=40", help="sampling methods (generator specs)")
     p.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples of the intervals")
+    p.add_argument("--finetune-base", help="base model of the fine-tuned column (default: the family's smallest "
+                                           "size, e.g. nano:small)")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--json", help="write the results here (default <work>/quality.json)")
     args = p.parse_args(argv)
@@ -183,6 +185,7 @@ def main(argv=None):
     import torch
 
     from gpt2guard.detector.compare import compare_detectors, length_matched
+    from gpt2guard.detector.finetune import FinetunedDetector
     from gpt2guard.family import get_family, load_tokenizer
 
     if args.threads:
@@ -210,8 +213,9 @@ def main(argv=None):
         docs = {split: length_matched(pools[split], machine[split][(size, sampling)], tok, seed=args.seed, n=args.n)
                 for split in ("train", "test")}
         scorer = size if args.scorer == "same" else args.scorer
+        ft = FinetunedDetector(args.finetune_base, random_state=args.seed) if args.finetune_base else None
         res = compare_detectors(docs["train"], docs["test"], args.family, scorer, fprs=(FPR,), n_boot=args.n_boot,
-                                seed=args.seed, scorers=scorers)
+                                seed=args.seed, scorers=scorers, finetune=ft)
         rows.append({"size": size, "sampling": sampling, **{k: v for k, v in res.items() if k != "columns"}})
         columns = res["columns"]
         best = max((c for c in columns if c != "trained"), key=lambda c: res["metrics"][c]["auroc"])
