@@ -18,6 +18,8 @@ family in about a minute instead of nano's:
 * a family name (``nano``, ``gpt2``: ``--family X`` or ``family build|info|path X``) becomes
   ``micro``, and every command that has a ``--family`` option taking a value and names none gets
   ``--family micro``;
+* a fine-tuned detector's ``--base FAMILY:SIZE`` becomes ``micro:<size>`` (and, having no
+  ``--family``, gets none);
 * size names (``--sizes``, ``--size``, ``--reference-size``, ``family path``'s size, and the
   ``nano-<size>`` set names in paths) map to micro's by position (small -> small, every larger
   size -> medium); ``all`` stays ``all``;
@@ -126,6 +128,11 @@ def rewrite(args: list[str]) -> list[str]:
             out += [a, "micro"]
             i += 2
             continue
+        if a == "--base" and i + 1 < len(args):
+            size = args[i + 1].partition(":")[2]
+            out += [a, "micro" + (f":{sizes.get(size, size)}" if size else "")]
+            i += 2
+            continue
         if a in ("--sizes", "--size", "--reference-size") and i + 1 < len(args):
             out += [a, size_list(args[i + 1])]
             i += 2
@@ -142,7 +149,7 @@ def rewrite(args: list[str]) -> list[str]:
             out[3] = size_list(out[3])
     cmd, _ = _command(out)
     opts = {o for p in getattr(cmd, "params", []) if not getattr(p, "is_flag", False) for o in p.opts}
-    if "--family" in opts and "--family" not in out:
+    if "--family" in opts and "--family" not in out and "--base" not in out:
         out += ["--family", "micro"]
     for opt, value in SMALL.items():  # defaults sized for nano shrink too
         if opt in opts and opt not in out:
@@ -168,6 +175,8 @@ def test_the_tour_is_found_and_rewritten():
         ["generate", "--family", "micro", "--sizes", "small,medium", "--n", "6", "--out", "d", "--length", "24"]
     assert rewrite(["score", "data/gen/nano-xl-k40.train.jsonl"])[:2] == ["score", "data/gen/micro-medium-k40.train.jsonl"]
     assert rewrite(["detector", "train", "--sizes", "xl"])[-2:] == ["--family", "micro"]
+    assert rewrite(["detector", "train", "--kind", "finetune", "--base", "nano:xl"]) == \
+        ["detector", "train", "--kind", "finetune", "--base", "micro:medium"]
     assert rewrite(["family", "path", "gpt2", "medium"]) == ["family", "path", "micro", "medium"]
 
 

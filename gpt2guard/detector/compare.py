@@ -1,12 +1,13 @@
 """Every detector side by side on one labelled train/test split: the zero-shot methods of the
-registry, the TF-IDF baseline and the trained feature detector.
+registry, the TF-IDF baseline, the trained feature detector and the fine-tuned classifier.
 
 :func:`compare_detectors` scores every document once per scorer size (each with its
 reference size, so one pass gives the plain and the cross statistics), computes every
 zero-shot method of :mod:`~gpt2guard.detector.methods` from the ``scorer`` size's statistics
 (higher = machine, as the registry defines; no training), fits
-:class:`~gpt2guard.detector.tfidf.TfidfDetector` and a
-:class:`~gpt2guard.detector.trained.TrainedDetector` on the training documents, and returns
+:class:`~gpt2guard.detector.tfidf.TfidfDetector`, a
+:class:`~gpt2guard.detector.trained.TrainedDetector` and a
+:class:`~gpt2guard.detector.finetune.FinetunedDetector` on the training documents, and returns
 AUROC and TPR at fixed false-positive rates, with bootstrap intervals, for each column
 (:func:`~gpt2guard.detector.evaluate.metrics`).
 
@@ -30,7 +31,7 @@ import numpy as np
 
 from gpt2guard.errors import GuardError
 
-TFIDF, TRAINED = "tfidf", "trained"
+TFIDF, TRAINED, FINETUNE = "tfidf", "trained", "finetune"
 
 
 def reference_size(family: str, size: str) -> str:
@@ -52,10 +53,11 @@ def reference_size(family: str, size: str) -> str:
 
 
 def columns() -> list[str]:
-    """Column names of a comparison, in order: every registered method, ``tfidf``, ``trained``."""
+    """Column names of a comparison, in order: every registered method, ``tfidf``, ``trained``,
+    ``finetune``."""
     from gpt2guard.detector.methods import list_methods
 
-    return list_methods() + [TFIDF, TRAINED]
+    return list_methods() + [TFIDF, TRAINED, FINETUNE]
 
 
 def length_matched(human, machine, tokenizer, *, seed: int = 0, min_tokens: int = 16,
@@ -111,8 +113,9 @@ def length_matched(human, machine, tokenizer, *, seed: int = 0, min_tokens: int 
 def compare_detectors(train, test, family: str = "nano", scorer: str = "small", *, reference: str | None = None,
                       sizes=None, estimator=None, tfidf=None, fprs=(0.01,), n_boot: int = 200, seed: int = 0,
                       scorer_kwargs: dict | None = None, device: str | None = None, scorers: dict | None = None,
-                      lexical: bool = True) -> dict:
-    """AUROC and TPR at fixed FPR of every zero-shot method, TF-IDF and the trained detector.
+                      lexical: bool = True, finetune=None) -> dict:
+    """AUROC and TPR at fixed FPR of every zero-shot method, TF-IDF, the trained detector and
+    the fine-tuned classifier.
 
     Parameters
     ----------
@@ -139,6 +142,10 @@ def compare_detectors(train, test, family: str = "nano", scorer: str = "small", 
     lexical : bool
         Give the trained detector the TF-IDF log-odds as one more feature (cross-fitted; see
         :class:`~gpt2guard.detector.trained.TrainedDetector`).
+    finetune : FinetunedDetector, optional
+        The fine-tuned column (unfitted; it is fitted here on ``train``, with a seeded 10%
+        hold-out of it for early stopping). Default
+        ``FinetunedDetector("<family>:<smallest size>", random_state=seed)``.
     fprs : tuple of float
         False-positive rates for the TPR columns.
     n_boot, seed : int
@@ -157,8 +164,9 @@ def compare_detectors(train, test, family: str = "nano", scorer: str = "small", 
     dict
         ``columns`` (in order), ``metrics`` (column -> :func:`~gpt2guard.detector.evaluate.metrics`
         result), ``family``, ``scorer``, ``reference``, ``sizes``, ``references``, ``n_train``,
-        ``n_test`` and, for the trained column, ``estimator`` (its parameters and the chosen
-        ``C``).
+        ``n_test``, for the trained column ``estimator`` (its parameters and the chosen ``C``)
+        and for the fine-tuned one ``finetune`` (base, parameters, loss history, training
+        seconds and seconds per 1,000 training documents).
     """
     from gpt2guard.detector.estimators import FeatureDetector
     from gpt2guard.detector.evaluate import metrics
@@ -197,13 +205,22 @@ def compare_detectors(train, test, family: str = "nano", scorer: str = "small", 
     det = TrainedDetector(est, family, sizes, references=references, lexical=lexical)
     det.fit(train_texts, train_y, stats_by_size=train_stats)
     scores[TRAINED] = det.logit_from_stats(test_stats, test_texts)
+    if finetune is None:
+        from gpt2guard.detector.finetune import FinetunedDetector
+
+        finetune = FinetunedDetector(f"{family}:{spec.size_names[0]}", random_state=seed, device=device)
+    finetune.fit(train_texts, train_y)
+    scores[FINETUNE] = finetune.decision_texts(test_texts)
 
     cols = columns()
     return {"columns": cols,
             "metrics": {c: metrics(test_y, scores[c], n_boot=n_boot, seed=seed, fprs=fprs) for c in cols},
             "family": family, "scorer": scorer, "reference": reference, "sizes": sizes, "references": references,
             "n_train": len(train_texts), "n_test": len(test_texts),
-            "estimator": {**est.get_params(), "C_": getattr(det.estimator_, "C_", None)}}
+            "estimator": {**est.get_params(), "C_": getattr(det.estimator_, "C_", None)},
+            "finetune": {"base": finetune.base_info_["name"], "params": finetune.get_params(),
+                         "history": finetune.history_,
+                         "seconds_per_1000_docs": finetune.meta["seconds_per_1000_docs"]}}
 
 
 def _load_scorers(scorers: dict, family: str, references: dict, scorer_kwargs: dict, device) -> None:

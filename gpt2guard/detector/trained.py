@@ -494,11 +494,16 @@ def update_meta(directory: str | os.PathLike, **changes) -> dict:
 
 
 def load_detector(directory: str | os.PathLike, **kwargs):
-    """Load a saved :class:`TrainedDetector` or :class:`~gpt2guard.detector.tfidf.TfidfDetector`."""
+    """Load a saved :class:`TrainedDetector`, :class:`~gpt2guard.detector.tfidf.TfidfDetector` or
+    :class:`~gpt2guard.detector.finetune.FinetunedDetector`."""
     import zipfile
     import zlib
 
     meta = read_meta(directory)
+    if meta.get("kind") == "finetune":
+        from gpt2guard.detector.finetune import FinetunedDetector
+
+        return FinetunedDetector.load(directory, meta, **kwargs)
     if meta.get("kind") not in ("features", "tfidf"):
         raise GuardError(f"{directory}: unknown detector kind {meta.get('kind')!r}")
     check_meta(meta, Path(directory) / "detector.json")

@@ -90,7 +90,14 @@ def quality_gain(prev: tuple, new: tuple, n_boot: int, seed: int) -> tuple[float
 
 
 class StageDetector:
-    """The stage's detector with its scoring shortcuts (abstain below ``min_tokens``)."""
+    """The stage's detector with its scoring shortcuts (abstain below ``min_tokens``).
+
+    A plan's ``detector = "finetune"`` makes it a
+    :class:`~gpt2guard.detector.finetune.FinetunedDetector` on the first scorer size (the
+    smallest size it is trained on) instead of a feature detector; the transfer matrix still
+    compares logistic feature detectors (third parties' detectors), whose features
+    :meth:`features` gives either way.
+    """
 
     def __init__(self, data: RunData, plan, trained_on: list[str], scorers: list[str]):
         from gpt2guard.detector.estimators import FeatureDetector
@@ -98,11 +105,20 @@ class StageDetector:
 
         ev = plan.evaluation
         self.data, self.plan, self.trained_on, self.scorers = data, plan, trained_on, scorers
-        cv = 5 if ev.detector == "logistic" else None  # regularisation chosen on the training data only
-        self.det = TrainedDetector(FeatureDetector(ev.detector, random_state=plan.seed, cv=cv), plan.family, scorers,
-                                   min_tokens=ev.min_tokens)
+        self.finetune = ev.detector == "finetune"
+        kind = "logistic" if self.finetune else ev.detector
+        cv = 5 if kind == "logistic" else None  # regularisation chosen on the training data only
+        self.features_det = TrainedDetector(FeatureDetector(kind, random_state=plan.seed, cv=cv), plan.family, scorers,
+                                            min_tokens=ev.min_tokens)
         # statistics come from the run's scorers, so record their weights for the saved detector's check
-        self.det.model_hashes = {z: data.scorer(z).scorer.model_hash for z in scorers}
+        self.features_det.model_hashes = {z: data.scorer(z).scorer.model_hash for z in scorers}
+        if self.finetune:
+            from gpt2guard.detector.finetune import FinetunedDetector
+
+            self.det = FinetunedDetector(f"{plan.family}:{scorers[0]}", min_tokens=ev.min_tokens,
+                                         random_state=plan.seed)
+        else:
+            self.det = self.features_det
 
     def stats(self, texts: list[str]) -> dict:
         return {s: self.data.stats(s, texts) for s in self.scorers}
@@ -114,19 +130,25 @@ class StageDetector:
             keep = np.sort(np.random.default_rng(self.plan.seed).choice(len(machine), len(human), replace=False))
             machine = [machine[i] for i in keep]
         texts = human + machine
-        self.det.fit(texts, ["human"] * len(human) + ["machine"] * len(machine), stats_by_size=self.stats(texts))
+        labels = ["human"] * len(human) + ["machine"] * len(machine)
+        if self.finetune:
+            self.det.fit(texts, labels)
+        else:
+            self.det.fit(texts, labels, stats_by_size=self.stats(texts))
         self.n_train = {"human": len(human), "machine": len(machine)}
         return self
 
     def scores(self, texts: list[str]) -> np.ndarray:
         """Log-odds of machine; NaN for documents the detector abstains on."""
+        if self.finetune:
+            return self.det.abstaining_scores(texts)
         stats = self.stats(texts)
         z = self.det.logit_from_stats(stats)
         short = np.array([s.n_tokens < self.det.min_tokens for s in stats[self.scorers[0]]], dtype=bool)
         return np.where(short, np.nan, z)
 
     def features(self, texts: list[str]) -> np.ndarray:
-        return self.det.feature_matrix(self.stats(texts))
+        return self.features_det.feature_matrix(self.stats(texts))
 
 
 def _clean(x) -> np.ndarray:
@@ -289,7 +311,7 @@ def measure_stage(world: MeasuredWorld, ev) -> tuple[dict, StageDetector]:
              for split in ("train", "test")}
     matrix = transfer_matrix(feats["train"], feats["test"], sd.features(data.human_split("train")),
                              sd.features(human_test),
-                             lambda: FeatureDetector(**sd.det.estimator.get_params()), fpr=e.fpr)
+                             lambda: FeatureDetector(**sd.features_det.estimator.get_params()), fpr=e.fpr)
 
     from gpt2guard.release.plan import prerelease_size
 

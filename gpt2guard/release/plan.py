@@ -147,7 +147,7 @@ class Evaluation:
     human_calibration: int = 400
     human_test: int = 500
     fpr: float = 0.01
-    detector: Literal["logistic", "boosting"] = "logistic"
+    detector: Literal["logistic", "boosting", "finetune"] = "logistic"
     max_scorers: int = 1
     min_tokens: int = 16
     n_boot: int = 200

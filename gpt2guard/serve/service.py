@@ -78,7 +78,7 @@ class Service:
 
     Parameters
     ----------
-    detector : ZeroShotDetector, TrainedDetector or TfidfDetector
+    detector : ZeroShotDetector, TrainedDetector, TfidfDetector or FinetunedDetector
         With its threshold set (:func:`~gpt2guard.detector.build.build_detector`).
     view : Scorer
         The scorer whose statistics the per-token view shows
@@ -111,6 +111,11 @@ class Service:
         elif det.kind == "features":
             detector = {"kind": det.kind, "method": f"trained-{det._estimator_kind()}", "family": det.family_name,
                         "sizes": det.size_list, "references": det.reference_map, "weights": dict(det.model_hashes)}
+        elif det.kind == "finetune":
+            base = det.base_info_
+            detector = {"kind": det.kind, "method": "finetune", "family": base["family"],
+                        "sizes": [base["size"]] if base.get("size") else [], "base": base["name"],
+                        "weights": {"base": base.get("weights"), "finetuned": getattr(det, "model_hash_", None)}}
         else:
             detector = {"kind": det.kind, "method": "tfidf", "family": None, "sizes": [], "weights": {}}
         detector.update({"threshold": det.threshold, "min_tokens": int(det.min_tokens),

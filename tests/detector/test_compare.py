@@ -65,7 +65,7 @@ def test_comparison_has_every_column_in_range(comparison, split_docs):
     from gpt2guard.detector.compare import columns
     from gpt2guard.detector.methods import list_methods
 
-    assert comparison["columns"] == list_methods() + ["tfidf", "trained"] == columns()
+    assert comparison["columns"] == list_methods() + ["tfidf", "trained", "finetune"] == columns()
     assert set(comparison["metrics"]) == set(comparison["columns"])
     assert comparison["scorer"] == "small" and comparison["reference"] == "medium"
     assert comparison["references"] == {"small": "medium", "medium": "small"}
@@ -83,6 +83,13 @@ def test_trained_detector_separates_an_easy_case(comparison):
     # seeing every statistic of both sizes, must separate them on held-out documents
     assert comparison["metrics"]["trained"]["auroc"] >= 0.95
     assert comparison["estimator"]["C_"] > 0
+
+
+def test_finetuned_column_is_trained_on_the_smallest_size(comparison):
+    ft = comparison["finetune"]
+    assert ft["base"] == "micro:small" and ft["params"]["random_state"] == 0
+    assert ft["history"]["epochs_run"] >= 1 and ft["seconds_per_1000_docs"] > 0
+    assert comparison["metrics"]["finetune"]["n_abstain"] == 0
 
 
 def test_comparison_needs_both_classes(split_docs):

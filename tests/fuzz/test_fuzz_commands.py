@@ -335,9 +335,14 @@ def serve(data, ws, tmp):
 
 
 def detector_train(data, ws, tmp):
+    kind = pick(data, "tfidf", "tfidf", "logistic", "finetune")
+    # a finetune run always names a micro base (or a bad one): the default base, nano, would be built
+    model = ["--base", usually(data, "micro:small", "micro:huge", "micro", text(data), str(tmp)),
+             *maybe(data, "--epochs", pick(data, "1", "2", "0", "-1", "abc", "1e3")), *maybe(data, "--lr", number(data, ["0.003"])),
+             *maybe(data, "--batch-size", number(data, ["8"]))] if kind == "finetune" else ["--family", "micro"]
     return ["detector", "train", "--data", str(sets_dir(data, ws, tmp)), "--human", pick(data, "h", text(data)),
-            "--machine", pick(data, "m", "h", "nope"), "--kind", pick(data, "tfidf", "tfidf", "logistic"),
-            "--family", "micro", *maybe(data, "--fpr", number(data, ["0.2"])),
+            "--machine", pick(data, "m", "h", "nope"), "--kind", kind,
+            *model, *maybe(data, "--fpr", number(data, ["0.2"])),
             *maybe(data, "--min-tokens", number(data, ["4"])), *maybe(data, "--cv", number(data, ["0", "2"])),
             *maybe(data, "--limit", number(data, ["5"])), *maybe(data, "--lexical"),
             "--seed", pick(data, "0", number(data)), "--out", str(tmp / "out")], None
