@@ -103,26 +103,16 @@ def build_detector(detector, method, family, size, reference_size, threshold, fp
 
 
 def html_scorer(det, family, size, max_tokens: int):
-    """:func:`report_scorer` scoring at most ``max_tokens`` tokens of each document (the
-    statistics of a document's first tokens do not depend on what follows them)."""
+    """The detector's per-token view scorer (:func:`~gpt2guard.detector.build.view_scorer`)
+    scoring at most ``max_tokens`` tokens of each document (the statistics of a document's
+    first tokens do not depend on what follows them)."""
+    from gpt2guard.detector.build import view_scorer
     from gpt2guard.detector.scoring import Scorer
 
-    s = report_scorer(det, family, size)
+    s = view_scorer(det, family, size)
     cap = min(max_tokens, s.max_tokens or max_tokens)
     return Scorer(s.scorer, s.reference, batch_tokens=s.batch_tokens, chunk_elements=s.chunk_elements, bf16=s.bf16,
                   cache=s.cache or False, max_tokens=cap, progress=s.progress, linear=s.backend)
-
-
-def report_scorer(det, family, size):
-    """The Scorer whose token statistics the HTML report shows."""
-    if det.kind == "zero-shot":
-        return det.scorer
-    if det.kind == "features":
-        return det.scorer(det.sizes[0])
-    from gpt2guard.detector.scoring import Scorer
-    from gpt2guard.family import load_model
-
-    return Scorer(load_model(family, size))
 
 
 @click.command("score")
