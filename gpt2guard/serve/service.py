@@ -227,38 +227,40 @@ class Service:
                 j = k
             else:
                 j += 1
-        sentences = [self._sentence(index, a, b, texts, stats, stats_by_size) for a, b in sentence_spans(texts)]
+        sentences = self._sentences(index, sentence_spans(texts), texts, stats, stats_by_size)
         return {"tokens": tokens, "spans": spans, "sentences": sentences, "shown_tokens": n,
                 "total_tokens": stats.n_tokens}
 
-    def _sentence(self, index: int, a: int, b: int, texts: list[str], stats, stats_by_size) -> dict:
-        """One sentence's score on the detector's scale, from its tokens' in-context statistics."""
-        det = self.detector
-        text = "".join(texts[a:b])
-        prob = None
-        if det.kind == "zero-shot":
-            score = det.method(slice_stats(stats, a, b))
-        elif det.kind == "features":
-            from gpt2guard.detector.calibrate import apply_probability_calibration
-
-            sliced = {size: [slice_stats(records[index], a, b)] for size, records in stats_by_size.items()}
-            score = float(det.logit_from_stats(sliced, [text])[0])
-            prob = float(apply_probability_calibration(det.meta, [score])[0])
-        else:
-            from gpt2guard.detector.calibrate import apply_probability_calibration
-
-            score = float(det.decision_texts([text])[0])
-            prob = float(apply_probability_calibration(det.meta, [score])[0])
-        score = None if score is None or math.isnan(score) else float(score)
-        prob = None if prob is None or math.isnan(prob) else prob
-        threshold = 0.0 if det.threshold is None else det.threshold
+    def _sentences(self, index: int, spans: list[tuple[int, int]], texts: list[str], stats, stats_by_size) -> list:
+        """Each sentence's score on the detector's scale, from its tokens' in-context
+        statistics (a text detector reads the sentences' texts), in one call of the detector."""
+        from gpt2guard.detector.calibrate import apply_probability_calibration
         from gpt2guard.detector.direction import machine_side
 
-        # on the machine side of the threshold(s), by the detector's direction (higher for trained ones)
-        side = None if score is None else machine_side(score, getattr(det, "direction", "higher"), threshold,
-                                                       getattr(det, "threshold_low", None))
-        return {"start": a, "stop": b, "text": text, "n_tokens": b - a, "score": score, "probability": prob,
-                "above_threshold": side}
+        det = self.detector
+        sentences = ["".join(texts[a:b]) for a, b in spans]
+        probs = [None] * len(spans)
+        if det.kind == "zero-shot":
+            scores = [det.method(slice_stats(stats, a, b)) for a, b in spans]
+        else:
+            if det.kind == "features":
+                sliced = {size: [slice_stats(records[index], a, b) for a, b in spans]
+                          for size, records in stats_by_size.items()}
+                scores = det.logit_from_stats(sliced, sentences) if spans else []
+            else:
+                scores = det.decision_texts(sentences) if spans else []
+            probs = apply_probability_calibration(det.meta, scores).tolist() if spans else []
+        threshold = 0.0 if det.threshold is None else det.threshold
+        out = []
+        for (a, b), text, score, prob in zip(spans, sentences, scores, probs):
+            score = None if score is None or math.isnan(score) else float(score)
+            prob = None if prob is None or math.isnan(prob) else float(prob)
+            # on the machine side of the threshold(s), by the detector's direction (higher for trained ones)
+            side = None if score is None else machine_side(score, getattr(det, "direction", "higher"), threshold,
+                                                           getattr(det, "threshold_low", None))
+            out.append({"start": a, "stop": b, "text": text, "n_tokens": b - a, "score": score, "probability": prob,
+                        "above_threshold": side})
+        return out
 
 
 def describe_calibration(det) -> dict:

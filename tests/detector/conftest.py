@@ -64,3 +64,23 @@ def labelled(machine_dir, human_docs):
                if len(r.text.split()) >= 3 and is_scorable(prepare_text(r.text)[1])]
     human = human_docs["train"][:24]
     return human + machine, ["human"] * len(human) + ["machine"] * len(machine)
+
+
+@pytest.fixture(scope="session")
+def detector_sets(tmp_path_factory, machine_dir, human_docs):
+    """A human set (builtin docs, train/valid/test) next to the machine sets (their train
+    samples in every split: enough to exercise the commands' plumbing)."""
+    from gpt2guard.datasets.records import Record
+    from gpt2guard.datasets.sets import open_set
+    from gpt2guard.datasets.writer import SetWriter
+
+    d = tmp_path_factory.mktemp("sets")
+    for split, n in (("train", 24), ("valid", 30), ("test", 20)):
+        with SetWriter(d, "builtin", split) as w:
+            for i, text in enumerate(human_docs[split][:n]):
+                w.write(Record(id=f"h{i}", text=text, label="human"))
+        for name in ("micro-small", "micro-medium-k40"):
+            with SetWriter(d, name, split) as w:
+                for rec in open_set(machine_dir, name, "train"):
+                    w.write(rec)
+    return d

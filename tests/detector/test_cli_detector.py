@@ -13,23 +13,8 @@ from gpt2guard.cli import main
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory, machine_dir, human_docs):
-    """A human set (builtin docs, train/valid/test) next to the machine sets (train split only:
-    the machine test split is the training one renamed, enough to exercise the plumbing)."""
-    from gpt2guard.datasets.records import Record
-    from gpt2guard.datasets.sets import open_set
-    from gpt2guard.datasets.writer import SetWriter
-
-    d = tmp_path_factory.mktemp("sets")
-    for split, n in (("train", 24), ("valid", 30), ("test", 20)):
-        with SetWriter(d, "builtin", split) as w:
-            for i, text in enumerate(human_docs[split][:n]):
-                w.write(Record(id=f"h{i}", text=text, label="human"))
-        for name in ("micro-small", "micro-medium-k40"):
-            with SetWriter(d, name, split) as w:
-                for rec in open_set(machine_dir, name, "train"):
-                    w.write(rec)
-    return d
+def data(detector_sets):
+    return detector_sets
 
 
 def invoke(args):

@@ -127,22 +127,8 @@ def test_bad_input_is_a_guard_error(micro_family, labelled):
 # --- command line ------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def sets(tmp_path_factory, machine_dir, human_docs):
-    """A human set (train/valid) next to two machine sets (the train samples in both splits)."""
-    from gpt2guard.datasets.records import Record
-    from gpt2guard.datasets.sets import open_set
-    from gpt2guard.datasets.writer import SetWriter
-
-    d = tmp_path_factory.mktemp("ft-sets")
-    for split, n in (("train", 24), ("valid", 30)):
-        with SetWriter(d, "builtin", split) as w:
-            for i, text in enumerate(human_docs[split][:n]):
-                w.write(Record(id=f"h{i}", text=text, label="human"))
-        for name in ("micro-small", "micro-medium-k40"):
-            with SetWriter(d, name, split) as w:
-                for rec in open_set(machine_dir, name, "train"):
-                    w.write(rec)
-    return d
+def sets(detector_sets):
+    return detector_sets
 
 
 def test_cli_train_then_score(sets, tmp_path):
