@@ -44,6 +44,13 @@ peak ``ru_maxrss`` is used and said so.
 8 and each alone, with the default ``min_rows`` and with ``min_rows=1``, and counts the
 records that differ.
 
+Devices and dtypes: ``--device cpu|cuda|auto`` (default cpu) runs both loops there, each
+timing bracketed by ``torch.cuda.synchronize()`` on CUDA; ``--dtype bfloat16`` casts the
+weights (``model.to``) for both. ``gpt2-<arch>`` names any architecture of
+``bench/archs.py`` (``gpt2-1558m``: 48 layers, width 1600, 25 heads; ``gpt2-tiny`` for dry
+runs). ``--json OUT`` writes the rows and the run's device, dtype and versions. The memory
+run reads process RSS: CPU only.
+
 ``PYTHONPATH=. python3 bench/bench_generate.py --quick`` is a short check (32 tokens, one
 repeat). On a machine shared with other work, ``--threads 1`` gives steadier numbers.
 """
@@ -57,23 +64,36 @@ import subprocess
 import sys
 import time
 
-EOS_124M = 50256
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from archs import ARCHS, DTYPES, EOS, device_name, random_gpt2, resolve_device, sync  # noqa: E402
+
+EOS_124M = EOS
 
 
-def build_model(name: str, threads: int | None = None):
+def arch_of(name: str) -> str | None:
+    """The architecture a ``gpt2-<arch>`` model name asks for (case-insensitive), else None."""
+    if not name.lower().startswith("gpt2-"):
+        return None
+    wanted = name[5:].lower()
+    for arch in ARCHS:
+        if arch.lower() == wanted:
+            return arch
+    raise SystemExit(f"unknown architecture in {name!r}: use gpt2-" + ", gpt2-".join(a.lower() for a in ARCHS))
+
+
+def build_model(name: str, threads: int | None = None, device: str = "cpu", dtype: str = "float32"):
     """(model, eos id) for a benchmark model name; ``threads`` is re-applied after loading
     (``load_model`` sets torch to use every CPU)."""
     import torch
 
     try:
-        if name == "gpt2-124m":
-            from transformers import GPT2Config, GPT2LMHeadModel
-
-            torch.manual_seed(0)
-            return GPT2LMHeadModel(GPT2Config()).eval(), EOS_124M
+        arch = arch_of(name)
+        if arch is not None:
+            return random_gpt2(arch, device, dtype, seed=0), EOS_124M
         from gpt2guard.family import load_model
 
-        loaded = load_model(name, device="cpu")
+        loaded = load_model(name, device=device, dtype=dtype)
         return loaded.model, loaded.tokenizer.eos_token_id
     finally:
         if threads:
@@ -94,9 +114,11 @@ def run_ours(model, eos: int, batch: int, tokens: int, spec: str, min_rows: int 
 
     cfg = parse_sampling(spec)[0]
     backend = ours_backend(model, batch, min_rows, linear)
+    sync(model.device)
     t0, c0 = time.perf_counter(), time.process_time()
     out = sample_batch(model, [[eos]] * batch, [tokens] * batch, cfg, list(range(batch)), eos_id=eos,
                        stop_at_eos=False, min_rows=min_rows, linear=backend)
+    sync(model.device)  # the records are host lists already; nothing should be left queued
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
     assert all(len(o["token_ids"]) == tokens for o in out)
     return elapsed, cpu
@@ -119,15 +141,17 @@ def run_generate(model, eos: int, batch: int, tokens: int, spec: str, min_rows=N
                            top_k=cfg.top_k, top_p=cfg.top_p if cfg.method == "nucleus" else None,
                            eos_token_id=None, pad_token_id=eos,
                            cache_implementation=None if cache == "dynamic" else cache)
-    ids = torch.full((batch, 1), eos, dtype=torch.long)
+    ids = torch.full((batch, 1), eos, dtype=torch.long, device=model.device)
     # eos_token_id=None above only means "not given": the model's own generation config
     # would still stop rows at <|endoftext|>, so take it out for the run
     saved = model.generation_config.eos_token_id
     model.generation_config.eos_token_id = None
     try:
+        sync(model.device)
         t0, c0 = time.perf_counter(), time.process_time()
         with torch.inference_mode():
             out = model.generate(ids, attention_mask=torch.ones_like(ids), generation_config=gen)
+        sync(model.device)
         elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
     finally:
         model.generation_config.eos_token_id = saved
@@ -135,12 +159,13 @@ def run_generate(model, eos: int, batch: int, tokens: int, spec: str, min_rows=N
     return elapsed, cpu
 
 
-def speed_table(models, batches, tokens, repeats, spec, threads, cache="dynamic") -> list[dict]:
+def speed_table(models, batches, tokens, repeats, spec, threads, cache="dynamic", device="cpu",
+                dtype="float32") -> list[dict]:
     from gpt2guard.generator.forward import min_rows_for
 
     rows = []
     for name in models:
-        model, eos = build_model(name, threads)
+        model, eos = build_model(name, threads, device, dtype)
         n = min(tokens, model.config.n_positions - 1)
         for b in batches:
             backend = ours_backend(model, b, None)
@@ -165,7 +190,9 @@ def speed_table(models, batches, tokens, repeats, spec, threads, cache="dynamic"
                     gen.append(run_generate(model, eos, b, n, spec, cache=cache))
                 wall_o, wall_g = min(t for t, _ in ours), min(t for t, _ in gen)
                 cpu_o, cpu_g = min(c for _, c in ours), min(c for _, c in gen)
-                rows.append({"model": name, "batch": f"{b}{label}", "tokens": n, "backend": picked,
+                rows.append({"model": name, "arch": arch_of(name), "params": sum(p.numel() for p in model.parameters()),
+                             "device": device, "dtype": dtype, "batch_size": b, "variant": label.strip(" ()"),
+                             "batch": f"{b}{label}", "tokens": n, "backend": picked,
                              "rows": rows_per_pass, "ours_tok_s": b * n / wall_o, "generate_tok_s": b * n / wall_g,
                              "ratio": wall_g / wall_o, "cpu_ratio": cpu_g / cpu_o,
                              "load": os.getloadavg()[0]})
@@ -220,13 +247,14 @@ def memory_table(tokens: int, batch: int, spec: str, threads: int | None, cache=
     return rows
 
 
-def repro_check(name: str, records: int, tokens: int, spec: str, threads: int | None) -> list[dict]:
+def repro_check(name: str, records: int, tokens: int, spec: str, threads: int | None, device: str = "cpu",
+                dtype: str = "float32") -> list[dict]:
     """Records generated in batches of 8 vs alone: how many differ, with and without dummy rows."""
     from gpt2guard.generator import parse_sampling, sample_batch
 
     from gpt2guard.generator.forward import min_rows_for
 
-    model, eos = build_model(name, threads)
+    model, eos = build_model(name, threads, device, dtype)
     cfg = parse_sampling(spec)[0]
     n = min(tokens, model.config.n_positions - 1)
     backend = ours_backend(model, 8, None)
@@ -259,6 +287,9 @@ def main(argv=None) -> None:
     ap.add_argument("--repro", type=int, default=0, metavar="N", help="also count records that differ alone")
     ap.add_argument("--no-speed", action="store_true", help="skip the speed table")
     ap.add_argument("--quick", action="store_true", help="32 tokens, one repeat, no memory run")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (cuda when present)")
+    ap.add_argument("--dtype", choices=DTYPES, default="float32", help="the models' weights (model.to(dtype))")
+    ap.add_argument("--json", metavar="OUT", help="also write the results here (JSON)")
     ap.add_argument("--memory-child", choices=("ours", "generate"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
@@ -274,18 +305,30 @@ def main(argv=None) -> None:
         return
     if args.quick:
         args.tokens, args.repeats, args.memory = 32, 1, False
+    args.device = resolve_device(args.device)
+    if args.memory and args.device != "cpu":
+        print(f"(--memory reads process RSS: CPU only, skipped on {args.device})", file=sys.stderr)
+        args.memory = False
+    results = {"bench": "generate", "device": args.device, "device_name": device_name(args.device),
+               "dtype": args.dtype, "sampling": args.sampling, "torch": torch.__version__, "cuda": torch.version.cuda,
+               "repeats": args.repeats}
     models = [m for m in args.models.split(",") if m]
     batches = [int(b) for b in args.batches.split(",") if b]
     from gpt2guard.family.linear import cpu_fingerprint
 
     fp = cpu_fingerprint()
     cpu = f"{fp['vendor']} {fp['model']} ({fp['isa']}, {len(os.sched_getaffinity(0))} CPUs)"
+    if args.device != "cpu":
+        cpu = f"{device_name(args.device)} ({args.device}, {args.dtype}; host {cpu})"
+    elif args.dtype != "float32":
+        cpu += f", {args.dtype}"
     print(f"{cpu}; sampling {args.sampling}, {args.tokens} new tokens per row, best of {args.repeats}, "
           f"{torch.get_num_threads()} torch thread(s), torch {torch.__version__}, generate() cache "
           f"{args.generate_cache}, load average {os.getloadavg()[0]:.2f}", file=sys.stderr)
     if not args.no_speed:
         rows = speed_table(models, batches, args.tokens, args.repeats, args.sampling, args.threads,
-                           args.generate_cache)
+                           args.generate_cache, args.device, args.dtype)
+        results["speed"] = rows
         print(f"\n{cpu}, torch {torch.__version__}, sampling {args.sampling}, best of {args.repeats}, "
               f"{torch.get_num_threads()} thread(s), generate() cache {args.generate_cache}, 1-minute load "
               f"average {os.getloadavg()[0]:.2f} at the end")
@@ -298,6 +341,7 @@ def main(argv=None) -> None:
                   f"{r['load']:.1f} |")
     if args.memory:
         mem = memory_table(1023, 8, args.sampling, args.threads, args.generate_cache)
+        results["memory"] = mem
         print(f"\ngpt2-124m, batch 8, 1023 new tokens, one run each ({mem[0]['how']}):")
         print("| method | tok/s | resident before MiB | peak MiB | peak - before MiB |")
         print("|---|---:|---:|---:|---:|")
@@ -306,12 +350,16 @@ def main(argv=None) -> None:
                   f"{m['extra_mib']:.0f} |")
         print(f"ours / generate(), one cold run each: {mem[1]['seconds'] / mem[0]['seconds']:.2f}x")
     if args.repro:
-        rep = repro_check(models[0], args.repro, args.tokens, args.sampling, args.threads)
+        rep = repro_check(models[0], args.repro, args.tokens, args.sampling, args.threads, args.device, args.dtype)
+        results["repro"] = rep
         print(f"\n{models[0]}: records that differ between a batch of 8 and alone ({args.sampling}):")
         print("| min_rows | records differing | tokens per record |")
         print("|---|---:|---:|")
         for r in rep:
             print(f"| {r['min_rows']} | {r['differ']} / {r['records']} | {r['tokens']} |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2, default=float)
 
 
 if __name__ == "__main__":

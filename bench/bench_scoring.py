@@ -31,9 +31,18 @@ as one batch through ``model(...).logits`` and a log-softmax, i.e. batching with
 chunking, holding B x T x V logits; their analytic size, B x T x V x 4 bytes, is printed
 beside the measurements.
 
+Devices and dtypes: ``--device cpu|cuda|auto`` (default cpu) runs every approach on that
+device, timings bracketed by ``torch.cuda.synchronize()`` on CUDA; ``--dtype bfloat16`` casts
+the model's weights to bfloat16 (``model.to``) for every approach, each of which still takes
+its log-softmax and statistics in float32. ``--arch`` picks the random-weight GPT-2 of the
+``gpt2`` setup: 124M (default), 355M, 774M, 1558M, or ``tiny`` (two layers, for dry runs),
+see ``bench/archs.py``. The peak-memory children read process RSS: CPU only.
+
 Usage::
 
     GPT2GUARD_CACHE=/tmp/gg-detector PYTHONPATH=. python3 bench/bench_scoring.py [--quick]
+    PYTHONPATH=. python3 bench/bench_scoring.py --setups gpt2 --arch 1558M --device cuda --dtype bfloat16 \\
+        --docs 64 --no-memory --json scoring.json
 """
 
 from __future__ import annotations
@@ -48,38 +57,36 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from archs import ARCHS, DTYPES, device_name, loaded_random_gpt2, resolve_device, sync  # noqa: E402
 
 
 # --- setups: a model and documents ------------------------------------------------------
 
-def gpt2_setup(n_docs: int, max_len: int, seed: int = 0, lengths=None):
-    """GPT-2 124M architecture with random weights, and random token documents of mixed length."""
-    import torch
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    from gpt2guard.detector import wrap_model
-
-    torch.manual_seed(seed)
-    model = GPT2LMHeadModel(GPT2Config())  # vocab 50257, context 1024, 12 x 768
-    loaded = wrap_model(model, None, "gpt2-124M-random")
+def gpt2_setup(n_docs: int, max_len: int, seed: int = 0, lengths=None, arch: str = "124M", device: str = "cpu",
+               dtype: str = "float32"):
+    """A GPT-2 architecture (default 124M) with random weights on ``device`` in ``dtype``, and
+    random token documents of mixed length."""
+    loaded = loaded_random_gpt2(arch, device, dtype, seed)  # vocab 50257, context 1024
     rng = np.random.default_rng(seed)
     if lengths is None:
         lengths = rng.integers(max(8, max_len // 16), max_len + 1, size=n_docs)
     docs = [rng.integers(0, 50256, size=int(n)) for n in lengths]
-    return "GPT-2 124M arch (random weights)", loaded, docs
+    return f"GPT-2 {arch} arch (random weights, {dtype}, {device})", loaded, docs
 
 
-def family_setup(n_docs: int, size: str, seed: int = 0):
+def family_setup(n_docs: int, size: str, seed: int = 0, device: str = "cpu", dtype: str = "float32"):
     """A built nano size (micro if nano is not built) and documents of the builtin corpus's test split."""
     from gpt2guard.datasets.builtin import builtin_corpus
     from gpt2guard.errors import GuardError
     from gpt2guard.family import load_model
 
     try:
-        loaded = load_model("nano", size, device="cpu", build_missing=False)
+        loaded = load_model("nano", size, device=device, dtype=dtype, build_missing=False)
     except GuardError:
         print("nano is not built: using micro (build nano with gpt2guard.family.build.build_family('nano'))")
-        loaded = load_model("micro", "medium", device="cpu")
+        loaded = load_model("micro", "medium", device=device, dtype=dtype)
     corpus = [d.text for d in builtin_corpus() if d.split == "test"]
     rng = np.random.default_rng(seed)
     rng.shuffle(corpus)
@@ -101,11 +108,11 @@ def per_document(loaded, docs):
 
     from gpt2guard.detector.models import eos_id
 
-    eos, out = eos_id(loaded), []
+    eos, out, dev = eos_id(loaded), [], loaded.model.device
     with torch.inference_mode():
         for doc in docs:
-            ids = torch.tensor(np.concatenate([[eos], doc]))
-            logits = loaded.model(ids[None, :-1]).logits[0]  # (T, V)
+            ids = torch.tensor(np.concatenate([[eos], doc]), device=dev)
+            logits = loaded.model(ids[None, :-1]).logits[0].float()  # (T, V), float32 whatever the model's dtype
             targets = ids[1:]  # (T,)
             logprobs = torch.log_softmax(logits, -1)  # (T, V)
             probs = torch.softmax(logits, -1)  # (T, V)
@@ -114,8 +121,8 @@ def per_document(loaded, docs):
             rank = (order == targets[:, None]).nonzero()[:, 1]  # (T,)
             mean = (probs * logprobs).sum(-1)
             var = (probs * logprobs.square()).sum(-1) - mean.square()
-            out.append({"logp": logp.numpy(), "rank": rank.numpy(), "entropy": (-mean).numpy(),
-                        "mean_ref": mean.numpy(), "var_ref": var.numpy()})
+            out.append({"logp": logp.cpu().numpy(), "rank": rank.cpu().numpy(), "entropy": (-mean).cpu().numpy(),
+                        "mean_ref": mean.cpu().numpy(), "var_ref": var.cpu().numpy()})
     return out
 
 
@@ -127,12 +134,12 @@ def as_released(loaded, docs):
 
     from gpt2guard.detector.models import eos_id
 
-    eos = eos_id(loaded)
+    eos, dev = eos_id(loaded), loaded.model.device
     with torch.inference_mode():
         for criterion in ("likelihood", "rank", "logrank", "entropy", "fast-detectgpt"):
             for doc in docs:
-                ids = torch.tensor(np.concatenate([[eos], doc]))
-                logits = loaded.model(ids[None, :-1]).logits[0]  # (T, V)
+                ids = torch.tensor(np.concatenate([[eos], doc]), device=dev)
+                logits = loaded.model(ids[None, :-1]).logits[0].float()  # (T, V)
                 targets = ids[1:]
                 if criterion == "likelihood":
                     torch.log_softmax(logits, -1).gather(1, targets[:, None]).mean()
@@ -164,6 +171,7 @@ def bare(loaded, docs, batch_tokens, linear="auto"):
 
     segments = [(i, w) for i, d in enumerate(docs) for w in plan_windows(len(d), loaded.n_positions)]
     padded = [np.concatenate([[0], d]) for d in docs]  # a leading token, as the engine's <|endoftext|>
+    dev = loaded.model.device
     with torch.inference_mode(), linear_backend(loaded.model, engine_backend(loaded, linear)):
         for batch in _batches(segments, batch_tokens):
             B, L = len(batch), batch[0][1].length
@@ -172,14 +180,19 @@ def bare(loaded, docs, batch_tokens, linear="auto"):
             for b, (i, w) in enumerate(batch):
                 ids[b, : w.length] = torch.from_numpy(padded[i][w.start: w.stop])
                 mask[b, : w.length] = 1
-            positions = torch.arange(L).expand(B, L)
+            ids, mask = ids.to(dev), mask.to(dev)
+            positions = torch.arange(L, device=dev).expand(B, L)
             mask = None if bool(mask.all()) else mask  # as the engine does
             loaded.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False).logits
 
 
-def timed(fn):
+def timed(fn, device="cpu"):
+    """(wall s, process CPU s, result) of ``fn()``; on CUDA the queued work is waited for
+    before the clock starts and before it stops."""
+    sync(device)
     w, c = time.perf_counter(), time.process_time()
     result = fn()
+    sync(device)
     return time.perf_counter() - w, time.process_time() - c, result
 
 
@@ -187,31 +200,40 @@ def run_setup(name, loaded, docs, args):
     from gpt2guard.detector.scoring import engine_backend
     from gpt2guard.family.linear import cpu_fingerprint, onednn_available
 
+    import torch
+
     n_tok = sum(len(d) for d in docs)
     fp, picked = cpu_fingerprint(), engine_backend(loaded)
+    dev = loaded.model.device
+    param = next(loaded.model.parameters())
+    on = f"{device_name(dev)} ({dev.type})" if dev.type != "cpu" else f"{fp['vendor']} {fp['model']}, {fp['isa']}"
     print(f"\n## {name}: {len(docs)} documents, {n_tok} tokens (lengths {min(map(len, docs))}-{max(map(len, docs))}), "
-          f"{__import__('torch').get_num_threads()} threads, engine linear backend {picked} (auto, measured on "
-          f"{fp['vendor']} {fp['model']}, {fp['isa']}), load average {os.getloadavg()[0]:.2f}")
+          f"{torch.get_num_threads()} threads, engine linear backend {picked} (auto, on {on}), "
+          f"load average {os.getloadavg()[0]:.2f}")
     ways = {"per-doc": lambda: per_document(loaded, docs),
             "engine": lambda: engine(loaded, docs, args.batch_tokens, args.chunk_elements),
             "bare": lambda: bare(loaded, docs, args.batch_tokens)}
-    other = "aten" if picked != "aten" else ("onednn" if onednn_available() and loaded.device == "cpu" else None)
+    other = "aten" if picked != "aten" else (
+        "onednn" if onednn_available() and dev.type == "cpu" and param.dtype == torch.float32 else None)
     if other:  # the same batches on the backend auto did not pick: what the choice gains
         ways[f"engine {other}"] = lambda: engine(loaded, docs, args.batch_tokens, args.chunk_elements, linear=other)
         ways[f"bare {other}"] = lambda: bare(loaded, docs, args.batch_tokens, linear=other)
-    if args.bf16:
+    if args.bf16 and param.dtype == torch.float32:  # autocast over float32 weights
         ways["engine bf16"] = lambda: engine(loaded, docs, args.batch_tokens, args.chunk_elements, bf16=True)
-    engine(loaded, docs[:2], args.batch_tokens, args.chunk_elements)  # warm-up
+    # warm-up of each way on two documents: kernels, caches, a GPU's libraries
+    engine(loaded, docs[:2], args.batch_tokens, args.chunk_elements)
+    per_document(loaded, docs[:2])
+    bare(loaded, docs[:2], args.batch_tokens)
     best = {k: [float("inf"), float("inf")] for k in ways}
     results = {}
     for r in range(args.repeats):
         order = list(ways) if r % 2 == 0 else list(ways)[::-1]
         for k in order:
-            wall, cpu, res = timed(ways[k])
+            wall, cpu, res = timed(ways[k], dev)
             best[k] = [min(best[k][0], wall), min(best[k][1], cpu)]
             results[k] = res
     if args.released:  # slow: timed once
-        wall, cpu, _ = timed(lambda: as_released(loaded, docs))
+        wall, cpu, _ = timed(lambda: as_released(loaded, docs), dev)
         best["as released"] = [wall, cpu]
     # the engine and the reference approach must agree
     ref, got = results["per-doc"], results["engine"]
@@ -219,7 +241,8 @@ def run_setup(name, loaded, docs, args):
     dvar = max(float(np.abs(a["var_ref"] - b["var_ref"]).max()) for a, b in zip(ref, got))
     drank = np.concatenate([np.abs(a["rank"].astype(int) - b["rank"]) for a, b in zip(ref, got)])
     print(f"agreement engine vs per-doc: max |d logp| {dlogp:.1e}, max |d var| {dvar:.1e}, ranks equal "
-          f"{np.mean(drank == 0):.3%} (max |d rank| {drank.max()}: near-ties of float32 logits)")
+          f"{np.mean(drank == 0):.3%} (max |d rank| {drank.max()}: ties and near-ties of the logits, which "
+          f"argsort orders arbitrarily; bfloat16 logits tie often)")
     if "engine bf16" in results:
         dbf = max(float(np.abs(a["logp"] - b["logp"]).max()) for a, b in zip(got, results["engine bf16"]))
         print(f"bf16 engine vs float32 engine: max |d logp| {dbf:.1e}")
@@ -234,7 +257,10 @@ def run_setup(name, loaded, docs, args):
     over_cpu = best["engine"][1] / best["bare"][1] - 1
     print(f"engine (float32) speed-up over per-doc: {speed_wall:.2f}x wall, {speed_cpu:.2f}x CPU (target >= 3x)")
     print(f"statistics overhead over bare forward: {over_wall:+.1%} wall, {over_cpu:+.1%} CPU (target <= 15%)")
-    return {"setup": name, "docs": len(docs), "tokens": n_tok, "best_wall_s": {k: v[0] for k, v in best.items()},
+    return {"setup": name, "device": dev.type, "device_name": device_name(dev), "dtype": str(param.dtype).split(".")[-1],
+            "params": sum(p.numel() for p in loaded.model.parameters()),
+            "tokens_per_s": {k: n_tok / v[0] for k, v in best.items()},
+            "docs": len(docs), "tokens": n_tok, "best_wall_s": {k: v[0] for k, v in best.items()},
             "best_cpu_s": {k: v[1] for k, v in best.items()}, "speedup_wall": speed_wall, "speedup_cpu": speed_cpu,
             "overhead_wall": over_wall, "overhead_cpu": over_cpu, "max_abs_dlogp": dlogp, "rank_equal": float(np.mean(drank == 0))}
 
@@ -323,6 +349,10 @@ def main(argv=None):
     p.add_argument("--released", action="store_true",
                    help="also time (once) Fast-DetectGPT's released baselines loop: a forward pass per criterion")
     p.add_argument("--json", help="also write the results here")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (cuda when present)")
+    p.add_argument("--dtype", choices=DTYPES, default="float32", help="the model's weights (model.to(dtype))")
+    p.add_argument("--arch", choices=sorted(ARCHS), default="124M", help="the random-weight GPT-2 of the gpt2 setup")
+    p.add_argument("--seed", type=int, default=0, help="random weights and documents")
     p.add_argument("--memory-child", help=argparse.SUPPRESS)
     p.add_argument("--mem-docs", type=int, default=16, help=argparse.SUPPRESS)
     p.add_argument("--mem-len", type=int, default=1024, help=argparse.SUPPRESS)
@@ -341,21 +371,28 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     if args.memory_child:
         return memory_child(args.memory_child, args.mem_docs, args.mem_len, args)
+    args.device = resolve_device(args.device)
     if args.bf16 is None:
         from gpt2guard.detector.models import bf16_supported
 
-        args.bf16 = bf16_supported("cpu")
+        args.bf16 = bf16_supported(args.device)
     if args.quick:
         args.docs, args.max_len, args.repeats = 8, 256, 2
-    results = {"args": vars(args), "setups": []}
+    results = {"bench": "scoring", "args": vars(args), "device": args.device, "device_name": device_name(args.device),
+               "dtype": args.dtype, "arch": args.arch, "torch": torch.__version__,
+               "cuda": torch.version.cuda, "setups": []}
     for setup in args.setups.split(","):
         if setup == "gpt2":
-            results["setups"].append(run_setup(*gpt2_setup(args.docs, args.max_len), args))
+            results["setups"].append(run_setup(*gpt2_setup(args.docs, args.max_len, args.seed, arch=args.arch,
+                                                           device=args.device, dtype=args.dtype), args))
         elif setup == "nano":
-            results["setups"].append(run_setup(*family_setup(args.docs, args.nano_size), args))
+            results["setups"].append(run_setup(*family_setup(args.docs, args.nano_size, args.seed, args.device,
+                                                             args.dtype), args))
         else:
             raise SystemExit(f"unknown setup {setup!r}")
-    if not args.no_memory:
+    if not args.no_memory and args.device != "cpu":
+        print("\n(peak memory is measured as process RSS: CPU only, skipped on", args.device + ")")
+    elif not args.no_memory:
         results["memory"] = run_memory(args, *((4, 512) if args.quick else (16, 1024)))
     if args.json:
         with open(args.json, "w") as f:
