@@ -168,7 +168,8 @@ def sample_batch(model, prompts: Sequence[Sequence[int]], max_new_tokens: Sequen
     prompts = list(prompts) + [prompts[0]] * max(0, min_rows - n)
     B = len(prompts)
     device, window = model.device, model.config.n_positions
-    lengths = torch.tensor([len(p) for p in prompts], device=device)             # (B,) prompt lengths L_b
+    lengths_host = [len(p) for p in prompts]
+    lengths = torch.tensor(lengths_host, device=device)                          # (B,) prompt lengths L_b
     T0, N = int(lengths.max()), max(max_new_tokens)
 
     # Prompts start at column 0; shorter ones are padded on the right (padding is never read).
@@ -193,6 +194,7 @@ def sample_batch(model, prompts: Sequence[Sequence[int]], max_new_tokens: Sequen
     stop = [""] * n
     running = [True] * n + [False] * (B - n)  # by original row: still generating (dummies never are)
     rows = torch.arange(B, device=device)     # original row of each batch position
+    rows_host = list(range(B))                # the same on the host: no device read per step
     blk = model.transformer.h[0].attn
     cache = RowCache(len(model.transformer.h), B, blk.num_heads, blk.head_dim, T0 + N,
                      model.transformer.wte.weight.dtype, device)
@@ -200,7 +202,7 @@ def sample_batch(model, prompts: Sequence[Sequence[int]], max_new_tokens: Sequen
     with torch.inference_mode(), linear_backend(model, linear):
         lm_head = OutputLayer(model, linear)
         # Prompts: all positions at once; each row's logits come from its last real token.
-        hidden = forward_hidden(model, ids, positions, cache, None, lengths.tolist())      # (B, T0, d)
+        hidden = forward_hidden(model, ids, positions, cache, None, lengths_host)          # (B, T0, d)
         logits = lm_head(hidden[torch.arange(B, device=device), lengths - 1])          # (B, V)
         for t in range(N):
             if not bool(torch.isfinite(logits.max())):    # max propagates NaN; +inf is overflow
@@ -215,7 +217,7 @@ def sample_batch(model, prompts: Sequence[Sequence[int]], max_new_tokens: Sequen
 
             # Record the running rows' tokens; they stop at <|endoftext|> (if asked) or at their limit.
             live = []
-            for j, (r, tok) in enumerate(zip(rows.tolist(), nxt.tolist())):
+            for j, (r, tok) in enumerate(zip(rows_host, nxt.tolist())):
                 if not running[r]:
                     continue
                 if stop_at_eos and tok == eos_id:
@@ -233,15 +235,18 @@ def sample_batch(model, prompts: Sequence[Sequence[int]], max_new_tokens: Sequen
             # Finished rows leave the batch, but the batch keeps at least min_rows rows.
             if len(rows) > max(len(live), min_rows):
                 idle = [j for j in range(len(rows)) if j not in live]
-                keep = torch.tensor(sorted(live + idle[:max(0, min_rows - len(live))]), device=device)
+                kept = sorted(live + idle[:max(0, min_rows - len(live))])
+                keep = torch.tensor(kept, device=device)
                 rows, nxt = rows[keep], nxt[keep]
+                rows_host = [rows_host[j] for j in kept]
                 cache.select_rows(keep, T0 + t)
 
             # Feed token t: column and position L_b + t of its row (positions of finished
-            # filler rows are clamped to stay inside the position table).
+            # filler rows are clamped to stay inside the position table). The columns each
+            # row's attention reads are known on the host: no device read here.
             columns = lengths[rows] + t                                                  # (b,)
             hidden = forward_hidden(model, nxt[:, None], columns.clamp(max=window - 1)[:, None], cache,
-                                    columns, (columns + 1).tolist())                     # (b, 1, d)
+                                    columns, [lengths_host[r] + t + 1 for r in rows_host])  # (b, 1, d)
             logits = lm_head(hidden[:, -1])                                             # (b, V)
 
     return [{"token_ids": tokens[i], "stop_reason": stop[i],
