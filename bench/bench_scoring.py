@@ -255,7 +255,8 @@ def run_setup(name, loaded, docs, args):
     speed_cpu = best["per-doc"][1] / best["engine"][1]
     over_wall = best["engine"][0] / best["bare"][0] - 1
     over_cpu = best["engine"][1] / best["bare"][1] - 1
-    print(f"engine (float32) speed-up over per-doc: {speed_wall:.2f}x wall, {speed_cpu:.2f}x CPU (target >= 3x)")
+    print(f"engine ({str(param.dtype).split('.')[-1]} weights) speed-up over per-doc: {speed_wall:.2f}x wall, "
+          f"{speed_cpu:.2f}x CPU (target >= 3x)")
     print(f"statistics overhead over bare forward: {over_wall:+.1%} wall, {over_cpu:+.1%} CPU (target <= 15%)")
     return {"setup": name, "device": dev.type, "device_name": device_name(dev), "dtype": str(param.dtype).split(".")[-1],
             "params": sum(p.numel() for p in loaded.model.parameters()),
