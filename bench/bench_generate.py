@@ -195,6 +195,7 @@ def speed_table(models, batches, tokens, repeats, spec, threads, cache="dynamic"
                              "batch": f"{b}{label}", "tokens": n, "backend": picked,
                              "rows": rows_per_pass, "ours_tok_s": b * n / wall_o, "generate_tok_s": b * n / wall_g,
                              "ratio": wall_g / wall_o, "cpu_ratio": cpu_g / cpu_o,
+                             "ours_cpu_tok_s": b * n / cpu_o, "generate_cpu_tok_s": b * n / cpu_g,
                              "load": os.getloadavg()[0]})
                 r = rows[-1]
                 print(f"  {name} batch {r['batch']} [{picked}, {rows_per_pass}-row passes]: ours "

@@ -41,7 +41,7 @@ def load_results(directory: str) -> list[dict]:
         if isinstance(res, dict) and res.get("bench") in ("scoring", "generate"):
             res["_file"] = os.path.basename(path)
             out.append(res)
-    return sorted(out, key=lambda r: (r["bench"] != "scoring", _arch_key(_arch(r)), r.get("dtype", "")))
+    return sorted(out, key=lambda r: (r["bench"] != "scoring", _arch_key(_arch(r)), r.get("dtype") != "float32"))
 
 
 def _arch(res: dict) -> str:
@@ -63,7 +63,8 @@ def table_rows(results: list[dict]) -> list[dict]:
             for s in res.get("setups", []):
                 tps = s["tokens_per_s"]
                 notes = [f"{s['docs']} docs, {s['tokens']:,} tokens", f"bare forward {tps['bare']:,.0f} tok/s",
-                         f"statistics overhead {s['overhead_wall']:+.0%}", f"max |d logp| {s['max_abs_dlogp']:.1e}"]
+                         f"statistics overhead {s['overhead_wall']:+.0%}",
+                         f"log p within {s['max_abs_dlogp']:.1e} of per-document"]
                 if "engine bf16" in tps:
                     notes.append(f"engine under bf16 autocast {tps['engine bf16']:,.0f} tok/s")
                 rows.append({"bench": "scoring", "arch": res["arch"], "dtype": res["dtype"], "ours": tps["engine"],

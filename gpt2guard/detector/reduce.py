@@ -104,9 +104,13 @@ def reduce_chunk(z, targets, zq=None, *, e=None) -> dict:
     if e is None:
         e = torch.empty_like(z)
     obs = z.gather(1, targets[:, None])  # (R, 1)
-    # The comparison lands in the float buffer as 0/1 and is summed there (exact below 2**24
-    # tokens): summing a bool tensor casts it element by element first, ~8x slower.
-    rank = torch.gt(z, obs, out=e).sum(1).to(torch.int32)  # (R,)
+    # On CPU the comparison lands in the float buffer as 0/1 and is summed there (exact below
+    # 2**24 tokens): summing a bool tensor casts it element by element first, ~8x slower. A
+    # GPU sums the bool tensor directly, in one kernel.
+    if z.device.type == "cpu":
+        rank = torch.gt(z, obs, out=e).sum(1).to(torch.int32)  # (R,)
+    else:
+        rank = torch.gt(z, obs).sum(1, dtype=torch.int32)  # (R,)
     top = z.amax(1, keepdim=True)  # (R, 1)
     z.sub_(top)  # z' = z - max <= 0, (R, V)
     obs = (obs - top).view(-1)  # (R,)
