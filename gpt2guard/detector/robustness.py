@@ -93,12 +93,11 @@ def attack_table(detector, human_texts, machine_texts, specs, *, fpr: float = 0.
         ``rate``, the share of candidate places changed on each side, and per mode ``tpr``
         (attacked machine texts) and ``fpr`` (attacked human texts).
     """
-    from gpt2guard.attacks.core import _check_seed
-    from gpt2guard.attacks.sets import _specs
+    from gpt2guard.attacks.core import as_specs, check_seed
     from gpt2guard.detector.calibrate import fpr_threshold
 
-    specs = _specs(specs)
-    seed = _check_seed(seed)
+    specs = as_specs(specs)
+    seed = check_seed(seed)
     if not (isinstance(fpr, (int, float)) and 0.0 < fpr < 1.0):
         raise GuardError(f"the false-positive rate must be between 0 and 1 (exclusive), not {fpr}")
     modes = [m for m in MODES if m in set(hygiene)]
