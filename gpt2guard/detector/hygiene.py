@@ -2,7 +2,7 @@
 
 Detectors are evaded by text that *looks* the same to a reader but tokenises differently:
 invisible characters, compatibility forms (full-width letters, ligatures) and look-alike
-letters from other scripts (Cyrillic ``а`` for Latin ``a``). :func:`prepare_text` undoes
+characters from other scripts (Cyrillic ``а`` for Latin ``a``, Cherokee ``Ꭺ`` for ``A``). :func:`prepare_text` undoes
 those and reports each repair as a flag (and :func:`clean_text` also counts them), so a
 verdict on repaired text is never silent.
 
@@ -18,6 +18,14 @@ selector or skin-tone modifier after one, and the tag letters of a subdivision f
 (``🏴`` + tags + cancel tag) are part of an emoji sequence, which renders as one symbol and
 is kept unflagged. Persian and Indic text lose their joiners (and are flagged).
 
+Which characters are look-alikes is Unicode's call too: every single character that
+Unicode's confusables list (UTS #39, as the ``confusable-homoglyphs`` package ships it, the
+same data the ``homoglyph`` attack draws from) gives as confusable with an ASCII letter, over
+a thousand of them, after the Cyrillic and Greek letters of :data:`CONFUSABLES`, which take
+precedence. Unicode gives one answer for ``I`` and ``l``; an ambiguous character is read from the
+word around it (see :func:`_i_or_l`). Look-alikes are mapped before NFKC (which would turn
+some into other ASCII characters) and once more after it.
+
 Flags
 -----
 ``invalid_utf8``  bytes that are not UTF-8; decoded with U+FFFD replacement characters
@@ -29,7 +37,7 @@ Flags
                   Ogham... spaces) became a plain space, and vertical tab, form feed, next
                   line and the line and paragraph separators a line feed
 ``nfkc``          Unicode NFKC normalisation changed the text
-``homoglyphs``    Cyrillic or Greek look-alike letters inside Latin text were mapped to Latin
+``homoglyphs``    look-alike characters inside Latin text were mapped to Latin letters
 ``special_token`` the text spells a tokenizer special token such as ``<|endoftext|>``
 ``empty``         nothing but whitespace is left: unscorable
 
@@ -109,6 +117,7 @@ def _patterns() -> dict:
     # emoji sequences whose joiners, selectors and tags are kept: a subdivision flag
     # (black flag, tag letters, cancel tag); pictographs with optional presentation
     # selector or skin tone, joined by ZWJ
+    lookalikes = "[" + "".join(re.escape(ch) for ch in homoglyph_map()) + "]"
     emoji = rf"\U0001F3F4[\U000E0020-\U000E007E]{{2,7}}\U000E007F|{picto}(?:\u200d{picto})*"
     return {
         "invisible": re.compile(cls["invisible"]),
@@ -119,9 +128,11 @@ def _patterns() -> dict:
         "breaks": re.compile(r"[\x0b\x0c\x85\u2028\u2029]"),
         "spaces": re.compile(cls["space"]),
         "letter": re.compile(r"[^\W\d_]"),
+        # a letter, or a look-alike that is not one (a Roman numeral, an APL symbol)
+        "wordish": re.compile(r"[^\W\d_]|" + lookalikes),
         "latin": re.compile(cls["latin"]),
-        "word_end": re.compile(r"[^\W\d_]*"),
-        "confusable": re.compile("[" + "".join(CONFUSABLES) + "]"),
+        "word_end": re.compile(r"(?:[^\W\d_]|" + lookalikes + ")*"),
+        "confusable": re.compile(lookalikes),
     }
 
 
@@ -140,6 +151,52 @@ CONFUSABLES = {
 }
 
 
+@functools.lru_cache(maxsize=None)
+def homoglyph_map() -> dict[str, str]:
+    """Look-alike character -> the ASCII letter it passes for: :data:`CONFUSABLES`, then
+    every other single character Unicode's confusables list gives for an ASCII letter
+    (compatibility forms too: most fold under NFKC to the same letter, which mapping them
+    early leaves unchanged and counts as NFKC's work).
+
+    ``I`` and ``l`` share their look-alikes (Unicode maps both to one skeleton); those map
+    to ``"Il"``, resolved in context by :func:`_i_or_l`.
+    """
+    from gpt2guard.attacks.data import homoglyphs
+
+    out: dict[str, str] = {}
+    for letter, looks in homoglyphs().items():
+        for ch in looks:
+            out[ch] = "".join(sorted(set(out.get(ch, "") + letter)))
+    # the hand-picked letters win, except over Unicode's I-or-l (a capital iota stands for
+    # the l of "similar" as often as for an I)
+    out.update({ch: to for ch, to in CONFUSABLES.items() if out.get(ch) != "Il"})
+    return out
+
+
+def _i_or_l(word, i: int) -> str:
+    """``I`` or ``l`` for the look-alike at ``word[i]``, from the word's other letters (the
+    look-alike's own case says nothing: attackers draw from both). A lone one, one in an
+    all-capital word, and the first of a two-letter word (``In``, ``It``, ``If``) is ``I``;
+    any other is ``l``."""
+    others = [ch for j, ch in enumerate(word) if j != i and len(ch) == 1 and ch.isalpha() and ch.isascii()]
+    if not others or all(ch.isupper() for ch in others):
+        return "I"
+    return "I" if i == 0 and len(word) == 2 else "l"
+
+
+def _unmask(word: str, table: dict[str, str]) -> tuple[str, int, int]:
+    """``word`` with its look-alikes mapped through ``table``; returns it, the count of
+    look-alikes mapped and the count of compatibility forms folded (NFKC's work, done early).
+    ``I``-or-``l`` look-alikes are read last, from the word's letters once mapped."""
+    chars = [table.get(ch, ch) for ch in word]
+    for i, to in enumerate(chars):
+        if len(to) > 1:
+            chars[i] = _i_or_l(chars, i)
+    folded = sum(ch in table and to == unicodedata.normalize("NFKC", ch) for ch, to in zip(word, chars))
+    mapped = sum(ch in table for ch in word) - folded
+    return "".join(chars), mapped, folded
+
+
 def _is_latin(ch: str) -> bool:
     return ch.isascii() or unicodedata.name(ch, "").startswith("LATIN")
 
@@ -149,36 +206,48 @@ def _count(pattern, text: str) -> int:
     return sum(pattern.subn("", text[i:i + _SLICE])[1] for i in range(0, len(text), _SLICE))
 
 
-def _map_homoglyphs(text: str) -> tuple[str, int]:
-    """Map look-alike letters to Latin in words that are Latin text in disguise; returns the
-    text and the number of letters mapped.
+def _map_homoglyphs(text: str) -> tuple[str, int, int]:
+    """Map look-alikes to Latin letters in words that are Latin text in disguise; returns
+    the text, the number of look-alikes mapped and the number of compatibility forms folded.
 
-    A word (run of letters) is rewritten when every letter is Latin or a known look-alike,
-    and it either contains a genuine Latin letter (a mixed-script word) or the document's
-    letters are mostly Latin. Words of genuine Cyrillic or Greek prose keep their letters.
+    A word (run of letters and look-alikes) is rewritten when every character is Latin or a
+    known look-alike, and it contains a genuine Latin letter (a mixed-script word), or the
+    document is nearly all Latin letters and look-alikes, or the document's letters are
+    mostly Latin and the word is all letters. Words of genuine Cyrillic or Greek prose keep
+    their letters.
     Only the words around look-alike letters are visited, so the cost is one scan of the text.
     """
     P = _patterns()
     if not P["confusable"].search(text):
-        return text, 0
-    mostly_latin = _count(P["latin"], text) > _count(P["letter"], text) / 2
-    pieces, done, mapped = [], 0, 0
+        return text, 0, 0
+    table = homoglyph_map()
+    n_letters, n_latin = _count(P["letter"], text), _count(P["latin"], text)
+    mostly_latin = n_latin > n_letters / 2
+    # nearly every letter Latin or a look-alike: Latin text in disguise, even when it has no
+    # genuine Latin letter left (real Cyrillic or Greek prose has about half its letters
+    # in the table)
+    disguised = n_latin + _count(P["confusable"], text) >= 0.9 * n_letters
+    pieces, done, mapped, folded = [], 0, 0, 0
     for match in P["confusable"].finditer(text):
         if match.start() < done:
             continue  # inside a word already handled
         start = match.start()
-        while start > done and P["letter"].match(text, start - 1):
+        while start > done and P["wordish"].match(text, start - 1):
             start -= 1
         end = P["word_end"].match(text, match.start()).end()
         word = text[start:end]
-        if all(_is_latin(ch) or ch in CONFUSABLES for ch in word) and (
-                mostly_latin or any(_is_latin(ch) for ch in word)):
-            mapped += sum(ch in CONFUSABLES for ch in word)
-            word = "".join(CONFUSABLES.get(ch, ch) for ch in word)
+        latin = any(_is_latin(ch) and ch not in table for ch in word)
+        # a look-alike that is no letter (a digit of another script, a symbol) only inside
+        # a word with a genuine Latin letter: alone it may be just what it is
+        if all(_is_latin(ch) or ch in table for ch in word) and (
+                latin or disguised or (mostly_latin and all(ch.isalpha() for ch in word))):
+            word, n, n_folded = _unmask(word, table)
+            mapped += n
+            folded += n_folded
         pieces += [text[done:start], word]
         done = end
     pieces.append(text[done:])
-    return "".join(pieces), mapped
+    return "".join(pieces), mapped, folded
 
 
 def decode_bytes(raw: bytes) -> tuple[str, list[str]]:
@@ -265,10 +334,15 @@ def clean_text(raw: str | bytes) -> Cleaned:
     if not plain:
         text, n_spaces = P["spaces"].subn(" ", text)
         counts["spaces"] += n_spaces
+        # look-alikes first: NFKC would turn some into other ASCII ("𝟏" for "l" becomes "1")
+        # or out of the table (lunate sigma becomes final sigma); then once more for those
+        # NFKC makes
+        text, counts["homoglyphs"], n_folded = _map_homoglyphs(text)
         cleaned = unicodedata.normalize("NFKC", text)
-        if cleaned != text:
+        if n_folded or cleaned != text:
             flags.append("nfkc")
-        text, counts["homoglyphs"] = _map_homoglyphs(cleaned)
+        text, n_after, _ = _map_homoglyphs(cleaned)
+        counts["homoglyphs"] += n_after
         del cleaned
     counts = {k: n for k, n in counts.items() if n}
     flags.extend(counts)

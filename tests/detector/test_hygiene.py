@@ -63,6 +63,43 @@ def test_homoglyphs_in_latin_words_are_mapped():
     assert text == "Hello King" and flags == ("homoglyphs",)
 
 
+def test_every_unicode_look_alike_inside_a_latin_word_is_mapped_back():
+    """Whatever look-alike Unicode's confusables list offers for a letter (Cherokee, Coptic,
+    Lisu, mathematical and Roman-numeral forms, APL symbols), hygiene reads it back inside an
+    English word; ``I`` and ``l``, which share their look-alikes, are read from the word."""
+    from gpt2guard.attacks.data import homoglyphs
+    from gpt2guard.detector.hygiene import CONFUSABLES
+
+    passes_for: dict[str, set] = {}
+    for letter, looks in homoglyphs().items():
+        for ch in looks:
+            passes_for.setdefault(ch, set()).add(letter)
+    words = {"l": ("similar", 4), "I": ("If", 0), "i": ("points", 2)}
+    missed = []
+    for letter, looks in homoglyphs().items():
+        word, at = words.get(letter, ("x" + letter + "x", 1))
+        for ch in looks:
+            if CONFUSABLES.get(ch, letter) != letter and passes_for[ch] != {"I", "l"}:
+                continue  # Cyrillic palochka: Unicode says i, our hand-picked table l
+            disguised = f"See the {word[:at]}{ch}{word[at + 1:]} case."
+            text, flags = prepare_text(disguised)
+            if text != f"See the {word} case.":
+                missed.append((letter, ch, text))
+    assert not missed, missed[:10]
+
+
+def test_a_document_all_look_alikes_is_read_back():
+    """At rate 1 not one genuine Latin letter is left; the document is still Latin in
+    disguise (nearly every letter a look-alike), unlike real Cyrillic or Greek prose."""
+    from gpt2guard.attacks import attack
+
+    plain = "The committee published its findings on Tuesday, and all of them were final."
+    attacked = attack(plain, "homoglyph", 1.0, seed=3)
+    assert attacked.n_changed == attacked.n_candidates > 50
+    text, flags = prepare_text(attacked.text)
+    assert text == plain and "homoglyphs" in flags
+
+
 def test_genuine_cyrillic_and_greek_prose_is_kept():
     for raw in ("Привет, как дела? Это сор и мусор.", "Καλημέρα κόσμε, ο ήλιος λάμπει."):
         assert prepare_text(raw) == (raw, ())
