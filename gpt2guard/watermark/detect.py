@@ -169,6 +169,22 @@ def detect_texts(texts, key, tokenizer, *, gamma: float = 0.25, scheme: str = "l
     return out
 
 
+_HUMAN: dict[str, list[str]] = {}
+
+
+def builtin_human(split: str = "valid") -> list[str]:
+    """The builtin human corpus's texts of one split (``all``: every one), built once per process."""
+    from gpt2guard.datasets.builtin import builtin_corpus
+
+    if split not in _HUMAN:
+        docs = builtin_corpus()
+        splits = {d.split for d in docs}
+        if split != "all" and split not in splits:
+            raise GuardError(f"the builtin corpus has no split {split!r} (it has {', '.join(sorted(splits))}, all)")
+        _HUMAN[split] = [d.text for d in docs if split == "all" or d.split == split]
+    return _HUMAN[split]
+
+
 def empirical_fpr(key, tokenizer, *, gamma: float = 0.25, scheme: str = "lefthash", z_threshold: float = 4.0,
                   ignore_repeated: bool = True, split: str = "valid", max_docs: int | None = None) -> dict:
     """The share of builtin human documents detected as watermarked, beside the theory.
@@ -186,9 +202,7 @@ def empirical_fpr(key, tokenizer, *, gamma: float = 0.25, scheme: str = "lefthas
         ``n_docs``, ``n_detected``, ``empirical_fpr``, ``theoretical_fpr`` (the normal tail
         at ``z_threshold``), ``split``.
     """
-    from gpt2guard.datasets.builtin import builtin_corpus
-
-    docs = [d.text for d in builtin_corpus() if split == "all" or d.split == split][:max_docs]
+    docs = builtin_human(split)[:max_docs]
     scores = detect_texts(docs, key, tokenizer, gamma=gamma, scheme=scheme, z_threshold=z_threshold,
                           ignore_repeated=ignore_repeated)
     hits = sum(s.detected for s in scores)
