@@ -452,6 +452,16 @@ def release_card_diff(data, ws, tmp):
     return ["release", "card", "diff", str(card), str(other), *maybe(data, "--json")], None
 
 
+def datasets_attack(data, ws, tmp):
+    d = sets_dir(data, ws, tmp)
+    specs = usually(data, pick(data, "homoglyph=1.0", "whitespace=0.2,case=0.5", "zero_width=1,misspelling=0.3"),
+                    "nonesuch=0.5", "case=1.5", "case=-0", "case=nan", "case", "", "case=0.5,case=0.5", text(data))
+    return ["datasets", "attack", str(d), pick(data, "h", "m", text(data)), "--attack", specs,
+            "--seed", pick(data, "0", number(data)), "--out", str(tmp / pick(data, "out", "sets")),
+            "--family", "micro", *maybe(data, "--split", pick(data, "test", "nope")),
+            *maybe(data, "--shard-size", number(data, ["4"])), *maybe(data, "--json")], None
+
+
 #: command -> (case, examples). Commands that load a model or write a set get fewer examples.
 CASES = {
     ("family", "list"): (family_list, 12),
@@ -485,6 +495,7 @@ CASES = {
     ("release", "card", "build"): (release_card_build, 12),
     ("release", "card", "check"): (release_card_check, 12),
     ("release", "card", "diff"): (release_card_diff, 12),
+    ("datasets", "attack"): (datasets_attack, 15),
 }
 
 
