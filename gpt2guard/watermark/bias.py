@@ -33,7 +33,6 @@ class WatermarkBias:
         self.config = config
         self.width = config.context_width
         self.table = key_table(key, int(vocab_size))
-        self._candidates = None
 
     def start(self, prompts, device):
         """The context state of a batch: per row its last ``width`` tokens and how many it has.
@@ -54,12 +53,9 @@ class WatermarkBias:
 
     def apply(self, logits, hist, count):
         """``logits`` (b, V) plus ``delta`` on green tokens of the rows with a full context."""
-        import torch
-
-        if self._candidates is None or self._candidates.device != logits.device:
-            self._candidates = torch.arange(logits.shape[-1], device=logits.device)[None, :]
+        if self.table.device != logits.device:
             self.table = self.table.to(logits.device)
-        green = green_mask(self.table, self.config.scheme, self.config.gamma, hist, self._candidates)  # (b, V)
+        green = green_mask(self.table, self.config.scheme, self.config.gamma, hist)  # (b, V)
         green &= (count >= self.width)[:, None]
         return logits + green.to(logits.dtype) * self.config.delta
 
