@@ -18,9 +18,9 @@ serve as the perplexity oracle) and sampling method (default ``pure`` and ``top-
    trained post-hoc detector (:class:`~gpt2guard.detector.trained.TrainedDetector`,
    logistic regression on the token statistics of the generator's own size, trained on
    the training documents and builtin human training text) at its own 1% empirical FPR,
-   AUROC too; and under every attack (``--attacks``, :mod:`gpt2guard.attacks`, on the
-   watermarked test texts, input hygiene on as in ``score``) both detectors' TPR at the
-   thresholds set on clean human text.
+   AUROC too; and at the longest length, under every attack (``--attacks``,
+   :mod:`gpt2guard.attacks`, on the watermarked test texts, input hygiene on as in
+   ``score``), both detectors' TPR at the thresholds set on clean human text.
 4. the watermark's perplexity cost: perplexity of the watermarked and the unwatermarked
    test texts under the next larger size (the oracle), and their ratio.
 5. generation speed with and without the watermark, the same records timed back to back
@@ -77,7 +77,7 @@ def threshold_at(human_scores, fpr: float) -> float:
     flagged when it is above the returned value)."""
     import numpy as np
 
-    s = np.sort(np.asarray(human_scores, dtype=float))
+    s = np.sort(np.nan_to_num(np.asarray(human_scores, dtype=float), nan=-np.inf))  # abstentions: never flagged
     k = int(np.floor(fpr * len(s)))  # at most k human documents may lie above
     return float(s[len(s) - k - 1])
 
@@ -215,7 +215,7 @@ def main(argv=None):
                        "fpr_z4_plain_machine": rate_above(pz, Z - 1e-12), "z_at_1pct": wm_thr[T],
                        "tpr_1pct": rate_above(mz, wm_thr[T]), "median_z": float(np.nanmedian(mz)), "attacks": {}}
                 attacked = {s.label: [attack(t, s.name, s.rate, args.seed + i).text for i, t in enumerate(mt)]
-                            for s in specs}
+                            for s in specs} if T == max(args.lengths) else {}
                 for label, texts in attacked.items():
                     row["attacks"][label] = {"watermark_tpr_z4": rate_above(zs(texts, key, tok, args), Z - 1e-12)}
                 if not args.no_posthoc:
@@ -238,6 +238,7 @@ def main(argv=None):
 
 def posthoc(args, row, size, machine_test, machine_train, human, attacked) -> None:
     """The trained feature detector at its own 1% empirical FPR, on the same test texts."""
+    import numpy as np
     from sklearn.metrics import roc_auc_score
 
     from gpt2guard.detector.estimators import FeatureDetector
@@ -246,12 +247,15 @@ def posthoc(args, row, size, machine_test, machine_train, human, attacked) -> No
     det = TrainedDetector(FeatureDetector("logistic"), args.family, [size], min_tokens=1)
     n_h = min(len(human["train"]), 3 * len(machine_train))
     det.fit(machine_train + human["train"][:n_h], ["machine"] * len(machine_train) + ["human"] * n_h)
-    h = det.decision_function(human["held"])
-    m = det.decision_function(machine_test)
+    h = np.asarray(det.decision_function(human["held"]), dtype=float)
+    m = np.asarray(det.decision_function(machine_test), dtype=float)
     thr = threshold_at(h, FPR)
     row["posthoc_tpr_1pct"] = rate_above(m, thr)
     row["posthoc_fpr_1pct"] = rate_above(h, thr)
-    row["posthoc_auroc"] = float(roc_auc_score([0] * len(h) + [1] * len(m), list(h) + list(m)))
+    both = np.concatenate([h, m])
+    both = np.nan_to_num(both, nan=np.nanmin(both) - 1.0)  # an abstention (empty or binary text) ranks lowest
+    row["posthoc_auroc"] = float(roc_auc_score([0] * len(h) + [1] * len(m), both))
+    row["posthoc_abstained"] = int(np.isnan(h).sum() + np.isnan(m).sum())
     for label, texts in attacked.items():
         row["attacks"][label]["posthoc_tpr_1pct"] = rate_above(det.decision_function(texts), thr)
 

@@ -51,13 +51,15 @@ class WatermarkBias:
                 hist[i, self.width - len(tail):] = torch.as_tensor(tail, dtype=torch.long)
         return hist.to(device), torch.tensor([len(p) for p in prompts], dtype=torch.long, device=device)
 
-    def apply(self, logits, hist, count):
-        """``logits`` (b, V) plus ``delta`` on green tokens of the rows with a full context."""
+    def apply(self, logits, hist, count, temperature: float = 1.0):
+        """``logits`` (b, V) plus ``delta * temperature`` on green tokens of the rows with a
+        full context: after the sampler divides by the temperature, green tokens are
+        ``delta`` up on the logits it samples from, at any temperature."""
         if self.table.device != logits.device:
             self.table = self.table.to(logits.device)
         green = green_mask(self.table, self.config.scheme, self.config.gamma, hist)  # (b, V)
         green &= (count >= self.width)[:, None]
-        return logits + green.to(logits.dtype) * self.config.delta
+        return logits + green.to(logits.dtype) * (self.config.delta * temperature)
 
     @staticmethod
     def advance(hist, count, rows, tokens):
