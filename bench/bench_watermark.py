@@ -53,7 +53,8 @@ def generate(args, size: str, sampling: str, split: str, seed: int, n: int, wate
     from gpt2guard.datasets.sets import open_set
     from gpt2guard.generator.run import GenerationJob, plan_job, run_generation
 
-    out = os.path.join(args.work, f"{'wm' if watermark else 'plain'}-{args.family}-L{max(args.lengths)}")
+    tag = f"wm-{args.scheme}-g{args.gamma:g}-d{args.delta:g}" if watermark else "plain"
+    out = os.path.join(args.work, f"{tag}-{args.family}-L{max(args.lengths)}")
     job = GenerationJob(out=out, family=args.family, sizes=size, sampling=sampling, n=n, length=max(args.lengths),
                         split=split, seed=seed, stop_at_eos=False, batch_size=8, watermark=watermark)
     run_generation(job, progress=False)
