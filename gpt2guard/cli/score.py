@@ -186,27 +186,13 @@ def score(files, detector, method, family, size, reference_size, threshold, fpr,
 
     log = lambda m: click.echo(m, err=True)  # noqa: E731
     check_paths(files)
-    from gpt2guard.cli.params import flag, given
-    from gpt2guard.cli.watermark import WatermarkTest, format_watermark, refuse_stray
+    from gpt2guard.cli.watermark import WatermarkTest, format_watermark, refuse_stray, watermark_only
 
     refuse_stray(ctx, ["watermark_gamma", "watermark_scheme", "watermark_z"])
     test = None
     if watermark:
         test = WatermarkTest(ctx, watermark, watermark_gamma, watermark_scheme, watermark_z, family, max_tokens, log)
-        if not (given(ctx, "detector") or given(ctx, "method")):
-            # watermark only: a detector's options would be silently unused
-            stray = [n for n in ("size", "reference_size", "threshold", "fpr", "min_tokens", "html_out")
-                     if given(ctx, n)]
-            if stray:
-                raise click.UsageError(f"{flag(ctx, stray[0])} sets up a detector: with --watermark alone none "
-                                       "runs (add --method or --detector to run both)", ctx)
-            test.calibrate()
-            names_all, rows_all = [], []
-            for names, docs in batched(iter_documents(files, skip_bad=skip_bad, log=log)):
-                names_all += names
-                rows_all += test.score(docs)
-                del docs
-            click.echo(format_watermark(names_all, rows_all, fmt, test))
+        if watermark_only(ctx, test, files, fmt, skip_bad, log):
             return
         test.calibrate()
     det = build_detector(detector, method, family, size, reference_size, threshold, fpr, min_tokens, seed, log,

@@ -198,3 +198,30 @@ def format_watermark(names, rows, fmt: str, test: WatermarkTest) -> str:
                      + (f" [{_fmt(r['flags'])}]" if r["flags"] else ""))
     lines += [test.describe(), test.fpr_line()]
     return "\n".join(lines)
+
+
+#: ``score`` options that only set up a detector: refused with ``--watermark`` alone.
+DETECTOR_ONLY = ("size", "reference_size", "threshold", "fpr", "min_tokens", "html_out", "direction", "suspect",
+                 "labelled_dirs", "labelled_human", "labelled_machine", "labelled_split")
+
+
+def watermark_only(ctx: click.Context, test: WatermarkTest, files, fmt: str, skip_bad: bool, log) -> bool:
+    """``score --watermark`` without ``--detector`` or ``--method``: test the documents for
+    the watermark alone, print the results and return True; else return False (both run)."""
+    from gpt2guard.cli.params import flag
+    from gpt2guard.detector.inputs import batched, iter_documents
+
+    if given(ctx, "detector") or given(ctx, "method"):
+        return False
+    stray = [n for n in DETECTOR_ONLY if given(ctx, n)]  # they would be silently unused
+    if stray:
+        raise click.UsageError(f"{flag(ctx, stray[0])} sets up a detector: with --watermark alone none runs "
+                               "(add --method or --detector to run both)", ctx)
+    test.calibrate()
+    names_all, rows = [], []
+    for names, docs in batched(iter_documents(files, skip_bad=skip_bad, log=log)):
+        names_all += names
+        rows += test.score(docs)
+        del docs
+    click.echo(format_watermark(names_all, rows, fmt, test))
+    return True

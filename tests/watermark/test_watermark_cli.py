@@ -105,6 +105,7 @@ def test_score_runs_a_detector_beside_the_watermark(marked_set, micro_key):
     (["--watermark-scheme", "nope"], "--watermark-scheme"),
     (["--watermark-z", "nan"], "--watermark-z"),
     (["--threshold", "1"], "sets up a detector"),
+    (["--direction", "higher"], "sets up a detector"),
 ])
 def test_score_option_errors(marked_set, micro_key, extra, pattern):
     one_line_error(run(["score", marked_set[0], "--watermark", micro_key[1], *extra]), pattern)
