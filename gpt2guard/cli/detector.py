@@ -202,7 +202,7 @@ def calibrate_cmd(directory, data, human, split, fpr, n_boot, probability, machi
     if "human" not in held.labels:
         from gpt2guard.errors import GuardError
 
-        raise GuardError(f"no {split} split of the human set {human!r}")
+        raise GuardError(f"no {split!r} split of the human set {human!r}")
     cal = _calibrate(det, directory, held, fpr, seed, n_boot)
     click.echo(json.dumps(cal.to_dict(), indent=2))
 

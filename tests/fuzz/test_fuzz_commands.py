@@ -532,3 +532,69 @@ def test_fuzz(path, ws):
             check(result, path, args)
 
     run()
+
+
+# --- watermark (issue 15) -------------------------------------------------------------------
+
+def _good_key(tmp: Path) -> Path:
+    from gpt2guard.watermark import keygen
+
+    keygen(tmp / "good.key", seed=1, family="micro", force=True)
+    return tmp / "good.key"
+
+
+def _some_key(data, tmp: Path) -> Path:
+    """A good micro key, a damaged one, a missing file or a directory."""
+    good = _good_key(tmp)
+    choice = pick(data, "good", "good", "damaged", "missing", "dir")
+    if choice == "damaged":
+        return damaged(data, good, tmp, "bad.key")
+    if choice == "missing":
+        return tmp / "none.key"
+    return tmp if choice == "dir" else good
+
+
+def watermark_keygen(data, ws, tmp):
+    out = pick(data, tmp / "k.key", tmp / "sub" / "k.key", tmp, tmp / "exists.key")
+    (tmp / "exists.key").write_bytes(mutate(data, b'{"format": "gpt2guard.watermark-key"}'))
+    return ["watermark", "keygen", "--out", str(out), "--family", usually(data, "micro", "nope", text(data)),
+            *maybe(data, "--seed", number(data, ["3"])), *maybe(data, "--force"), *maybe(data, "--json")], None
+
+
+def watermark_info(data, ws, tmp):
+    return ["watermark", "info", str(_some_key(data, tmp)), *maybe(data, "--json")], None
+
+
+def _watermark_options(data, tmp, score: bool):
+    args = ["--watermark", str(_some_key(data, tmp))] if data.draw(st.integers(0, 3)) else []
+    args += maybe(data, "--watermark-gamma", number(data, ["0.25", "0.5"]))
+    args += maybe(data, "--watermark-scheme", text(data, ["lefthash", "selfhash"]))
+    args += maybe(data, "--watermark-z", number(data, ["4"])) if score else \
+        maybe(data, "--watermark-delta", number(data, ["2"]))
+    return args
+
+
+_generate_plain, _score_plain = CASES[("generate",)][0], CASES[("score",)][0]
+
+
+def generate_watermarked(data, ws, tmp):
+    """``generate`` as before, half the time with the watermark options."""
+    args, stdin = _generate_plain(data, ws, tmp)
+    return args + (_watermark_options(data, tmp, False) if data.draw(st.booleans()) else []), stdin
+
+
+def score_watermarked(data, ws, tmp):
+    """``score`` as before, or a watermark test alone (no detector), or both."""
+    how = pick(data, "plain", "plain", "alone", "both")
+    if how == "alone":
+        return ["score", str(ws.jsonl), "--family", usually(data, "micro", text(data)),
+                "--format", pick(data, "table", "json", "csv"), *_watermark_options(data, tmp, True),
+                *maybe(data, "--max-tokens", number(data, ["50"])), *maybe(data, "--threshold", "1")], None
+    args, stdin = _score_plain(data, ws, tmp)
+    return args + (_watermark_options(data, tmp, True) if how == "both" else []), stdin
+
+
+CASES[("generate",)] = (generate_watermarked, CASES[("generate",)][1])
+CASES[("score",)] = (score_watermarked, CASES[("score",)][1])
+CASES[("watermark", "keygen")] = (watermark_keygen, 12)
+CASES[("watermark", "info")] = (watermark_info, 12)
