@@ -58,6 +58,8 @@ def build_evaluation(*, run: dict, stage: dict, model: dict, released: list[str]
     ``model`` is the stage's most capable size; ``models`` (size -> details) every size of
     the stage, which the per-size cards read. ``detection.by_size_sampling`` is the one
     source of every flagged rate (at the calibrated threshold, abstentions not flagged).
+    ``robustness`` (the publishable detector on attacked test texts) and ``watermark`` (the
+    stage's API watermark, its key's digest and detection) appear when the stage measured them.
     """
     detection = dict(measured.get("detection_summary") or {})
     detection["by_size_sampling"] = measured.get("detection")
@@ -66,6 +68,7 @@ def build_evaluation(*, run: dict, stage: dict, model: dict, released: list[str]
                     "detector": measured.get("detector"), "detection": detection,
                     "transfer": measured.get("transfer_matrix"), "transfer_gate": measured.get("transfer"),
                     "perplexity": measured.get("perplexity"), "quality_gain": measured.get("quality_gain"),
+                    **{k: measured[k] for k in ("robustness", "watermark") if measured.get(k) is not None},
                     "gates": gates, "data": measured.get("data")})
     record["evaluation_sha256"] = sha256_json(record)
     return record
