@@ -27,8 +27,12 @@ def init_cmd(path, family, force):
 
     Smallest size first, then each larger size after GPT-2's own intervals, behind
     detectability, transfer, quality-gain, waiting-period, sign-off and misuse gates, with
-    three scenarios to compare (all at once, rushed, strict). Also writes the sign-off and
-    misuse-report files the gates read into evidence/ next to PATH (marked simulated).
+    three scenarios to compare (all at once, rushed, strict). The largest size is served
+    through a watermarked API (no weights), gated on the watermark surviving simple attacks;
+    every stage tracks (advisory) how the published detector survives them. Also writes the
+    sign-off and misuse-report files the gates read into evidence/ next to PATH (marked
+    simulated) and a secret watermark key per watermarked stage into keys/ (an existing key
+    is kept, even with --force).
 
     Example: gpt2guard release plan init release-plan.toml --family nano
     """
