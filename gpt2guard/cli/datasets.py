@@ -7,7 +7,7 @@ import json
 
 import click
 
-from gpt2guard.cli.params import POSITIVE, SEED, FiniteFloat, refuse_together
+from gpt2guard.cli.params import ATTACK_SPECS, POSITIVE, SEED, FiniteFloat, refuse_together
 
 FAMILY = click.option("--family", default="nano", show_default=True,
                       help="Model family whose tokenizer counts token lengths (nano, micro, gpt2 or a model dir).")
@@ -234,6 +234,38 @@ def dedup_cmd(directory, set_name, split, out, threshold, exact_only, seed, shar
     _show(result, as_json, lambda r: [
         f"{r['set']}.{r['split']} -> {r['dir']}: kept {r['kept']}, removed {r['exact']} exact and {r['near']} "
         "near duplicates"])
+
+
+@datasets.command("attack")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@click.argument("set_name")
+@click.option("--attack", "specs", type=ATTACK_SPECS, required=True,
+              help="Attacks as name=rate, comma-separated: homoglyph, zero_width, whitespace, case, "
+                   "article_deletion, number_swap, paragraph, spelling, misspelling; rate in [0, 1].")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the attacks (one per record, from it).")
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="Output directory (default: DIRECTORY).")
+@click.option("--split", "splits", multiple=True, help="Only this split (repeatable; default all).")
+@click.option("--family", default=None,
+              help="Family whose tokenizer counts the attacked lengths (default: the input's, else nano).")
+@SHARD
+@AS_JSON
+def attack_cmd(directory, set_name, specs, seed, out, splits, family, shard_size, as_json):
+    """Write attacked copies of a set, one set per attack.
+
+    --attack homoglyph=1.0,whitespace=0.2 writes <set>-homoglyph-1 and <set>-whitespace-0p2
+    (dots become p): every record's text attacked at that rate (the fraction of the
+    attack's candidate places changed), its length counted again, and the attack, rate and
+    seed in its provenance. Each set appears whole or not at all; run again to resume a
+    killed run; a rerun with the same arguments writes nothing.
+    """
+    from gpt2guard.attacks.sets import attack_set
+
+    result = attack_set(directory, set_name, specs, out, seed=seed, splits=splits or None, family=family,
+                        shard_size=shard_size)
+    _show(result, as_json, lambda r: [f"{r['input']} attacked with seed {r['seed']} -> {r['dir']}:"] + [
+        f"  {s['set']:<32} {s['attack']:<22} " + (s["status"] if s["status"] != "written" else ", ".join(
+            f"{sp} {c['records']} records, {c['changed']} of {c['candidates']} places changed"
+            for sp, c in s["splits"].items())) for s in r["sets"]])
 
 
 @datasets.command("stats")

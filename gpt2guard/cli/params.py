@@ -153,3 +153,25 @@ def flag(ctx: click.Context, name: str) -> str:
         if p.name == name:
             return max(p.opts, key=len)
     return "--" + name.replace("_", "-")
+
+
+class AttackSpecs(click.ParamType):
+    """Comma-separated ``name=rate`` attack specs (``homoglyph=1.0,whitespace=0.2``), parsed
+    by :func:`gpt2guard.attacks.parse_attacks`; a bad spec is refused naming the option."""
+
+    name = "name=rate,..."
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, list):
+            return value
+        from gpt2guard.attacks import parse_attacks
+        from gpt2guard.errors import GuardError
+
+        try:
+            return parse_attacks(value)
+        except GuardError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+#: Attack specs for ``datasets attack`` and ``detector eval --attacks``.
+ATTACK_SPECS = AttackSpecs()

@@ -42,6 +42,42 @@ def _own_files(directory: Path, set_name: str, split: str) -> list[Path]:
     return out
 
 
+def check_outputs(out_dir, targets: dict) -> list:
+    """Refuse outputs that other steps made; return the targets already finished by these steps.
+
+    Parameters
+    ----------
+    out_dir : path
+        Where the derived sets go.
+    targets : dict
+        ``(set name, split) -> meta`` as for :class:`StagedSets`.
+
+    Returns
+    -------
+    list of (set name, split)
+        The targets whose complete set in ``out_dir`` was made by the same steps and
+        parameters (a rerun may skip them).
+
+    Raises
+    ------
+    GuardError
+        When an output exists that other steps made, or that no gpt2guard step made.
+    """
+    out, done = Path(out_dir), []
+    for (name, split), meta in targets.items():
+        if not _own_files(out, name, split):
+            continue
+        manifest = read_manifest(out, name, split)
+        old = ((manifest or {}).get("meta") or {}).get("steps")
+        if manifest is None or _params(old) != _params(meta.get("steps")):
+            made = (f"was made by other steps or parameters ({json.dumps((old or [{}])[-1], sort_keys=True)})"
+                    if manifest is not None and old else "was not made by this command")
+            raise GuardError(f"{name}.{split} in {out} {made}: use another output directory")
+        if manifest.get("complete"):
+            done.append((name, split))
+    return done
+
+
 class StagedSets:
     """Writers for derived sets, committed together (a context manager).
 
@@ -75,8 +111,7 @@ class StagedSets:
         self.targets = dict(targets)
         names = sorted({name for name, _ in self.targets})
         self.stage = self.out / f".{'+'.join(names)}.staging"
-        for (name, split), meta in self.targets.items():
-            self._check_existing(name, split, meta)
+        check_outputs(self.out, self.targets)
         self.out.mkdir(parents=True, exist_ok=True)
         self._locks = []
         self.writers: dict = {}
@@ -96,17 +131,6 @@ class StagedSets:
         except BaseException:
             self._abort()
             raise
-
-    def _check_existing(self, name: str, split: str, meta: dict) -> None:
-        files = _own_files(self.out, name, split)
-        if not files:
-            return
-        manifest = read_manifest(self.out, name, split)
-        old = ((manifest or {}).get("meta") or {}).get("steps")
-        if manifest is None or _params(old) != _params(meta.get("steps")):
-            made = (f"was made by other steps or parameters ({json.dumps((old or [{}])[-1], sort_keys=True)})"
-                    if manifest is not None and old else "was not made by this command")
-            raise GuardError(f"{name}.{split} in {self.out} {made}: use another output directory")
 
     def _clear_stale_stage(self) -> None:
         """Staged sets of other steps (a killed run of another command) are dropped; those of
