@@ -31,8 +31,8 @@ def init_cmd(path, family, force):
     through a watermarked API (no weights), gated on the watermark surviving simple attacks;
     every stage tracks (advisory) how the published detector survives them. Also writes the
     sign-off and misuse-report files the gates read into evidence/ next to PATH (marked
-    simulated) and a secret watermark key per watermarked stage into keys/ (an existing key
-    is kept, even with --force).
+    simulated). The watermark's secret key goes to keys/ next to PATH when the first
+    simulation runs (the plan says create = true; an existing key is always kept).
 
     Example: gpt2guard release plan init release-plan.toml --family nano
     """
@@ -59,7 +59,8 @@ def check_cmd(path):
     from gpt2guard.release.plan import check_keys, evidence_notes, reference_label
 
     plan = load_plan(path)
-    keys = check_keys(plan)
+    missing = []
+    keys = check_keys(plan, missing)
     click.echo(f"plan {plan.name!r}: family {plan.family}, seed {plan.seed}, on hold: {plan.on_hold}")
     click.echo(f"before stage 1: quality reference {reference_label(plan)}; third parties' detection "
                f"AUROC {plan.prerelease.detector_auroc:g}")
@@ -79,6 +80,9 @@ def check_cmd(path):
                            f"z >= {w.z_threshold:g}, key {w.key}")
     for f, digest in keys.items():
         click.echo(f"watermark key {f}: sha256 {digest[:16]}")
+    for path in missing:
+        click.echo(f"note: watermark key {path} does not exist yet: the first `release simulate` makes one "
+                   "(create = true)")
     for note in evidence_notes(plan):
         click.echo(f"note: {note}")
     click.echo("valid")

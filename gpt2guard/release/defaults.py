@@ -8,8 +8,9 @@ misuse-report gates, and three scenarios to compare against it. Unlike GPT-2's x
 family's largest size is served through a watermarked API (tier ``api``, no weights), gated on
 the watermark surviving simple attacks; every stage also tracks, advisory, how the published
 detector stands up to the same attacks. :func:`init_plan` also writes the sign-off and
-misuse-report files the gates read, marked as simulated, and a fresh secret watermark key
-per watermarked stage (``keys/<stage>.key``; an existing key is kept).
+misuse-report files the gates read, marked as simulated; the watermarked stage asks for its
+key to be created (``create = true``, ``keys/<stage>.key``) by the first simulation, since a
+key is made for the family's tokenizer and ``plan init`` builds nothing.
 """
 
 from __future__ import annotations
@@ -163,10 +164,11 @@ def default_plan_text(family: str = "nano") -> str:
             lines += ['tier = "api"               # reachable through the lab\'s API only; the weights stay in',
                       'artifacts = ["model_card", "samples", "detector"]',
                       "gates = [" + ", ".join(f'"{g}"' for g in gates) + "]",
-                      "# every API text is watermarked with this stage's key (written by `release plan init`;",
-                      "# keep it secret: only its sha256 is recorded)",
+                      "# every API text is watermarked with this stage's secret key (only its sha256 is recorded).",
+                      "# create = true: SIMULATED lab, the first `release simulate` writes a fresh key there; a real",
+                      "# plan names the lab's own key (`gpt2guard watermark keygen`) and drops `create`.",
                       f'watermark = {{ key = "{KEY_PATTERN}", gamma = 0.25, delta = 2.0, scheme = "lefthash", '
-                      "z_threshold = 4.0 }"]
+                      "z_threshold = 4.0, create = true }"]
         else:
             lines += ['tier = "download"', 'artifacts = ["weights", "model_card", "samples", "detector"]',
                       "gates = [" + ", ".join(f'"{g}"' for g in gates) + "]"]
@@ -199,8 +201,7 @@ def _misuse_reports(sizes: list[str]) -> list[dict]:
 def init_plan(path: str | Path, family: str = "nano", force: bool = False) -> list[Path]:
     """Write the default plan to ``path`` and its evidence files next to it.
 
-    Returns the files written. Refuses to overwrite an existing plan unless ``force``; never
-    replaces an existing watermark key (a lab's key outlives a rewritten plan).
+    Returns the files written. Refuses to overwrite an existing plan unless ``force``.
     """
     from gpt2guard.family import get_family
     from gpt2guard.release.plan import parse_plan, scenarios, stage_dates
@@ -228,12 +229,4 @@ def init_plan(path: str | Path, family: str = "nano", force: bool = False) -> li
     f = evidence / "misuse-reports.jsonl"
     atomic_write_text(f, "".join(json.dumps(r) + "\n" for r in _misuse_reports([s.name for s in get_family(family).sizes])))
     written.append(f)
-    from gpt2guard.release.plan import key_files
-    from gpt2guard.watermark import keygen
-
-    for _, _, _, key in key_files(plan):  # the lab's own secret keys: an existing one is never replaced
-        if not key.exists() and key not in written:
-            key.parent.mkdir(parents=True, exist_ok=True)
-            keygen(key)
-            written.append(key)
     return written

@@ -178,7 +178,7 @@ class GateSpec:
         return specs
 
 
-WATERMARK_SCHEMES = ("lefthash",)
+WATERMARK_SCHEMES = ("lefthash", "selfhash")
 """Watermark schemes a plan may name (checked again by :class:`gpt2guard.watermark.WatermarkConfig`)."""
 
 
@@ -192,6 +192,11 @@ class Watermark:
     with the green-list ``scheme`` (fraction ``gamma`` of the vocabulary green, logits of
     green tokens raised by ``delta``), and a text counts as watermarked when its z-score
     reaches ``z_threshold``.
+
+    A key file the plan names must exist, unless ``create`` is true: then the first
+    simulation that finds none writes a fresh secret key there (mode 0600) for the plan's
+    family and records its digest. That is for simulated labs such as the default plan; a
+    real plan names the lab's own key and leaves ``create`` out.
     """
 
     key: str
@@ -199,6 +204,7 @@ class Watermark:
     delta: float = 2.0
     scheme: str = "lefthash"
     z_threshold: float = 4.0
+    create: bool = False
 
     def check(self, path: str) -> None:
         check_file_pattern(self.key, f"{path}.key")
@@ -621,8 +627,15 @@ def key_files(plan: Plan) -> list[tuple[str, int, Stage, Path]]:
     return out
 
 
-def check_keys(plan: Plan) -> dict[str, str]:
+def check_keys(plan: Plan, missing: list | None = None) -> dict[str, str]:
     """Load every watermark key the plan names, in every scenario; nothing is written.
+
+    Parameters
+    ----------
+    plan : Plan
+    missing : list, optional
+        Receives the paths of absent key files whose stage has ``create = true`` (the first
+        simulation makes them: :func:`make_keys`).
 
     Returns
     -------
@@ -633,7 +646,7 @@ def check_keys(plan: Plan) -> dict[str, str]:
     ------
     GuardError
         One line naming the plan, the stage's ``watermark.key`` and the file, when a key file
-        is missing or is not a key (the plan names the lab's own key: it is never made up).
+        is missing (without ``create``), is not a key, or is for another family's tokenizer.
     """
     files = key_files(plan)
     if not files:
@@ -641,24 +654,44 @@ def check_keys(plan: Plan) -> dict[str, str]:
     from gpt2guard.watermark import load_key
 
     digests: dict[str, str] = {}
-    base = Path(plan.source).parent if plan.source else Path.cwd()
     for scenario, i, st, path in files:
         where = f"stages[{i}].watermark.key" + ("" if scenario == plan.baseline else f" (scenario {scenario!r})")
-        try:
-            rel = path.resolve().relative_to(base.resolve()).as_posix()
-        except ValueError:
-            rel = path.name
-        if rel in digests:
+        rel = key_name(plan, path)
+        if rel in digests or (missing is not None and path in missing):
+            continue
+        if not path.exists() and st.watermark.create and missing is not None:
+            missing.append(path)
             continue
         if not path.is_file():
             raise GuardError(_in_plan(plan, f"{where}: no key file {path} (make one with "
-                                            f"`gpt2guard watermark keygen {path}`)"))
+                                            f"`gpt2guard watermark keygen --out {path} --family {plan.family}`)"))
         try:
-            digests[rel] = load_key(path).digest
+            key = load_key(path)
         except GuardError as exc:
             msg = str(exc)
             raise GuardError(_in_plan(plan, f"{where}: {msg if str(path) in msg else f'{path}: {msg}'}")) from None
+        if key.family != plan.family:
+            raise GuardError(_in_plan(plan, f"{where}: {path} is a key for the {key.family} tokenizer, "
+                                            f"not the plan's family {plan.family}"))
+        digests[rel] = key.digest
     return digests
+
+
+def key_name(plan: Plan, path: Path) -> str:
+    """How records name a key file: its path relative to the plan's folder (POSIX)."""
+    base = Path(plan.source).parent if plan.source else Path.cwd()
+    try:
+        return path.resolve().relative_to(base.resolve()).as_posix()
+    except ValueError:
+        return path.name
+
+
+def make_keys(plan: Plan, paths: list[Path]) -> dict[str, str]:
+    """Write a fresh secret key for the plan's family at each of ``paths`` (``create = true``
+    stages whose key file is absent); returns their digests as :func:`check_keys` does."""
+    from gpt2guard.watermark import keygen
+
+    return {key_name(plan, p): keygen(p, family=plan.family).digest for p in paths}
 
 
 def _in_plan(plan: Plan, msg: str) -> str:

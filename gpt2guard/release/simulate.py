@@ -273,12 +273,14 @@ def simulate(plan: Plan | str | Path, out: str | Path, *, only: list[str] | None
     from gpt2guard.release.plan import check_keys
 
     plan = load_plan(plan) if not isinstance(plan, Plan) else plan  # a bad plan never touches out
-    keys = check_keys(plan)  # neither does a missing or malformed watermark key
+    missing: list[Path] = []
+    keys = check_keys(plan, missing)  # neither does a missing or malformed watermark key
     with RunLock(out):  # held from the first write to the manifest: one simulation per directory
-        return _simulate(plan, Path(out), only=only, progress=progress, log=log, keys=keys)
+        return _simulate(plan, Path(out), only=only, progress=progress, log=log, keys=keys, missing=missing)
 
 
-def _simulate(plan: Plan, out: Path, *, only, progress, log, keys: dict | None = None) -> SimulationResult:
+def _simulate(plan: Plan, out: Path, *, only, progress, log, keys: dict | None = None,
+              missing: list | None = None) -> SimulationResult:
     from gpt2guard.release.data import RunData
     from gpt2guard.release.evidence import MeasuredWorld
     from gpt2guard.release.manifest import write_manifest
@@ -288,13 +290,20 @@ def _simulate(plan: Plan, out: Path, *, only, progress, log, keys: dict | None =
     say = log or (lambda msg: None)
     out = Path(out)
     chosen = scenarios(plan, only)
-    run = _open_run(out, plan, [n for n, _ in chosen], keys)
     from gpt2guard.family import get_family
 
     if get_family(plan.family).kind == "builtin":  # build (or finish building) the family, with progress
         from gpt2guard.family.build import build_family
 
         build_family(plan.family, progress=progress, log=say)
+    if missing:  # create = true: a simulated lab's first run makes its keys (they need the family's tokenizer)
+        from gpt2guard.release.plan import make_keys
+
+        made = make_keys(plan, missing)
+        for name, digest in made.items():
+            say(f"watermark key {name} made for {plan.family} (sha256 {digest[:16]}); keep it secret")
+        keys = {**(keys or {}), **made}
+    run = _open_run(out, plan, [n for n, _ in chosen], keys)
     world = MeasuredWorld(RunData(out, plan, progress=progress), plan)
     result = SimulationResult(out)
     for name, variant in chosen:
