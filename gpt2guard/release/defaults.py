@@ -23,9 +23,11 @@ from gpt2guard.errors import GuardError
 from gpt2guard.paths import atomic_write_text
 
 GPT2_GAPS = (0, 78, 109, 77)  # days between GPT-2's releases in 2019
-DEFAULT_ATTACKS = ("homoglyph=0.2", "zero_width=0.2", "whitespace=0.2", "case=0.1", "misspelling=0.1")
-"""The attacks the default plan's robust-detectability and watermark gates judge (moderate rates)."""
-WATERMARK_THRESHOLD = 0.8
+DEFAULT_ATTACKS = ("homoglyph=0.1", "zero_width=0.1", "whitespace=0.05", "case=0.05", "misspelling=0.1")
+"""The attacks the default plan's robust-detectability and watermark gates judge: moderate rates
+(a rate is the share of the places an attack can act on: letters, gaps between characters,
+words), text a reader still takes for ordinary prose."""
+WATERMARK_THRESHOLD = 0.75
 KEY_PATTERN = "keys/{stage}.key"
 START = dt.date(2019, 2, 14)
 

@@ -662,7 +662,7 @@ def check_keys(plan: Plan, missing: list | None = None) -> dict[str, str]:
         if not path.exists() and st.watermark.create and missing is not None:
             missing.append(path)
             continue
-        if not path.is_file():
+        if not path.exists():
             raise GuardError(_in_plan(plan, f"{where}: no key file {path} (make one with "
                                             f"`gpt2guard watermark keygen --out {path} --family {plan.family}`)"))
         try:
