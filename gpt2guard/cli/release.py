@@ -56,7 +56,7 @@ def check_cmd(path):
     """
     from gpt2guard.release.plan import load_plan, scenarios, stage_dates
 
-    from gpt2guard.release.plan import check_keys, evidence_notes, reference_label
+    from gpt2guard.release.plan import check_keys, evidence_notes, key_name, reference_label
 
     plan = load_plan(path)
     missing = []
@@ -81,7 +81,7 @@ def check_cmd(path):
     for f, digest in keys.items():
         click.echo(f"watermark key {f}: sha256 {digest[:16]}")
     for path in missing:
-        click.echo(f"note: watermark key {path} does not exist yet: the first `release simulate` makes one "
+        click.echo(f"watermark key {key_name(plan, path)}: not made yet; the first `release simulate` makes it "
                    "(create = true)")
     for note in evidence_notes(plan):
         click.echo(f"note: {note}")

@@ -157,5 +157,6 @@ def test_a_key_for_another_family_is_refused(tmp_path, micro_family):
 def test_create_true_defers_the_key_to_the_first_simulation(tmp_path):
     path = write(tmp_path, PLAN.replace('{ key = "keys/{stage}.key" }', '{ key = "keys/{stage}.key", create = true }'))
     r = CliRunner().invoke(main, ["release", "plan", "check", str(path)])
-    assert r.exit_code == 0 and "does not exist yet: the first `release simulate` makes one" in r.output
+    assert r.exit_code == 0 and "watermark key keys/two.key: not made yet; the first `release simulate` makes it" \
+        in r.output
     assert not (tmp_path / "keys").exists()
