@@ -12,7 +12,7 @@ Attacks: ``homoglyph``, ``zero_width``, ``whitespace``, ``case`` (characters);
 ``paragraph`` (structure).
 """
 
-from gpt2guard.attacks.core import ATTACKS, Attacked, AttackSpec, apply_changes, attack, parse_attacks
 from gpt2guard.attacks import characters, structure, words  # noqa: F401  (register the attacks)
+from gpt2guard.attacks.core import ATTACKS, Attacked, AttackSpec, apply_changes, attack, parse_attacks
 
 __all__ = ["ATTACKS", "Attacked", "AttackSpec", "apply_changes", "attack", "parse_attacks"]

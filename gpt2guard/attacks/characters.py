@@ -24,8 +24,9 @@ def _gaps(text: str) -> list[tuple[int, int]]:
 def homoglyph(text: str, rate: float, seed: int) -> Attacked:
     """Replace ASCII letters by characters Unicode lists as confusable with them.
 
-    Candidates: every ASCII letter with a non-ASCII confusable (all but ``m``). Each chosen letter becomes one of its confusables, drawn uniformly (Cyrillic and
-    Greek letters, mathematical alphanumerics, full-width forms, other scripts' look-alikes).
+    Candidates: every ASCII letter with a non-ASCII confusable (all but ``m``). Each chosen
+    letter becomes one of its confusables, drawn uniformly (Cyrillic and Greek letters,
+    mathematical alphanumerics, full-width forms, other scripts' look-alikes).
     """
     table = data.homoglyphs()
     candidates = [(i, i + 1) for i, ch in enumerate(text) if ch in table]

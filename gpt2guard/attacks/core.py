@@ -64,8 +64,7 @@ class Attacked:
 
 def _number(rate: float) -> str:
     """``1.0`` -> ``"1"``, ``0.2`` -> ``"0.2"``: the shortest text that reads back as ``rate``."""
-    text = repr(float(rate))
-    return text[:-2] if text.endswith(".0") else text
+    return repr(float(rate)).removesuffix(".0")
 
 
 @dataclass(frozen=True)
@@ -101,7 +100,8 @@ def check_attack(name, rate) -> None:
         raise GuardError(f"attack rate must be a number in [0, 1], got {rate!r} for {name}")
 
 
-def _check_seed(seed) -> int:
+def check_seed(seed) -> int:
+    """``seed`` as an int, or GuardError unless it is a non-negative integer."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise GuardError(f"attack seed must be a non-negative integer, got {seed!r}")
     return int(seed)
@@ -146,6 +146,18 @@ def parse_attacks(text: str) -> list[AttackSpec]:
     return specs
 
 
+def as_specs(specs) -> list[AttackSpec]:
+    """``specs`` as a list of AttackSpec: parsed from a string, or checked when already specs."""
+    if isinstance(specs, str):
+        return parse_attacks(specs)
+    specs = list(specs)
+    if not specs or not all(isinstance(s, AttackSpec) for s in specs):
+        raise GuardError("give attacks as AttackSpec objects or a string such as homoglyph=1.0,whitespace=0.2")
+    if len(set(specs)) != len(specs):
+        raise GuardError("the same attack spec is given twice")
+    return specs
+
+
 def attack(text: str, name: str, rate: float, seed: int) -> Attacked:
     """Apply one attack to one text.
 
@@ -172,7 +184,7 @@ def attack(text: str, name: str, rate: float, seed: int) -> Attacked:
         An unknown attack, a rate outside [0, 1], a bad seed or a text that is not a str.
     """
     check_attack(name, rate)
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     if not isinstance(text, str):
         raise GuardError(f"an attack needs text (str), not {type(text).__name__}")
     return ATTACKS[name](text, float(rate), seed)
@@ -191,7 +203,7 @@ def register(name: str):
 
 def n_to_change(rate: float, n: int) -> int:
     """``round(rate * n)`` with halves rounded up (so rate 0.5 of 1 candidate changes it)."""
-    return min(n, int(math.floor(rate * n + 0.5)))
+    return min(n, math.floor(rate * n + 0.5))
 
 
 def run_edits(text: str, name: str, rate: float, seed: int, candidates: list, replace) -> Attacked:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from gpt2guard.attacks.core import AttackSpec, _check_seed, attack, parse_attacks
+from gpt2guard.attacks.core import AttackSpec, as_specs, attack, check_seed
 from gpt2guard.datasets.names import check_name
 from gpt2guard.datasets.records import Record
 from gpt2guard.datasets.sets import derived_meta, list_sets, open_set, set_files, set_meta
@@ -47,17 +47,6 @@ def attack_record(rec: Record, spec: AttackSpec, seed: int) -> tuple[Record, int
     return Record(id=rec.id, text=out.text, length=None, ended=rec.ended, label=rec.label, source=rec.source,
                   provenance=provenance, flags=list(rec.flags), token_logprobs=None, extra=dict(rec.extra)), \
         out.n_changed
-
-
-def _specs(specs) -> list[AttackSpec]:
-    if isinstance(specs, str):
-        return parse_attacks(specs)
-    specs = list(specs)
-    if not specs or not all(isinstance(s, AttackSpec) for s in specs):
-        raise GuardError("give attacks as AttackSpec objects or a string such as homoglyph=1.0,whitespace=0.2")
-    if len(set(specs)) != len(specs):
-        raise GuardError("the same attack spec is given twice")
-    return specs
 
 
 def attack_set(directory, set_name: str, specs, out_dir=None, *, seed: int = 0, splits=None, family: str | None = None,
@@ -99,8 +88,8 @@ def attack_set(directory, set_name: str, specs, out_dir=None, *, seed: int = 0, 
         Before anything is written: a bad spec or seed, a missing or unfinished input, an
         output set made with other arguments, or another job writing one.
     """
-    specs = _specs(specs)
-    seed = _check_seed(seed)
+    specs = as_specs(specs)
+    seed = check_seed(seed)
     out_dir = Path(out_dir if out_dir is not None else directory)
     available = list_sets(directory).get(check_name(set_name))
     if not available:

@@ -81,6 +81,7 @@ def _register() -> None:
     from gpt2guard.cli.release import release
     from gpt2guard.cli.score import score
     from gpt2guard.cli.serve import serve
+    from gpt2guard.cli.watermark import watermark
 
     main.add_command(family)
     main.add_command(datasets)
@@ -89,6 +90,7 @@ def _register() -> None:
     main.add_command(detector)
     main.add_command(release)
     main.add_command(serve)
+    main.add_command(watermark)
 
 
 _register()

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from gpt2guard.cli.params import BOOT, COUNT, RATE, SEED as SEED_TYPE, given, refuse_together
+from gpt2guard.cli.params import ATTACK_SPECS, BOOT, COUNT, RATE, SEED as SEED_TYPE, given, refuse_together
 from gpt2guard.cli.options import PROGRESS
 
 DATA = click.option("--data", "data", multiple=True, required=True, type=click.Path(file_okay=False, exists=True),
@@ -202,7 +202,7 @@ def calibrate_cmd(directory, data, human, split, fpr, n_boot, probability, machi
     if "human" not in held.labels:
         from gpt2guard.errors import GuardError
 
-        raise GuardError(f"no {split} split of the human set {human!r}")
+        raise GuardError(f"no {split!r} split of the human set {human!r}")
     cal = _calibrate(det, directory, held, fpr, seed, n_boot)
     click.echo(json.dumps(cal.to_dict(), indent=2))
 
@@ -218,13 +218,25 @@ def calibrate_cmd(directory, data, human, split, fpr, n_boot, probability, machi
               help="Also the size-transfer matrix: retrain on each generator size's --train-split, test on each.")
 @click.option("--train-split", default="train", show_default=True,
               help="With --transfer: the split the size-transfer detectors train on.")
+@click.option("--attacks", "attacks", type=ATTACK_SPECS, default=None,
+              help="Also a robustness table under these attacks (name=rate,...): TPR on attacked machine text and "
+                   "FPR on attacked human text at a threshold calibrated on clean human text, hygiene on and off.")
+@click.option("--attack-seed", type=SEED_TYPE, default=0, show_default=True, help="With --attacks: seed of the attacks.")
+@click.option("--attack-fpr", type=RATE, default=0.05, show_default=True,
+              help="With --attacks: the FPR the clean-human threshold is calibrated for (RAID's protocol: 0.05).")
 @SEED
 @LIMIT
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Writes eval.json, eval.txt, roc.png.")
 @PROGRESS
-def eval_cmd(directory, data, human, machine, split, n_boot, transfer, train_split, seed, limit, out, progress):
+def eval_cmd(directory, data, human, machine, split, n_boot, transfer, train_split, attacks, attack_seed, attack_fpr,
+             seed, limit, out, progress):
     """Evaluate DIRECTORY on a split: AUROC, TPR at 5/1/0.1% FPR with bootstrap intervals, accuracy at
     the threshold, by generator size, sampling method and length; JSON, a table and a ROC plot.
+
+    With --attacks homoglyph=1.0,whitespace=0.2 also a table per attack: TPR on the split's
+    attacked machine documents and FPR on its attacked human documents, at the threshold
+    calibrated for --attack-fpr on the clean human documents, each with input hygiene and
+    without (what hygiene buys).
 
     Example: gpt2guard detector eval det/ --data data/human --data data/gen --split test --out eval/
     """
@@ -237,6 +249,9 @@ def eval_cmd(directory, data, human, machine, split, n_boot, transfer, train_spl
 
     if not transfer and given(click.get_current_context(), "train_split"):
         raise click.UsageError("--train-split is for --transfer")
+    for name in ("attack_seed", "attack_fpr"):
+        if attacks is None and given(click.get_current_context(), name):
+            raise click.UsageError(f"--{name.replace('_', '-')} is for --attacks")
     det = load_detector(directory, scorer_kwargs={"progress": progress})
     test = load_labelled(data, human, list(machine), split, limit=limit)
     scores, n_tokens = _verdict_scores(det, test)
@@ -248,10 +263,20 @@ def eval_cmd(directory, data, human, machine, split, n_boot, transfer, train_spl
               "by_length": breakdown(y, scores, [length_bucket(n) for n in n_tokens], machine_only=False, **kw)}
     if transfer:
         result["transfer"] = _transfer(det, data, human, list(machine), train_split, test, limit)
+    if attacks:
+        from gpt2guard.detector.robustness import attack_table
+
+        result["attacks"] = attack_table(det, [t for t, lab in zip(test.texts, test.labels) if lab == "human"],
+                                         [t for t, lab in zip(test.texts, test.labels) if lab == "machine"], attacks,
+                                         fpr=attack_fpr, seed=attack_seed)
     outdir = Path(out)
     outdir.mkdir(parents=True, exist_ok=True)
     write_json(outdir / "eval.json", result)
     table = format_table(result)
+    if attacks:
+        from gpt2guard.detector.robustness import format_attack_table
+
+        table += "\n\n" + format_attack_table(result["attacks"])
     atomic_write_text(outdir / "eval.txt", table + "\n")
     roc_plot({f"{det.kind} ({split})": (y, scores)}, outdir / "roc.png", title=f"ROC: {directory}")
     click.echo(table)

@@ -8,6 +8,7 @@ import click
 
 from gpt2guard.cli.params import DEVICE, POSITIVE, SEED
 from gpt2guard.cli.options import PROGRESS
+from gpt2guard.cli.watermark import generate_options as watermark_options
 
 
 @click.command("generate")
@@ -35,30 +36,42 @@ from gpt2guard.cli.options import PROGRESS
               help="Linear-layer kernels: oneDNN's float32 (CPU, about 2x faster) or torch's default; recorded "
                    "per record, and a resumed set keeps its own.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output directory.")
+@watermark_options
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @PROGRESS
 def generate(family, sizes, sampling, n, length, prompts, no_match_length, split, seed, continue_past_eos, logprobs,
-             batch_size, shard_size, device, linear, out, as_json, progress):
+             batch_size, shard_size, device, linear, out, watermark, watermark_gamma, watermark_delta,
+             watermark_scheme, as_json, progress):
     """Generate N documents per size and sampling method into dataset sets.
 
     Writes <family>-<size>[-<method>].<split>.jsonl (for the real GPT-2 family, OpenAI's
     names: small-117M, small-117M-k40, ...) with a manifest and a dataset card. Every
     record carries its provenance and regenerates from it. Run the same command again to
     resume a killed run: finished records are kept, none is written twice; a run with
-    other settings (seed, length, sampling, flags) on the same --out is refused.
+    other settings (seed, length, sampling, flags, watermark) on the same --out is refused.
+
+    With --watermark KEYFILE, Kirchenbauer et al.'s green-list watermark is applied inside
+    the sampling loop (docs/watermark.md); `gpt2guard score --watermark KEYFILE` detects it.
 
     Example: gpt2guard generate --family nano --sizes all --sampling pure,top-k=40,nucleus=0.8-1.0
     --n 1000 --length 200 --seed 0 --out data/gen
     """
+    from gpt2guard.cli.watermark import refuse_stray
     from gpt2guard.generator.run import GenerationJob, run_generation
 
     if no_match_length and not prompts:
         raise click.UsageError("--no-match-length goes with --prompts (without prompts --length is always used)")
+    refuse_stray(click.get_current_context(), ["watermark_gamma", "watermark_delta", "watermark_scheme"])
+    marker = None
+    if watermark:
+        from gpt2guard.watermark import WatermarkConfig
+
+        marker = WatermarkConfig(watermark, watermark_gamma, watermark_delta, watermark_scheme)
 
     job = GenerationJob(out=out, family=family, sizes=sizes, sampling=sampling, n=n, length=length, prompts=prompts,
                         match_length=not no_match_length, split=split, seed=seed,
                         stop_at_eos=not continue_past_eos, logprobs=logprobs, batch_size=batch_size,
-                        shard_size=shard_size, device=device, linear=linear)
+                        shard_size=shard_size, device=device, linear=linear, watermark=marker)
     summary = run_generation(job, progress=progress, log=lambda m: click.echo(m, err=True))
     if as_json:
         click.echo(json.dumps(summary, indent=2))

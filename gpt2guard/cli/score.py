@@ -12,6 +12,7 @@ import click
 from gpt2guard.cli.direction import direction_option_group
 from gpt2guard.cli.params import COUNT, METHOD, RATE, SEED, THRESHOLD, refuse_together
 from gpt2guard.cli.options import PROGRESS
+from gpt2guard.cli.watermark import score_options as watermark_options
 
 # Tokens of each document the HTML report shows by default (a page of a few MB).
 DEFAULT_HTML_TOKENS = 20_000
@@ -64,12 +65,16 @@ def format_verdicts(rows: list[dict], fmt: str) -> str:
     if fmt == "json":
         return json.dumps(rows, indent=2)
     if fmt == "csv":
+        from gpt2guard.cli.watermark import CSV_FIELDS
+
         columns = COLUMNS + ("direction", "threshold_low")
+        marked = bool(rows) and "watermark" in rows[0]  # score --watermark beside a detector
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
-        w.writerow(columns)
+        w.writerow(columns + (tuple(f"watermark_{k}" for k in CSV_FIELDS) if marked else ()))
         for r in rows:
-            w.writerow([_csv_cell(r.get(c)) for c in columns])
+            w.writerow([_csv_cell(r.get(c)) for c in columns]
+                       + ([_csv_cell(r["watermark"].get(k)) for k in CSV_FIELDS] if marked else []))
         return buf.getvalue().rstrip("\n")
     lines = [f"{'name':<32} {'decision':<8} {'prob':>6} {'score':>9} {'tokens':>6} {'win':>3}  reason"]
     for r in rows:
@@ -141,9 +146,10 @@ def html_scorer(det, family, size, max_tokens: int):
 @click.option("--html-max-tokens", type=click.IntRange(min=1), default=DEFAULT_HTML_TOKENS, show_default=True,
               help="The HTML report shows at most this many tokens of each document (and says so); verdicts "
                    "judge every token.")
+@watermark_options
 @PROGRESS
 def score(files, detector, method, family, size, reference_size, threshold, fpr, min_tokens, seed, fmt, skip_bad,
-          max_tokens, html_out, html_max_tokens, progress):
+          max_tokens, html_out, html_max_tokens, watermark, watermark_gamma, watermark_scheme, watermark_z, progress):
     """Judge each document in FILES (text files, JSONL sets, or - for stdin): machine, human or abstain.
 
     Prints per document the decision with its reason, the machine probability (trained and
@@ -159,8 +165,15 @@ def score(files, detector, method, family, size, reference_size, threshold, fpr,
     gpt2). Without GPT-2's weights: give labelled documents or train a detector
     (docs/detector.md, "Without the generator's weights").
 
+    With --watermark KEYFILE each document is also tested for the green-list watermark of
+    that key (docs/watermark.md): scored tokens, green fraction, z-score, one-sided p-value
+    and a decision at --watermark-z, with the false-positive rate on the builtin held-out
+    human text beside the theoretical one. --watermark alone runs no detector (the
+    tokenizer is the key's family's, or --family's); with --detector or --method both run.
+
     Examples: gpt2guard score essay.txt --method fast-detectgpt --family nano;
-    gpt2guard score data/test.jsonl --detector det/ --format json --html report.html
+    gpt2guard score data/test.jsonl --detector det/ --format json --html report.html;
+    gpt2guard score data/gen/nano-small.test.jsonl --watermark keys/nano.key
     """
     from dataclasses import replace
 
@@ -173,14 +186,39 @@ def score(files, detector, method, family, size, reference_size, threshold, fpr,
 
     log = lambda m: click.echo(m, err=True)  # noqa: E731
     check_paths(files)
+    from gpt2guard.cli.params import flag, given
+    from gpt2guard.cli.watermark import WatermarkTest, format_watermark, refuse_stray
+
+    refuse_stray(ctx, ["watermark_gamma", "watermark_scheme", "watermark_z"])
+    test = None
+    if watermark:
+        test = WatermarkTest(ctx, watermark, watermark_gamma, watermark_scheme, watermark_z, family, max_tokens, log)
+        if not (given(ctx, "detector") or given(ctx, "method")):
+            # watermark only: a detector's options would be silently unused
+            stray = [n for n in ("size", "reference_size", "threshold", "fpr", "min_tokens", "html_out")
+                     if given(ctx, n)]
+            if stray:
+                raise click.UsageError(f"{flag(ctx, stray[0])} sets up a detector: with --watermark alone none "
+                                       "runs (add --method or --detector to run both)", ctx)
+            test.calibrate()
+            names_all, rows_all = [], []
+            for names, docs in batched(iter_documents(files, skip_bad=skip_bad, log=log)):
+                names_all += names
+                rows_all += test.score(docs)
+                del docs
+            click.echo(format_watermark(names_all, rows_all, fmt, test))
+            return
+        test.calibrate()
     det = build_detector(detector, method, family, size, reference_size, threshold, fpr, min_tokens, seed, log,
                          progress, max_tokens)
     report = html_scorer(det, family, size, html_max_tokens) if html_out else None
-    verdicts, sections, shown = [], [], 0
+    verdicts, sections, shown, marks = [], [], 0, []
     # documents are read and scored a group at a time: only the group being scored is held
     for names, docs in batched(iter_documents(files, skip_bad=skip_bad, log=log)):
         offset = len(verdicts)
         verdicts += [replace(v, index=v.index + offset) for v in det.verdicts(docs, names)]
+        if test is not None:
+            marks += test.score(docs)
         if report is not None:
             from gpt2guard.detector.report_html import html_sections
 
@@ -193,7 +231,12 @@ def score(files, detector, method, family, size, reference_size, threshold, fpr,
     cut = sum("truncated" in v.flags for v in verdicts)
     if cut:
         log(f"{cut} document(s) cut at --max-tokens {max_tokens}: their verdicts judge the first {max_tokens} tokens")
-    click.echo(format_verdicts([v.to_dict() for v in verdicts], fmt))
+    rows = [v.to_dict() for v in verdicts]
+    if test is not None:
+        rows = [{**r, "watermark": test.annotate(m)} for r, m in zip(rows, marks)]
+    click.echo(format_verdicts(rows, fmt))
+    if test is not None and fmt == "table":
+        click.echo("\n" + format_watermark([r["name"] for r in rows], marks, fmt, test))
     if html_out:
         from gpt2guard.detector.report_html import render_page
         from gpt2guard.paths import atomic_write_text

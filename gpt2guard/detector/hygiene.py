@@ -33,6 +33,9 @@ Flags
 ``special_token`` the text spells a tokenizer special token such as ``<|endoftext|>``
 ``empty``         nothing but whitespace is left: unscorable
 
+:func:`hygiene_off` switches every repair off inside a ``with`` block, so an evaluation
+can measure what hygiene buys against evasion (``gpt2guard detector eval --attacks``).
+
 Every step is one pass of a compiled regular expression (or of NFKC) over the text, so a
 document of tens of megabytes is cleaned in time linear in its length, with a few copies
 of it in memory at most.
@@ -40,6 +43,8 @@ of it in memory at most.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import re
 import sys
@@ -47,6 +52,8 @@ import unicodedata
 from dataclasses import dataclass, field
 
 UNSCORABLE = frozenset({"empty", "binary"})
+# Whether clean_text repairs text (see hygiene_off); on unless a measurement switches it off.
+_REPAIR = contextvars.ContextVar("gpt2guard_hygiene_repairs", default=True)
 
 # Invisible and format characters, by Unicode property (see the module docstring).
 INVISIBLE_PROPERTY = r"[\p{Default_Ignorable_Code_Point}\p{Cf}]"
@@ -247,6 +254,8 @@ def clean_text(raw: str | bytes) -> Cleaned:
     if "binary" in flags:
         return Cleaned("", tuple(sorted(set(flags))))
 
+    if not _REPAIR.get():  # hygiene_off: the text as given, only unscorable input still flagged
+        return _unrepaired(text, flags)
     plain = text.isascii()  # then nothing is invisible, exotic white space, NFKC-foldable or a look-alike
     if not plain:
         text, counts["zero_width"] = _remove_invisible(text)
@@ -269,6 +278,38 @@ def clean_text(raw: str | bytes) -> Cleaned:
         flags.append("empty")
         text = ""
     return Cleaned(text, tuple(sorted(set(flags))), counts)
+
+
+def _unrepaired(text: str, flags: list) -> Cleaned:
+    """:func:`clean_text`'s result without repairs: special tokens and emptiness flagged only."""
+    if any(tok in text for tok in _SPECIAL):
+        flags.append("special_token")
+    if not text.strip():
+        flags.append("empty")
+        text = ""
+    return Cleaned(text, tuple(sorted(set(flags))), {})
+
+
+@contextlib.contextmanager
+def hygiene_off():
+    """Within this block (this thread or task only), :func:`clean_text` and
+    :func:`prepare_text` repair nothing: detectors see the text as given.
+
+    For measuring what hygiene buys against evasion (``gpt2guard detector eval --attacks``),
+    never for verdicts. Bytes are still decoded, and binary, empty and invalid input still
+    flagged unscorable.
+
+    Examples
+    --------
+    >>> with hygiene_off():
+    ...     clean_text("d\u200betector").text
+    'd\u200betector'
+    """
+    token = _REPAIR.set(False)
+    try:
+        yield
+    finally:
+        _REPAIR.reset(token)
 
 
 def prepare_text(raw: str | bytes) -> tuple[str, tuple[str, ...]]:

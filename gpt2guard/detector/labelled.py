@@ -80,7 +80,7 @@ def load_labelled(dirs, human: str, machine=None, split: str = "train", *, limit
     out = Labelled()
     hdir = _find(dirs, human, split)
     if hdir is None and require:
-        raise GuardError(f"no {split} split of the human set {human!r} in {', '.join(map(str, dirs))}")
+        raise GuardError(f"no {split!r} split of the human set {human!r} in {', '.join(map(str, dirs))}")
     plan = ([(hdir, human, "human")] if hdir is not None else [])
     for name in machine:
         mdir = _find(dirs, name, split)

@@ -23,7 +23,7 @@ import hashlib
 import json
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from gpt2guard.datasets.records import Record
@@ -73,6 +73,10 @@ class GenerationJob:
         Backend of the linear layers (:mod:`gpt2guard.family.linear`): ``auto`` (oneDNN
         on CPU where available), ``onednn`` or ``aten`` (torch's default). A resumed set
         keeps the one it began with.
+    watermark : gpt2guard.watermark.WatermarkConfig, optional
+        Kirchenbauer et al.'s green-list watermark, applied inside the sampling loop and
+        named (scheme, gamma, delta, key digest) in every record's provenance; a set
+        begun with another watermark (or none) is not resumed.
     """
 
     out: str
@@ -91,6 +95,7 @@ class GenerationJob:
     shard_size: int | None = None
     device: str | None = None
     linear: str = "auto"
+    watermark: "WatermarkConfig | None" = None
 
 
 #: What a generated record means; changes when the same settings would write other records
@@ -102,7 +107,7 @@ GENERATOR_FORMAT = "gpt2guard.generate/2"
 SETTINGS = {"format": "the generator format", "family": "--family", "seed": "--seed", "sampling": "--sampling",
             "length": "--length", "prompts": "--prompts", "match_length": "--no-match-length",
             "stop_at_eos": "--continue-past-eos", "logprobs": "--logprobs", "min_rows": "--batch-size",
-            "model_hash": "the model", "tokenizer_hash": "the tokenizer"}
+            "model_hash": "the model", "tokenizer_hash": "the tokenizer", "watermark": "--watermark"}
 
 
 def record_seed(job_seed: int, set_name: str, split: str, index: int) -> int:
@@ -130,11 +135,15 @@ def _prompts_digest(path: str | None) -> str | None:
 def job_settings(job: "GenerationJob", set_name: str, cfg, prompts_digest: str | None) -> dict:
     """The settings that decide the records of one set's split, without the model (see
     :data:`SETTINGS`); ``min_rows``, ``model_hash`` and ``tokenizer_hash`` join them once
-    the model is loaded."""
-    return {"format": GENERATOR_FORMAT, "family": job.family, "set": set_name, "split": job.split,
-            "seed": job.seed, "sampling": cfg.to_dict(), "length": job.length, "prompts": prompts_digest,
-            "match_length": job.match_length if job.prompts else None, "stop_at_eos": job.stop_at_eos,
-            "logprobs": job.logprobs}
+    the model is loaded. A watermarked job adds ``watermark`` (its provenance: no key);
+    an unwatermarked one has no such entry, so its id is what it was before watermarks."""
+    settings = {"format": GENERATOR_FORMAT, "family": job.family, "set": set_name, "split": job.split,
+                "seed": job.seed, "sampling": cfg.to_dict(), "length": job.length, "prompts": prompts_digest,
+                "match_length": job.match_length if job.prompts else None, "stop_at_eos": job.stop_at_eos,
+                "logprobs": job.logprobs}
+    if job.watermark is not None:
+        settings["watermark"] = job.watermark.provenance()
+    return settings
 
 
 def job_id(settings: dict) -> str:
@@ -147,6 +156,11 @@ def _shown(key: str, value) -> str:
         return value.get("spec") or json.dumps(value, sort_keys=True)
     if key in ("prompts", "model_hash", "tokenizer_hash") and isinstance(value, str):
         return value[:12]
+    if key == "watermark":
+        if not value:
+            return "none"
+        return (f"{value.get('scheme')} gamma {value.get('gamma')} delta {value.get('delta')} "
+                f"key {str(value.get('key_digest'))[:12]}")
     return json.dumps(value) if isinstance(value, (bool, type(None))) else str(value)
 
 
@@ -191,6 +205,12 @@ def check_resume(manifest: dict | None, settings: dict, where: str, has_records:
                              "(per-record seeds did not depend on the split): use a new --out")
         raise GuardError(f"{where} holds records not written by `gpt2guard generate`: use a new --out")
     for key, option in SETTINGS.items():
+        if key == "watermark":  # absent means unwatermarked, on either side
+            if settings.get(key) != stored.get(key):
+                raise GuardError(f"--watermark ({_shown(key, settings.get(key))}) differs from the set's watermark "
+                                 f"({_shown(key, stored.get(key))}) ({where}): use a new --out or the same key "
+                                 "and parameters")
+            continue
         if key in settings and key in stored and settings[key] != stored[key]:
             if key == "min_rows":
                 def passes(rows):
@@ -299,6 +319,13 @@ def plan_job(job: GenerationJob) -> dict:
     from gpt2guard.datasets.sets import read_manifest
 
     check_name(job.split, "split")
+    if job.watermark is not None:  # a missing, malformed or foreign key fails before anything is written
+        from gpt2guard.family import load_tokenizer
+        from gpt2guard.watermark import WatermarkConfig
+
+        if not isinstance(job.watermark, WatermarkConfig):
+            raise GuardError(f"watermark must be a WatermarkConfig, not {type(job.watermark).__name__}")
+        job.watermark.key().check_tokenizer(load_tokenizer(job.family))
     prompts, human = _read_prompts(job.prompts) if job.prompts else (None, {})
     _check_writable(Path(job.out))
     digest = _prompts_digest(job.prompts)
@@ -411,7 +438,8 @@ def run_generation(job: GenerationJob, progress: bool = True, log=None) -> list[
             check_resume(manifest, settings, where, _has_records(out, name, job.split, manifest))
             jid = job_id(settings)
             threads = torch.get_num_threads()
-            config = {"generator": "gpt2guard", "format": GENERATOR_FORMAT, "job": jid, **asdict(job),
+            config = {"generator": "gpt2guard", "format": GENERATOR_FORMAT, "job": jid, **asdict(replace(job, watermark=None)),
+                      "watermark": settings.get("watermark"),  # the key's digest, never the key
                       "set": name, "size": size, "sampling": cfg.to_dict(), "model_hash": loaded.model_hash,
                       "tokenizer_hash": loaded.tokenizer_hash, "versions": versions,
                       "linear": backend, "torch_threads": threads}
@@ -443,7 +471,8 @@ def run_generation(job: GenerationJob, progress: bool = True, log=None) -> list[
                         results = generate_tokens(loaded, [prompt_ids[i] for i in idx], [limits[i] for i in idx],
                                                   cfg, [record_seed(job.seed, name, job.split, i) for i in idx],
                                                   stop_at_eos=job.stop_at_eos, return_logprobs=job.logprobs,
-                                                  batch_size=job.batch_size, min_rows=min_rows, linear=backend)
+                                                  batch_size=job.batch_size, min_rows=min_rows, linear=backend,
+                                                  watermark=job.watermark)
                         lengths = count_tokens([res.text for res in results], loaded.tokenizer)
                         for i, res, length in zip(idx, results, lengths):
                             rec = _record(i, res, length, loaded, name, prompt_recs[i], job, versions, jid)
@@ -467,7 +496,7 @@ def run_generation(job: GenerationJob, progress: bool = True, log=None) -> list[
     return summary
 
 
-def regenerate(record: Record | dict, loaded=None) -> str:
+def regenerate(record: Record | dict, loaded=None, *, watermark_key=None) -> str:
     """Regenerate a machine record's text from its provenance alone.
 
     Parameters
@@ -477,6 +506,9 @@ def regenerate(record: Record | dict, loaded=None) -> str:
     loaded : LoadedModel, optional
         The generating model; loaded from the provenance's family and size if omitted.
         Its hash must match the recorded ``model_hash``.
+    watermark_key : path or WatermarkKey, optional
+        The key of a watermarked record (its provenance names only the key's digest, which
+        this key must match).
 
     Returns
     -------
@@ -506,6 +538,14 @@ def regenerate(record: Record | dict, loaded=None) -> str:
     if prov.get("model_hash") and loaded.model_hash != prov["model_hash"]:
         raise GuardError(f"record {record.id!r} was generated by model {prov['model_hash'][:12]}, "
                          f"not {loaded.model_hash[:12]}")
+    watermark = None
+    if prov.get("watermark"):
+        from gpt2guard.watermark import WatermarkConfig
+
+        if watermark_key is None:
+            raise GuardError(f"record {record.id!r} is watermarked (key {str(prov['watermark'].get('key_digest'))[:12]}"
+                             "): regenerating it needs its key file")
+        watermark = WatermarkConfig.from_provenance(prov["watermark"], getattr(watermark_key, "path", watermark_key))
     prompt = loaded.tokenizer.encode(prov["prompt_text"]) if prov.get("prompt_text") else []
     # The recorded linear backend (records before it was recorded ran torch's default path);
     # where it cannot run here (another device or dtype, a torch without oneDNN), the best
@@ -529,7 +569,7 @@ def regenerate(record: Record | dict, loaded=None) -> str:
         torch.set_num_threads(want)
     try:
         result = generate_tokens(loaded, [prompt], [limit], cfg, [seed], stop_at_eos=prov.get("stop_at_eos", True),
-                                 min_rows=prov.get("min_rows"), linear=linear)[0]
+                                 min_rows=prov.get("min_rows"), linear=linear, watermark=watermark)[0]
     finally:
         torch.set_num_threads(threads)
     if result.text != record.text and prov.get("kernel_id") != result.kernels.get("kernel_id", ""):

@@ -81,6 +81,10 @@ class GenerationResult:
         What its bits depend on besides the above
         (:func:`~gpt2guard.family.linear.kernel_provenance`: backend, torch threads,
         torch version, a digest of the CPU and its kernel libraries, the CPU's name).
+    watermark : dict, optional
+        The watermark it was generated under
+        (:meth:`~gpt2guard.watermark.WatermarkConfig.provenance`: scheme, gamma, delta,
+        the key's digest), or None.
     """
 
     token_ids: list[int]
@@ -96,6 +100,7 @@ class GenerationResult:
     linear: str = "aten"
     min_rows: int = 0
     kernels: dict = field(default_factory=dict, repr=False)
+    watermark: dict | None = None
 
     @property
     def length(self) -> int:
@@ -107,13 +112,13 @@ class GenerationResult:
         return {"sampling": self.sampling.to_dict(), "seed": self.seed, "top_p": self.top_p,
                 "max_new_tokens": self.max_new_tokens, "prompt_length": len(self.prompt_ids),
                 "stop_reason": self.stop_reason, "min_rows": self.min_rows, **self.kernels,
-                "linear": self.linear}
+                "linear": self.linear, **({"watermark": self.watermark} if self.watermark else {})}
 
 
 def sample_batch(model, prompts: Sequence[Sequence[int]], max_new_tokens: Sequence[int], cfg: SamplingConfig,
                  seeds: Sequence[int], *, eos_id: int, stop_at_eos: bool = True, return_logprobs: bool = False,
                  top_p: Sequence[float] | None = None, min_rows: int | None = None,
-                 linear: str = "aten") -> list[dict]:
+                 linear: str = "aten", watermark=None) -> list[dict]:
     """Sample continuations of one batch of prompts with one sampling method.
 
     Parameters
@@ -145,6 +150,10 @@ def sample_batch(model, prompts: Sequence[Sequence[int]], max_new_tokens: Sequen
     linear : str
         Backend of the linear layers, ``"aten"`` or ``"onednn"``
         (:mod:`gpt2guard.family.linear`); records differ in their last bits between them.
+    watermark : gpt2guard.watermark.bias.WatermarkBias, optional
+        Adds ``delta`` to the raw logits of each row's green tokens before temperature,
+        top-k or nucleus filtering and the draw (green lists from the row's own last tokens
+        and the key only). Log-probabilities stay the unwatermarked model's.
 
     Returns
     -------
@@ -194,6 +203,8 @@ def sample_batch(model, prompts: Sequence[Sequence[int]], max_new_tokens: Sequen
     running = [True] * n + [False] * (B - n)  # by original row: still generating (dummies never are)
     rows = torch.arange(B, device=device)     # original row of each batch position
     blk = model.transformer.h[0].attn
+    if watermark is not None:
+        hist, count = watermark.start(prompts, device)                            # (B, w), (B,)
     cache = RowCache(len(model.transformer.h), B, blk.num_heads, blk.head_dim, T0 + N,
                      model.transformer.wte.weight.dtype, device)
 
@@ -207,7 +218,10 @@ def sample_batch(model, prompts: Sequence[Sequence[int]], max_new_tokens: Sequen
                 raise GuardError("the model produced NaN or infinite logits; half precision may overflow, "
                                  "try float32")
             # Every row draws token t from its own uniform number.
-            nxt = draw_tokens(logits, cfg, u[rows, t], None if p_rows is None else p_rows[rows])  # (b,)
+            drawn_from = logits if watermark is None else watermark.apply(logits, hist[rows], count[rows])
+            nxt = draw_tokens(drawn_from, cfg, u[rows, t], None if p_rows is None else p_rows[rows])  # (b,)
+            if watermark is not None:
+                watermark.advance(hist, count, rows, nxt)
             scores = None
             if logps is not None:
                 # scored by the raw model: log-softmax of the unfiltered, temperature-1 logits
@@ -287,7 +301,7 @@ def generate_tokens(loaded, prompts: Sequence[Sequence[int]], max_new_tokens: in
                     configs: SamplingConfig | Sequence[SamplingConfig], seeds: Sequence[int], *,
                     stop_at_eos: bool = True, return_logprobs: bool = False, batch_size: int = 8,
                     progress: Callable[[int], None] | None = None,
-                    min_rows: int | None = None, linear: str = "auto") -> list[GenerationResult]:
+                    min_rows: int | None = None, linear: str = "auto", watermark=None) -> list[GenerationResult]:
     """Generate one continuation per prompt, batched, each reproducible from its seed.
 
     Parameters
@@ -319,6 +333,9 @@ def generate_tokens(loaded, prompts: Sequence[Sequence[int]], max_new_tokens: in
         model at this batch size, measured once and cached; see
         :func:`~gpt2guard.family.linear.backend_for`), ``"onednn"`` or ``"aten"``. Recorded
         in each result.
+    watermark : gpt2guard.watermark.WatermarkConfig, optional
+        Apply this watermark inside the sampling loop (:mod:`gpt2guard.watermark`); its
+        key must be for ``loaded``'s tokenizer. Recorded in each result.
 
     Returns
     -------
@@ -373,6 +390,11 @@ def generate_tokens(loaded, prompts: Sequence[Sequence[int]], max_new_tokens: in
                              f"context window of {window} tokens")
         rows.append(prompt)
     top_ps = [cfg.draw_top_p(s) for cfg, s in zip(configs, seeds)]
+    marker, marked = None, None
+    if watermark is not None:
+        from gpt2guard.watermark.bias import WatermarkBias
+
+        marker, marked = WatermarkBias(watermark, vocab, tokenizer), watermark.provenance()
 
     kernels = kernel_provenance(backend) if model.device.type == "cpu" else {"device": str(model.device)}
     results: list[GenerationResult | None] = [None] * n
@@ -381,12 +403,13 @@ def generate_tokens(loaded, prompts: Sequence[Sequence[int]], max_new_tokens: in
         outs = sample_batch(model, [rows[i] for i in batch], [limits[i] for i in batch], cfg,
                             [seeds[i] for i in batch], eos_id=eos_id, stop_at_eos=stop_at_eos,
                             return_logprobs=return_logprobs, min_rows=min_rows, linear=backend,
-                            top_p=[top_ps[i] for i in batch] if cfg.method == "nucleus" else None)
+                            top_p=[top_ps[i] for i in batch] if cfg.method == "nucleus" else None,
+                            watermark=marker)
         for i, o in zip(batch, outs):
             text = tokenizer.decode(o["token_ids"], skip_special_tokens=False, clean_up_tokenization_spaces=False)
             results[i] = GenerationResult(o["token_ids"], text, o["stop_reason"], o["ended"], o["logprobs"],
                                           seeds[i], top_ps[i], cfg, rows[i], limits[i], backend, o["min_rows"],
-                                          kernels)
+                                          kernels, marked)
         if progress is not None:
             progress(len(batch))
     return results

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import unicodedata
 
 import pytest
 
-from gpt2guard.attacks import ATTACKS, AttackSpec, Attacked, apply_changes, attack, parse_attacks
-from gpt2guard.attacks import data
+from gpt2guard.attacks import ATTACKS, Attacked, AttackSpec, apply_changes, attack, data, parse_attacks
 from gpt2guard.attacks.characters import ZERO_WIDTH
 from gpt2guard.errors import GuardError
 
@@ -74,8 +74,8 @@ def test_provenance(name):
     assert out.provenance() == {"attack": name, "rate": 0.25, "seed": 5,
                                 "n_changed": out.n_changed, "n_candidates": out.n_candidates}
     assert isinstance(out, Attacked)
-    with pytest.raises(Exception):
-        out.text = "x"  # frozen
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        out.text = "x"
 
 
 def test_homoglyph_replaces_letters_by_unicode_confusables():

@@ -452,6 +452,16 @@ def release_card_diff(data, ws, tmp):
     return ["release", "card", "diff", str(card), str(other), *maybe(data, "--json")], None
 
 
+def datasets_attack(data, ws, tmp):
+    d = sets_dir(data, ws, tmp)
+    specs = usually(data, pick(data, "homoglyph=1.0", "whitespace=0.2,case=0.5", "zero_width=1,misspelling=0.3"),
+                    "nonesuch=0.5", "case=1.5", "case=-0", "case=nan", "case", "", "case=0.5,case=0.5", text(data))
+    return ["datasets", "attack", str(d), pick(data, "h", "m", text(data)), "--attack", specs,
+            "--seed", pick(data, "0", number(data)), "--out", str(tmp / pick(data, "out", "sets")),
+            "--family", "micro", *maybe(data, "--split", pick(data, "test", "nope")),
+            *maybe(data, "--shard-size", number(data, ["4"])), *maybe(data, "--json")], None
+
+
 #: command -> (case, examples). Commands that load a model or write a set get fewer examples.
 CASES = {
     ("family", "list"): (family_list, 12),
@@ -485,6 +495,7 @@ CASES = {
     ("release", "card", "build"): (release_card_build, 12),
     ("release", "card", "check"): (release_card_check, 12),
     ("release", "card", "diff"): (release_card_diff, 12),
+    ("datasets", "attack"): (datasets_attack, 15),
 }
 
 
@@ -521,3 +532,69 @@ def test_fuzz(path, ws):
             check(result, path, args)
 
     run()
+
+
+# --- watermark (issue 15) -------------------------------------------------------------------
+
+def _good_key(tmp: Path) -> Path:
+    from gpt2guard.watermark import keygen
+
+    keygen(tmp / "good.key", seed=1, family="micro", force=True)
+    return tmp / "good.key"
+
+
+def _some_key(data, tmp: Path) -> Path:
+    """A good micro key, a damaged one, a missing file or a directory."""
+    good = _good_key(tmp)
+    choice = pick(data, "good", "good", "damaged", "missing", "dir")
+    if choice == "damaged":
+        return damaged(data, good, tmp, "bad.key")
+    if choice == "missing":
+        return tmp / "none.key"
+    return tmp if choice == "dir" else good
+
+
+def watermark_keygen(data, ws, tmp):
+    out = pick(data, tmp / "k.key", tmp / "sub" / "k.key", tmp, tmp / "exists.key")
+    (tmp / "exists.key").write_bytes(mutate(data, b'{"format": "gpt2guard.watermark-key"}'))
+    return ["watermark", "keygen", "--out", str(out), "--family", usually(data, "micro", "nope", text(data)),
+            *maybe(data, "--seed", number(data, ["3"])), *maybe(data, "--force"), *maybe(data, "--json")], None
+
+
+def watermark_info(data, ws, tmp):
+    return ["watermark", "info", str(_some_key(data, tmp)), *maybe(data, "--json")], None
+
+
+def _watermark_options(data, tmp, score: bool):
+    args = ["--watermark", str(_some_key(data, tmp))] if data.draw(st.integers(0, 3)) else []
+    args += maybe(data, "--watermark-gamma", number(data, ["0.25", "0.5"]))
+    args += maybe(data, "--watermark-scheme", text(data, ["lefthash", "selfhash"]))
+    args += maybe(data, "--watermark-z", number(data, ["4"])) if score else \
+        maybe(data, "--watermark-delta", number(data, ["2"]))
+    return args
+
+
+_generate_plain, _score_plain = CASES[("generate",)][0], CASES[("score",)][0]
+
+
+def generate_watermarked(data, ws, tmp):
+    """``generate`` as before, half the time with the watermark options."""
+    args, stdin = _generate_plain(data, ws, tmp)
+    return args + (_watermark_options(data, tmp, False) if data.draw(st.booleans()) else []), stdin
+
+
+def score_watermarked(data, ws, tmp):
+    """``score`` as before, or a watermark test alone (no detector), or both."""
+    how = pick(data, "plain", "plain", "alone", "both")
+    if how == "alone":
+        return ["score", str(ws.jsonl), "--family", usually(data, "micro", text(data)),
+                "--format", pick(data, "table", "json", "csv"), *_watermark_options(data, tmp, True),
+                *maybe(data, "--max-tokens", number(data, ["50"])), *maybe(data, "--threshold", "1")], None
+    args, stdin = _score_plain(data, ws, tmp)
+    return args + (_watermark_options(data, tmp, True) if how == "both" else []), stdin
+
+
+CASES[("generate",)] = (generate_watermarked, CASES[("generate",)][1])
+CASES[("score",)] = (score_watermarked, CASES[("score",)][1])
+CASES[("watermark", "keygen")] = (watermark_keygen, 12)
+CASES[("watermark", "info")] = (watermark_info, 12)
