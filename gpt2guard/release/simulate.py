@@ -47,21 +47,37 @@ def plan_sha256(plan: Plan) -> str:
     return sha256_json({k: v for k, v in plan.to_dict().items() if k != "source"})
 
 
+def _previous_run(out: Path, plan: Plan, missing: list | None = None) -> dict | None:
+    """The run.json of ``out`` when it holds this plan's run (None when there is none); refuses
+    another plan's, and a run whose watermark key has since gone (a new one would differ)."""
+    run_file = out / "run.json"
+    if not run_file.is_file():
+        return None
+    import json
+
+    from gpt2guard.release.plan import key_name
+
+    try:
+        old = json.loads(run_file.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise GuardError(f"{run_file} is not valid JSON ({exc}): use a new --out") from None
+    if not isinstance(old, dict) or old.get("plan_sha256") != plan_sha256(plan):
+        raise GuardError(f"{out} holds a simulation of another plan (or an edited one); use a new --out")
+    gone = [key_name(plan, p) for p in missing or [] if key_name(plan, p) in (old.get("watermark_keys") or {})]
+    if gone:
+        raise GuardError(f"{out} was simulated with the watermark key {gone[0]}, which no longer exists; restore it "
+                         "or use a new --out")
+    return old
+
+
 def _open_run(out: Path, plan: Plan, names: list[str], keys: dict | None = None) -> dict:
     from gpt2guard.family.build import library_versions
 
     digest = plan_sha256(plan)
     keys = keys or {}
     run_file = out / "run.json"
-    if run_file.is_file():
-        import json
-
-        try:
-            old = json.loads(run_file.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise GuardError(f"{run_file} is not valid JSON ({exc}): use a new --out") from None
-        if not isinstance(old, dict) or old.get("plan_sha256") != digest:
-            raise GuardError(f"{out} holds a simulation of another plan (or an edited one); use a new --out")
+    old = _previous_run(out, plan)
+    if old is not None:
         changed = [f for f in sorted(set(keys) | set(old.get("watermark_keys") or {}))
                    if keys.get(f) != (old.get("watermark_keys") or {}).get(f)]
         if changed:
@@ -290,6 +306,7 @@ def _simulate(plan: Plan, out: Path, *, only, progress, log, keys: dict | None =
     say = log or (lambda msg: None)
     out = Path(out)
     chosen = scenarios(plan, only)
+    _previous_run(out, plan, missing)  # refuse another plan's run before building or making keys
     from gpt2guard.family import get_family
 
     if get_family(plan.family).kind == "builtin":  # build (or finish building) the family, with progress

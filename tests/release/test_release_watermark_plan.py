@@ -160,3 +160,9 @@ def test_create_true_defers_the_key_to_the_first_simulation(tmp_path):
     assert r.exit_code == 0 and "watermark key keys/two.key: not made yet; the first `release simulate` makes it" \
         in r.output
     assert not (tmp_path / "keys").exists()
+    # a simulation refused before it starts (another plan's run in --out) makes no key
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "run.json").write_text('{"plan_sha256": "00"}')
+    r = CliRunner().invoke(main, ["release", "simulate", str(path), "--out", str(out)])
+    assert r.exit_code == 2 and "another plan" in r.output and not (tmp_path / "keys").exists()
