@@ -94,6 +94,35 @@ def gate_table(gates: list[dict]) -> list[str]:
     return lines
 
 
+def _worst(block: dict | None, attack: str) -> tuple | None:
+    """The lowest rate under ``attack`` over every size and sampling method of ``block``."""
+    cells = [(c["tpr"], size, method) for size, by in ((block or {}).get("by_size") or {}).items()
+             for method, cs in by.items() for a, c in cs.items() if a == attack and c.get("tpr") is not None]
+    return min(cells) if cells else None
+
+
+def attack_report(evaluation: dict) -> list[str]:
+    """The attack table of a stage's report: per attack, the worst flagged rate of the
+    publishable detector and, for a watermarked stage, the worst detected rate of the watermark."""
+    rob, wm = evaluation.get("robustness"), evaluation.get("watermark")
+    if not rob and not wm:
+        return []
+    attacks = list(dict.fromkeys((rob or {}).get("attacks", []) + (wm or {}).get("attacks", [])))
+    lines = ["", "## Attacks", "",
+             "Worst rate over sizes and sampling methods: flagged by the publishable detector at its threshold from "
+             "clean human text" + (f"; detected by the {wm['scheme']} watermark at z >= {wm['z_threshold']:g} (key "
+                                   f"sha256 {wm['key_sha256'][:16]}; human test text detected: "
+                                   f"{wm['human']['n_detected']} of {wm['human']['n']})" if wm else "") + ".", "",
+             "| attack | post-hoc detector flagged | watermark detected |", "|---|---|---|"]
+    for a in attacks:
+        cells = []
+        for block in (rob, wm):
+            w = _worst(block, a) if block else None
+            cells.append("n/a" if w is None else f"{w[0]:.3f} ({w[1]} {w[2]})")
+        lines.append(f"| {a} | {cells[0]} | {cells[1]} |")
+    return lines
+
+
 def stage_report(evaluation: dict) -> str:
     """The Markdown report of one stage: decision, gates, detection and perplexity."""
     st, det = evaluation["stage"], evaluation["detector"]
@@ -119,6 +148,7 @@ def stage_report(evaluation: dict) -> str:
             lines.append(f"| {size} | {method} | {sets.get((size, method), '-')} | {n} | "
                          f"{_num(m.get('tpr'))}{_ci(m.get('tpr_ci'))} | {_num(m.get('auroc'))}{_ci(m.get('auroc_ci'))} "
                          f"| {m.get('n_abstain', 0)} |")
+    lines += attack_report(evaluation)
     lines += ["", "## Perplexity on held-out human text", "", "| size | perplexity | documents |", "|---|---|---|"]
     for size, p in evaluation["perplexity"].items():
         ci = p.get("ci")
