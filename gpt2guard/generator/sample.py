@@ -151,9 +151,10 @@ def sample_batch(model, prompts: Sequence[Sequence[int]], max_new_tokens: Sequen
         Backend of the linear layers, ``"aten"`` or ``"onednn"``
         (:mod:`gpt2guard.family.linear`); records differ in their last bits between them.
     watermark : gpt2guard.watermark.bias.WatermarkBias, optional
-        Adds ``delta`` to the raw logits of each row's green tokens before temperature,
-        top-k or nucleus filtering and the draw (green lists from the row's own last tokens
-        and the key only). Log-probabilities stay the unwatermarked model's.
+        Adds ``delta`` to the logits of each row's green tokens (``delta * T`` to the raw
+        logits, so ``delta`` after the division by temperature T), before top-k or nucleus
+        filtering and the draw (green lists from the row's own last tokens and the key
+        only). Log-probabilities stay the unwatermarked model's.
 
     Returns
     -------
@@ -218,7 +219,8 @@ def sample_batch(model, prompts: Sequence[Sequence[int]], max_new_tokens: Sequen
                 raise GuardError("the model produced NaN or infinite logits; half precision may overflow, "
                                  "try float32")
             # Every row draws token t from its own uniform number.
-            drawn_from = logits if watermark is None else watermark.apply(logits, hist[rows], count[rows])
+            drawn_from = logits if watermark is None else watermark.apply(logits, hist[rows], count[rows],
+                                                                          cfg.temperature)
             nxt = draw_tokens(drawn_from, cfg, u[rows, t], None if p_rows is None else p_rows[rows])  # (b,)
             if watermark is not None:
                 watermark.advance(hist, count, rows, nxt)

@@ -33,7 +33,6 @@ class WatermarkBias:
         self.config = config
         self.width = config.context_width
         self.table = key_table(key, int(vocab_size))
-        self._candidates = None
 
     def start(self, prompts, device):
         """The context state of a batch: per row its last ``width`` tokens and how many it has.
@@ -52,16 +51,15 @@ class WatermarkBias:
                 hist[i, self.width - len(tail):] = torch.as_tensor(tail, dtype=torch.long)
         return hist.to(device), torch.tensor([len(p) for p in prompts], dtype=torch.long, device=device)
 
-    def apply(self, logits, hist, count):
-        """``logits`` (b, V) plus ``delta`` on green tokens of the rows with a full context."""
-        import torch
-
-        if self._candidates is None or self._candidates.device != logits.device:
-            self._candidates = torch.arange(logits.shape[-1], device=logits.device)[None, :]
+    def apply(self, logits, hist, count, temperature: float = 1.0):
+        """``logits`` (b, V) plus ``delta * temperature`` on green tokens of the rows with a
+        full context: after the sampler divides by the temperature, green tokens are
+        ``delta`` up on the logits it samples from, at any temperature."""
+        if self.table.device != logits.device:
             self.table = self.table.to(logits.device)
-        green = green_mask(self.table, self.config.scheme, self.config.gamma, hist, self._candidates)  # (b, V)
+        green = green_mask(self.table, self.config.scheme, self.config.gamma, hist)  # (b, V)
         green &= (count >= self.width)[:, None]
-        return logits + green.to(logits.dtype) * self.config.delta
+        return logits + green.to(logits.dtype) * (self.config.delta * temperature)
 
     @staticmethod
     def advance(hist, count, rows, tokens):

@@ -17,9 +17,10 @@ Schemes (Kirchenbauer et al. 2023, "On the reliability of watermarks", the names
   keyed hash of ``(seed, c)`` falls under ``gamma``.
 
 Construction. The key expands (SHAKE-256 of a domain tag and the secret) into four 32-bit
-words per token id; a pair is hashed by xor-ing words and mixing with a 32-bit integer
-finaliser (two multiply-xorshift rounds), all in int64 tensor arithmetic that never
-overflows. Every (context, candidate) pair is green with probability ``gamma``,
+words per token id; a pair is hashed by xor-ing a word of each and mixing with a 32-bit
+integer finaliser (two multiply-xorshift rounds), all in int64 tensor arithmetic that never
+overflows (:func:`green_values` gives the formulas). A step of generation costs one
+finaliser over the (B, V) candidates for lefthash, four for selfhash. Every (context, candidate) pair is green with probability ``gamma``,
 independently of other pairs, over the key's randomness; unlike the paper's random
 permutation, the number of green tokens of one context is binomial around ``gamma * V``
 rather than exactly that (the detection test's null hypothesis is the same). It is a keyed
@@ -61,9 +62,10 @@ def check_gamma(gamma) -> float:
 
 
 def key_table(key, n: int):
-    """Four keyed 32-bit words per token id ``0..n-1``, as an int64 tensor (n, 4).
+    """Four keyed 32-bit words per token id ``0..n-1``: an int64 tensor (5, n).
 
-    A prefix of one SHAKE-256 stream, so a token's words do not depend on ``n``.
+    Rows 0-3 are a prefix of one SHAKE-256 stream (a token's words do not depend on ``n``);
+    row 4 is the selfhash scheme's self term of each token, ``mix(w0 ^ w3)``, precomputed.
     """
     import numpy as np
     import torch
@@ -71,16 +73,19 @@ def key_table(key, n: int):
     memo = (key.digest, n)
     if memo not in _TABLES:
         raw = hashlib.shake_256(_DOMAIN + key.secret).digest(16 * n)
-        words = np.frombuffer(raw, dtype=">u4").astype(np.int64).reshape(n, 4)
+        words = torch.from_numpy(np.frombuffer(raw, dtype=">u4").astype(np.int64).reshape(n, 4).T.copy())
+        table = torch.cat([words, _mix(words[0] ^ words[3])[None, :]]).contiguous()
         if len(_TABLES) > 8:
             _TABLES.pop(next(iter(_TABLES)))
-        _TABLES[memo] = torch.from_numpy(words)
+        _TABLES[memo] = table
     return _TABLES[memo]
 
 
 def _mix(x):
-    """A 32-bit integer finaliser on int64 tensors holding values in [0, 2**32) (new tensor)."""
-    x = (x ^ (x >> 16)) * _MUL
+    """A 32-bit integer finaliser (two multiply-xorshift rounds) on an int64 tensor holding
+    values in [0, 2**32); returns a new tensor, never overflows int64."""
+    x = x ^ (x >> 16)
+    x *= _MUL
     x &= _MASK32
     x ^= x >> 16
     x *= _MUL
@@ -89,7 +94,20 @@ def _mix(x):
     return x
 
 
-def green_values(table, scheme: str, context, candidates):
+def _word(table, row: int, candidates, span):
+    """Row ``row`` of the table for ``candidates`` (None: the tokens of ``span``, every
+    token when it is None, as a (1, K) view)."""
+    if candidates is not None:
+        return table[row][candidates]
+    return table[row][None, :] if span is None else table[row][None, span[0]:span[1]]
+
+
+#: Candidates hashed per pass when a step asks for every token: the int64 temporaries of a
+#: (B, V) pass outgrow the CPU's caches (at V = 50257, 4096-token slices are 2-3x faster).
+CHUNK = 4096
+
+
+def green_values(table, scheme: str, context, candidates=None, span=None):
     """Keyed 32-bit hash values of (context, candidate) pairs; green is value < threshold.
 
     Parameters
@@ -101,28 +119,35 @@ def green_values(table, scheme: str, context, candidates):
     context : torch.Tensor
         int64, shape (R, w): the ``w`` tokens before the candidate (oldest first),
         ``w`` = :data:`SCHEMES` [scheme].
-    candidates : torch.Tensor
-        int64, shape (R, K) or (1, K): candidate tokens per row.
+    candidates : torch.Tensor, optional
+        int64, shape (R, K) or (1, K): candidate tokens per row; None for every token of
+        the table (a step of generation: K = V), or those of ``span``.
+    span : tuple of int, optional
+        With ``candidates`` None: the token ids ``span[0] .. span[1] - 1``.
 
     Returns
     -------
     torch.Tensor
         int64, shape (R, K).
+
+    Notes
+    -----
+    With key words ``w0..w3`` per token and the finaliser ``mix``:
+    lefthash: ``mix(w0[prev] ^ w2[c])``; selfhash: ``mix(s ^ w2[c])`` with
+    ``s = min(mix(w0[c] ^ w3[c]), min_x mix(w0[x] ^ w3[c]))`` over the three tokens ``x``
+    before ``c``.
     """
     width = check_scheme(scheme)
     if context.shape[-1] != width:
         raise GuardError(f"{scheme} needs {width} context token(s) per row, got {context.shape[-1]}")
-    cand = table[candidates]                                          # (R|1, K, 4)
     if scheme == "lefthash":
-        prev = table[context[:, -1]]                                  # (R, 4)
-        h = _mix(prev[:, None, 0] ^ cand[..., 2])
-        return _mix(h ^ prev[:, None, 1])
-    anchor = cand[..., 3]                                             # (R|1, K)
-    ctx = table[context][..., 0]                                      # (R, 3)
-    seed = _mix(cand[..., 0] ^ anchor)                                # the candidate itself (self-salt)
+        return _mix(table[0][context[:, -1]][:, None] ^ _word(table, 2, candidates, span))
+    anchor = _word(table, 3, candidates, span)                        # (R|1, K)
+    seed = _word(table, 4, candidates, span)                          # the candidate itself (self-salt)
+    ctx = table[0][context]                                           # (R, 3)
     for j in range(width):
         seed = torch_min(seed, _mix(ctx[:, j, None] ^ anchor))
-    return _mix(_mix(seed ^ cand[..., 2]) ^ cand[..., 1])
+    return _mix(seed ^ _word(table, 2, candidates, span))
 
 
 def torch_min(a, b):
@@ -136,6 +161,17 @@ def threshold(gamma: float) -> int:
     return int(round(check_gamma(gamma) * 2**32))
 
 
-def green_mask(table, scheme: str, gamma: float, context, candidates):
-    """Boolean (R, K): which candidates are green after each row's context."""
-    return green_values(table, scheme, context, candidates) < threshold(gamma)
+def green_mask(table, scheme: str, gamma: float, context, candidates=None):
+    """Boolean (R, K): which candidates are green after each row's context (K = V when
+    ``candidates`` is None)."""
+    thr = threshold(gamma)
+    V = table.shape[1]
+    if candidates is not None or V <= CHUNK:
+        return green_values(table, scheme, context, candidates) < thr
+    import torch
+
+    out = torch.empty((context.shape[0], V), dtype=torch.bool, device=context.device)
+    for start in range(0, V, CHUNK):
+        stop = min(start + CHUNK, V)
+        out[:, start:stop] = green_values(table, scheme, context, None, (start, stop)) < thr
+    return out

@@ -9,7 +9,8 @@ from fuzz_helpers import command, walk
 
 from gpt2guard.cli import main
 
-GROUPS = [(), ("family",), ("datasets",), ("detector",), ("release",), ("release", "plan"), ("release", "card")]
+GROUPS = [(), ("family",), ("datasets",), ("detector",), ("release",), ("release", "plan"), ("release", "card"),
+          ("watermark",)]
 
 
 @pytest.mark.parametrize("path", walk() + GROUPS, ids=lambda p: "-".join(p) or "gpt2guard")

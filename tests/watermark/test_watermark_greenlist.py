@@ -33,7 +33,8 @@ def test_generation_and_detection_ask_the_same_question(micro_key, scheme, width
     table = key_table(key, key.vocab_size)
     gen = torch.Generator().manual_seed(1)
     ctx = torch.randint(0, key.vocab_size, (6, width), generator=gen)
-    full = green_mask(table, scheme, 0.25, ctx, torch.arange(key.vocab_size)[None, :])
+    full = green_mask(table, scheme, 0.25, ctx)  # every token, as a generation step asks
+    assert torch.equal(full, green_mask(table, scheme, 0.25, ctx, torch.arange(key.vocab_size)[None, :]))
     pairs = torch.randint(0, key.vocab_size, (6, 40), generator=gen)
     for r in range(6):
         single = green_mask(table, scheme, 0.25, ctx[r:r + 1].expand(40, width), pairs[r][:, None])[:, 0]
@@ -62,4 +63,14 @@ def test_selfhash_depends_on_three_tokens_back_and_no_further(micro_key):
 
 def test_table_prefix_does_not_depend_on_its_length(micro_key):
     key = micro_key[0]
-    assert torch.equal(key_table(key, 100), key_table(key, 512)[:100])
+    assert torch.equal(key_table(key, 100), key_table(key, 512)[:, :100])
+
+
+@pytest.mark.parametrize("scheme, width", [("lefthash", 1), ("selfhash", 3)])
+def test_a_large_vocabulary_is_hashed_in_slices_with_the_same_result(micro_key, scheme, width):
+    from gpt2guard.watermark.greenlist import CHUNK, green_values, threshold
+
+    table = key_table(micro_key[0], 2 * CHUNK + 17)  # a GPT-2-sized step is cut into slices
+    ctx = torch.randint(0, table.shape[1], (3, width), generator=torch.Generator().manual_seed(2))
+    whole = green_values(table, scheme, ctx, torch.arange(table.shape[1])[None, :]) < threshold(0.25)
+    assert torch.equal(green_mask(table, scheme, 0.25, ctx), whole)

@@ -114,3 +114,18 @@ def test_config_provenance_names_the_key_by_digest(micro_key):
     prov = WatermarkConfig(str(micro_key[1]), 0.5, 1.0, "selfhash").provenance()
     assert prov == {"format": "gpt2guard.watermark/1", "scheme": "selfhash", "gamma": 0.5, "delta": 1.0,
                     "context_width": 3, "key_digest": micro_key[0].digest}
+
+
+def test_delta_is_added_after_temperature(micro_key):
+    """The sampler divides by T after the bias: delta * T on the raw logits is delta on the
+    logits it samples from."""
+    import torch
+
+    from gpt2guard.watermark.bias import WatermarkBias
+
+    bias = WatermarkBias(WatermarkConfig(str(micro_key[1]), delta=2.0), micro_key[0].vocab_size)
+    hist, count = bias.start([[3, 4], [5]], "cpu")
+    out = bias.apply(torch.zeros(2, micro_key[0].vocab_size), hist, count, temperature=0.5)
+    assert set(out.unique().tolist()) == {0.0, 1.0}
+    assert 0.15 < (out == 1.0).float().mean().item() < 0.35
+    assert not torch.equal(out[0], out[1])  # each row's own context
