@@ -22,6 +22,12 @@ same questions are asked in every scenario and at every stage:
   (the plan's ``start`` before the first), so holding a size never shortens or lengthens the
   next wait, and releasing everything at once waits zero days.
 
+* **attacks** (``robust_detectability``, ``watermark_detectability``): the publishable
+  detector on the stage's attacked test texts at its threshold from clean human text, and
+  the stage's API watermark on its watermarked texts, each worst over clean and the declared
+  attacks (:mod:`gpt2guard.release.robustness`); a stage without a watermark has none to
+  detect, in every scenario.
+
 These make every measured gate monotone in caution: with fewer sizes public before a stage
 the quality step can only grow and third parties' detection can only fall (in a world
 where a detector trained on more sizes is no worse on a size it has not seen), and a
