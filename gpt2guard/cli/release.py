@@ -27,8 +27,12 @@ def init_cmd(path, family, force):
 
     Smallest size first, then each larger size after GPT-2's own intervals, behind
     detectability, transfer, quality-gain, waiting-period, sign-off and misuse gates, with
-    three scenarios to compare (all at once, rushed, strict). Also writes the sign-off and
-    misuse-report files the gates read into evidence/ next to PATH (marked simulated).
+    three scenarios to compare (all at once, rushed, strict). The largest size is served
+    through a watermarked API (no weights), gated on the watermark surviving simple attacks;
+    every stage tracks (advisory) how the published detector survives them. Also writes the
+    sign-off and misuse-report files the gates read into evidence/ next to PATH (marked
+    simulated). The watermark's secret key goes to keys/ next to PATH when the first
+    simulation runs (the plan says create = true; an existing key is always kept).
 
     Example: gpt2guard release plan init release-plan.toml --family nano
     """
@@ -45,27 +49,40 @@ def check_cmd(path):
 
     Checks everything `release simulate` checks before it starts (keys, types, ranges, safe
     names, dates in order, sizes, sampling, the context window, the tier rule in every
-    scenario) and notes evidence files a gate will not find or cannot read.
+    scenario, declared attacks, watermark parameters and that every watermark key file the
+    plan names is a key) and notes evidence files a gate will not find or cannot read.
 
     Example: gpt2guard release plan check release-plan.toml
     """
     from gpt2guard.release.plan import load_plan, scenarios, stage_dates
 
-    from gpt2guard.release.plan import evidence_notes, reference_label
+    from gpt2guard.release.plan import check_keys, evidence_notes, key_name, reference_label
 
     plan = load_plan(path)
+    missing = []
+    keys = check_keys(plan, missing)
     click.echo(f"plan {plan.name!r}: family {plan.family}, seed {plan.seed}, on hold: {plan.on_hold}")
     click.echo(f"before stage 1: quality reference {reference_label(plan)}; third parties' detection "
                f"AUROC {plan.prerelease.detector_auroc:g}")
     click.echo("gates:")
     for name, g in plan.gates.items():
         threshold = "" if g.threshold is None else f" threshold {g.threshold:g}"
-        click.echo(f"  {name:<20} {g.kind}{threshold}{'' if g.required else ' (advisory)'}")
+        attacks = f" attacks {', '.join(g.attack_keys())}" if g.attacks else ""
+        click.echo(f"  {name:<20} {g.kind}{threshold}{attacks}{'' if g.required else ' (advisory)'}")
     for name, variant in scenarios(plan):
         changed = {g: v.threshold for g, v in variant.gates.items() if v.threshold != plan.gates[g].threshold}
         click.echo(f"scenario {name}" + (f" (thresholds {changed})" if changed else "") + ":")
         for st, date in zip(variant.stages, stage_dates(variant)):
             click.echo(f"  {date}  {st.name:<8} {'+'.join(st.sizes):<22} {st.tier:<9} gates: {', '.join(st.gates) or '-'}")
+            if st.watermark is not None:
+                w = st.watermark
+                click.echo(f"  {'':<10}  watermark {w.scheme} gamma {w.gamma:g} delta {w.delta:g} "
+                           f"z >= {w.z_threshold:g}, key {w.key}")
+    for f, digest in keys.items():
+        click.echo(f"watermark key {f}: sha256 {digest[:16]}")
+    for path in missing:
+        click.echo(f"watermark key {key_name(plan, path)}: not made yet; the first `release simulate` makes it "
+                   "(create = true)")
     for note in evidence_notes(plan):
         click.echo(f"note: {note}")
     click.echo("valid")

@@ -6,6 +6,7 @@ The wording is fixed policy; every name and number in it comes from the evaluati
 
 from __future__ import annotations
 
+from gpt2guard.release.card_attacks import attack_caveats
 from gpt2guard.release.card_detect import all_row, by_length, human_fpr, set_rows, worst_row
 from gpt2guard.release.card_format import bucket_order, fmt, fmt_ci, fpr_label, get, is_num, sampling_label
 from gpt2guard.release.card_meta import detector_name, model_name
@@ -207,6 +208,7 @@ def caveat_items(evaluation: dict) -> list[str]:
     if is_num(overall.get("n_abstain")) and overall["n_abstain"] > 0:
         items.append(f"The detector abstained on {fmt(overall['n_abstain'], 'int')} of these test documents (too "
                      "short to judge): each counts as not flagged in every flagged rate, and is left out of AUROC.")
+    items += attack_caveats(evaluation)
     if get(evaluation, "detector", "fallback"):
         items.append(f"Detector fallback in use: {get(evaluation, 'detector', 'fallback')}.")
     for g in failed_gates(evaluation, required_only=False):

@@ -1,5 +1,7 @@
 """The "Quantitative analyses" of a model card: gates, detection by sample set and AUROC by
-length with confidence intervals, the size-transfer matrix, and perplexity by size.
+length with confidence intervals, the attack table and watermark figures when the stage
+measured them (:mod:`~gpt2guard.release.card_attacks`), the size-transfer matrix, and
+perplexity by size.
 
 Each function takes an evaluation dict (``gpt2guard.release.evaluation/1``) and returns
 Markdown lines; anything missing from the evaluation becomes ``not measured: <reason>``.
@@ -7,6 +9,7 @@ Markdown lines; anything missing from the evaluation becomes ``not measured: <re
 
 from __future__ import annotations
 
+from gpt2guard.release.card_attacks import attack_lines
 from gpt2guard.release.card_detect import (
     all_row, by_length, human_fpr, pooled_reason, pooled_stage, set_rows, stage_sizes,
 )
@@ -218,7 +221,7 @@ def perplexity_lines(evaluation: dict, plots: dict | None = None) -> list[str]:
 def quantitative_lines(evaluation: dict, plots: dict | None = None) -> list[str]:
     """The whole "Quantitative analyses" section body."""
     lines = ["### Release gates", ""] + gates_lines(evaluation)
-    lines += detection_lines(evaluation, plots) + transfer_lines(evaluation, plots)
+    lines += detection_lines(evaluation, plots) + attack_lines(evaluation) + transfer_lines(evaluation, plots)
     lines += perplexity_lines(evaluation, plots)
     known = {"detection_by_sampling", "auroc_by_length", "transfer", "perplexity"}
     for name in [n for n in (plots or {}) if n not in known]:

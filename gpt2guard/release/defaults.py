@@ -4,8 +4,13 @@ OpenAI published the 124M model on 14 February 2019, 355M on 3 May, 774M on 20 A
 1.5B on 5 November, each step after studying how detectable the outputs were and how the
 previous sizes were used. :func:`default_plan_text` writes that schedule for any family
 (smallest size first), with detection, transfer, quality, waiting-period, sign-off and
-misuse-report gates, and three scenarios to compare against it. :func:`init_plan` also
-writes the sign-off and misuse-report files the gates read, marked as simulated.
+misuse-report gates, and three scenarios to compare against it. Unlike GPT-2's xl, the
+family's largest size is served through a watermarked API (tier ``api``, no weights), gated on
+the watermark surviving simple attacks; every stage also tracks, advisory, how the published
+detector stands up to the same attacks. :func:`init_plan` also writes the sign-off and
+misuse-report files the gates read, marked as simulated; the watermarked stage asks for its
+key to be created (``create = true``, ``keys/<stage>.key``) by the first simulation, since a
+key is made for the family's tokenizer and ``plan init`` builds nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +23,12 @@ from gpt2guard.errors import GuardError
 from gpt2guard.paths import atomic_write_text
 
 GPT2_GAPS = (0, 78, 109, 77)  # days between GPT-2's releases in 2019
+DEFAULT_ATTACKS = ("homoglyph=0.1", "zero_width=0.1", "whitespace=0.05", "case=0.05", "misspelling=0.1")
+"""The attacks the default plan's robust-detectability and watermark gates judge: moderate rates
+(a rate is the share of the places an attack can act on: letters, gaps between characters,
+words), text a reader still takes for ordinary prose."""
+WATERMARK_THRESHOLD = 0.75
+KEY_PATTERN = "keys/{stage}.key"
 START = dt.date(2019, 2, 14)
 
 
@@ -103,6 +114,21 @@ def default_plan_text(family: str = "nano") -> str:
         "required = false          # advisory: recorded and reported, does not hold a release",
         'description = "Pure samples are the hardest to detect (and the least fluent); tracked, not gating."',
         "",
+        "# Attacks an adversary can run on text cheaply (name=rate: the share of the places each can act on).",
+        "[gates.robust-detectability]",
+        'kind = "robust_detectability"',
+        f"attacks = [{', '.join(repr(a).replace(chr(39), chr(34)) for a in DEFAULT_ATTACKS)}]",
+        'sampling = ["top-k=40"]',
+        "threshold = 0.5           # least share flagged after the worst attack, at the threshold from clean human text",
+        "required = false          # advisory: a post-hoc detector is expected to lose to some attacks",
+        'description = "The published detector still flags most top-k outputs after simple rewriting attacks."',
+        "",
+        "[gates.watermark]",
+        'kind = "watermark_detectability"',
+        f"attacks = [{', '.join(repr(a).replace(chr(39), chr(34)) for a in DEFAULT_ATTACKS)}]",
+        f"threshold = {WATERMARK_THRESHOLD}           # least share of the API's texts detected at the z threshold after the worst attack",
+        'description = "Every text the API returns carries the watermark, and it survives the same attacks."',
+        "",
         "[gates.transfer]",
         'kind = "transfer"',
         "threshold = 0.1           # largest AUROC third parties' detectors may lack against the published one",
@@ -131,11 +157,23 @@ def default_plan_text(family: str = "nano") -> str:
         'description = "No serious misuse of the released sizes has been reported."',
     ]
     for i, (size, gap) in enumerate(zip(sizes, gaps)):
-        gates = ["detectability", "detectability-pure", "quality-gain", "sign-off"] + (["transfer", "waiting-period", "misuse"] if i else [])
-        tier = "open" if i == len(sizes) - 1 else "download"
-        lines += ["", "[[stages]]", f'name = "{size}"', f'sizes = ["{size}"]', f"after_days = {gap}",
-                  f'tier = "{tier}"', 'artifacts = ["weights", "model_card", "samples", "detector"]',
-                  "gates = [" + ", ".join(f'"{g}"' for g in gates) + "]"]
+        gates = ["detectability", "detectability-pure", "robust-detectability", "quality-gain", "sign-off"] + \
+            (["transfer", "waiting-period", "misuse"] if i else [])
+        api = i == len(sizes) - 1  # the most capable size: served through a watermarked API, weights kept
+        lines += ["", "[[stages]]", f'name = "{size}"', f'sizes = ["{size}"]', f"after_days = {gap}"]
+        if api:
+            gates.insert(3, "watermark")
+            lines += ['tier = "api"               # reachable through the lab\'s API only; the weights stay in',
+                      'artifacts = ["model_card", "samples", "detector"]',
+                      "gates = [" + ", ".join(f'"{g}"' for g in gates) + "]",
+                      "# every API text is watermarked with this stage's secret key (only its sha256 is recorded).",
+                      "# create = true: SIMULATED lab, the first `release simulate` writes a fresh key there; a real",
+                      "# plan names the lab's own key (`gpt2guard watermark keygen`) and drops `create`.",
+                      f'watermark = {{ key = "{KEY_PATTERN}", gamma = 0.25, delta = 2.0, scheme = "lefthash", '
+                      "z_threshold = 4.0, create = true }"]
+        else:
+            lines += ['tier = "download"', 'artifacts = ["weights", "model_card", "samples", "detector"]',
+                      "gates = [" + ", ".join(f'"{g}"' for g in gates) + "]"]
     lines += ["", "# Scenarios to compare with the plan above (each runs on the same samples).",
               "[[scenarios]]", 'name = "all-at-once"', 'mode = "all-at-once"',
               'description = "Every size published on the first day, with a detector trained by the lab."',

@@ -175,6 +175,38 @@ class MeasuredWorld:
         self._detectors: dict[tuple, StageDetector] = {}
         self._scores: dict[tuple, dict] = {}
         self._ppl: dict[str, tuple] = {}
+        self._attacked: dict[tuple, object] = {}
+        self._robust: dict[tuple, dict] = {}
+        self._watermark: dict[tuple, dict] = {}
+
+    def attacked(self, texts: list[str], key: str) -> list:
+        """``texts`` attacked by ``key`` (:class:`gpt2guard.attacks.Attacked` each), seeded from
+        the plan's seed and each text, so a text is attacked once per run."""
+        from gpt2guard.release.robustness import attack_texts
+
+        todo = list(dict.fromkeys(t for t in texts if (key, t) not in self._attacked))
+        for t, a in zip(todo, attack_texts(todo, key, self.plan.seed)):
+            self._attacked[(key, t)] = a
+        return [self._attacked[(key, t)] for t in texts]
+
+    def robustness(self, trained_on: tuple, size: str, attacks: list[str]) -> dict:
+        from gpt2guard.release.robustness import robustness_cells
+
+        key = (tuple(self.detector(trained_on).trained_on), size, tuple(attacks))
+        if key not in self._robust:
+            self._robust[key] = robustness_cells(self, trained_on, size, attacks)
+        return self._robust[key]
+
+    def watermark(self, plan, stage, attacks: list[str]) -> dict:
+        from gpt2guard.release.plan import resolve_file
+        from gpt2guard.release.robustness import watermark_evidence
+
+        w = stage.watermark
+        key = (str(resolve_file(plan, w.key, stage)), w.gamma, w.delta, w.scheme, w.z_threshold,
+               tuple(stage.sizes), tuple(attacks))
+        if key not in self._watermark:
+            self._watermark[key] = watermark_evidence(self, plan, stage, attacks)
+        return self._watermark[key]
 
     def detector(self, trained_on: tuple) -> StageDetector:
         """The detector trained on ``trained_on``, calibrated for the plan's FPR."""
@@ -276,8 +308,9 @@ def measure_stage(world: MeasuredWorld, ev) -> tuple[dict, StageDetector]:
         ``detector`` (the publishable one), ``calibration``, ``detection`` (per size and
         sampling, at the calibrated threshold), ``detection_summary`` (overall, by sampling, by
         length), ``transfer`` (the third-party question), ``transfer_matrix``, ``perplexity``
-        of every size involved, ``quality_gain``, ``data`` (counts and digests), and the
-        publishable detector.
+        of every size involved, ``quality_gain``, ``robustness`` and ``watermark`` (None when
+        the stage measures neither), ``data`` (counts and digests), and the publishable
+        detector.
     """
     from gpt2guard.detector.estimators import FeatureDetector
     from gpt2guard.detector.evaluate import breakdown, length_bucket, metrics, transfer_matrix
@@ -327,6 +360,7 @@ def measure_stage(world: MeasuredWorld, ev) -> tuple[dict, StageDetector]:
                      "n_human_calibration": cal.n_human, "n_train": sd.n_train, "warning": cal.warning},
         "calibration": cal.to_dict(), "detection": ev.detection, "detection_summary": summary,
         "transfer": ev.transfer, "transfer_matrix": matrix, "perplexity": ppl, "quality_gain": ev.quality_gain,
+        "robustness": ev.robustness, "watermark": ev.watermark,
         "data": {"human": {"set": "builtin", "splits": {k: len(data.human_split(k))
                                                         for k in ("train", "calibration", "test")},
                            "sha256": human_digest},

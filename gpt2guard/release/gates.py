@@ -183,8 +183,77 @@ def misuse_reports(name: str, spec: GateSpec, ev: StageEvidence) -> GateResult:
                   f"reports against {', '.join(ev.released) or 'no public size'} up to {ev.date.isoformat()}")
 
 
+def _attacked_cells(spec: GateSpec, by_size: dict) -> tuple[list, list[str], list[str]]:
+    """``(size, method, attack, cell)`` of the gate's sampling methods and of clean plus its
+    attacks, with the attack keys it asks for and those the evidence lacks."""
+    from gpt2guard.release.data import sampling_key
+    from gpt2guard.release.plan import CLEAN
+
+    wanted = None if spec.sampling is None else {sampling_key(m) for m in spec.sampling}
+    keys = [CLEAN] + spec.attack_keys()
+    cells, missing = [], []
+    for size, by_method in (by_size or {}).items():
+        for method, by_attack in by_method.items():
+            if wanted is not None and method not in wanted:
+                continue
+            for key in keys:
+                if key in by_attack:
+                    cells.append((size, method, key, by_attack[key]))
+                elif key not in missing:
+                    missing.append(key)
+    return cells, keys, missing
+
+
+def _methods(spec: GateSpec) -> str:
+    return ", ".join(sorted(spec.sampling)) if spec.sampling else "all sampling methods"
+
+
+def _worst_attack(name: str, spec: GateSpec, ev: StageEvidence, by_size: dict | None, metric: str, reference: str,
+                  evidence: list[str]) -> GateResult:
+    cells, keys, missing = _attacked_cells(spec, by_size or {})
+    if missing:
+        return _judge(name, spec, metric, None, None, ">=", [], "not measured under " + ", ".join(missing), reference)
+    if not cells:
+        return _judge(name, spec, metric, None, None, ">=", [], "no attack evidence", reference)
+    size, method, attack, worst = min(cells, key=lambda c: c[3]["tpr"])
+    clean = next(c[3]["tpr"] for c in cells if c[:3] == (size, method, keys[0]))
+    note = f"worst: {size} {method} under {attack}" + ("" if attack == keys[0] else f" (clean {clean:.4g})")
+    return _judge(name, spec, metric, worst["tpr"], worst.get("tpr_ci"), ">=", evidence, note,
+                  f"{reference}; worst attack: {attack}")
+
+
+def robust_detectability(name: str, spec: GateSpec, ev: StageEvidence) -> GateResult:
+    """The publishable detector's worst TPR over clean and each declared attack applied to the
+    stage's machine test texts, at the threshold calibrated on clean human text."""
+    metric = (f"TPR at the calibrated FPR threshold after attacks (worst of clean, {', '.join(spec.attack_keys())}; "
+              f"{_methods(spec)})")
+    trained = ", ".join(ev.publishable or sorted(set(ev.released) | set(ev.stage.sizes)))
+    reference = f"publishable detector trained on {trained}, threshold from clean human text"
+    rob = ev.robustness or {}
+    return _worst_attack(name, spec, ev, rob.get("by_size"), metric, reference,
+                         [ev.files.get("robustness", "")] if ev.robustness else [])
+
+
+def watermark_detectability(name: str, spec: GateSpec, ev: StageEvidence) -> GateResult:
+    """The share of the stage's watermarked API texts detected at its z threshold, worst over
+    clean and each declared attack; a stage without a watermark fails."""
+    wm = ev.watermark
+    z = f"z >= {wm['z_threshold']:g}" if wm else "the z threshold"
+    metric = (f"watermarked API texts detected at {z} after attacks (worst of clean"
+              + "".join(f", {k}" for k in spec.attack_keys()) + f"; {_methods(spec)})")
+    if not wm:
+        tier = ev.stage.tier
+        return GateResult(name, spec.kind, metric, None, None, spec.threshold, ">=", False, spec.required, [],
+                          f"stage {ev.stage.name!r} ({tier} tier) has no watermark: its texts carry none to detect",
+                          "no watermark key")
+    reference = (f"{wm['scheme']} watermark (gamma {wm['gamma']:g}, delta {wm['delta']:g}), "
+                 f"key sha256 {str(wm['key_sha256'])[:12]}")
+    return _worst_attack(name, spec, ev, wm.get("by_size"), metric, reference, [ev.files.get("watermark", "")])
+
+
 GATES = {"detectability": detectability, "transfer": transfer, "quality_gain": quality_gain,
-         "min_time": min_time, "signoff": signoff, "misuse_reports": misuse_reports}
+         "min_time": min_time, "signoff": signoff, "misuse_reports": misuse_reports,
+         "robust_detectability": robust_detectability, "watermark_detectability": watermark_detectability}
 
 
 def evaluate_gates(plan: Plan, ev: StageEvidence, gates: dict[str, GateSpec] | None = None) -> list[GateResult]:

@@ -22,6 +22,12 @@ same questions are asked in every scenario and at every stage:
   (the plan's ``start`` before the first), so holding a size never shortens or lengthens the
   next wait, and releasing everything at once waits zero days.
 
+* **attacks** (``robust_detectability``, ``watermark_detectability``): the publishable
+  detector on the stage's attacked test texts at its threshold from clean human text, and
+  the stage's API watermark on its watermarked texts, each worst over clean and the declared
+  attacks (:mod:`gpt2guard.release.robustness`); a stage without a watermark has none to
+  detect, in every scenario.
+
 These make every measured gate monotone in caution: with fewer sizes public before a stage
 the quality step can only grow and third parties' detection can only fall (in a world
 where a detector trained on more sizes is no worse on a size it has not seen), and a
@@ -64,6 +70,15 @@ class World(Protocol):
 
     def gain_ci(self, after: str, before: str | None, before_ppl: float) -> list | None:
         """Interval of ``1 - ppl(after) / ppl(before)`` (``before_ppl`` when ``before`` is None)."""
+
+    # asked only of stages with a robust_detectability gate or a watermark:
+    def robustness(self, trained_on: tuple, size: str, attacks: list[str]) -> dict:
+        """``{sampling method: {"clean" | attack: cell}}``: TPR of the detector on ``size``'s
+        attacked test samples at its threshold from clean human text."""
+
+    def watermark(self, plan: Plan, stage: Stage, attacks: list[str]) -> dict:
+        """The stage's watermark and the detection of its watermarked API texts, clean and
+        under each attack (see :class:`StageEvidence`)."""
 
 
 @dataclass
@@ -157,8 +172,14 @@ class StageEvidence:
     ``released``: sizes public before the stage. ``previous``: the date of the plan's previous
     step (``previous_name`` says which). ``detection``: size -> sampling method -> cell of the
     publishable detector (trained on ``publishable``). ``transfer`` and ``quality_gain``: the
-    dicts of :func:`transfer_evidence` and :func:`quality_evidence`. ``files``: evidence kind ->
-    path (relative to the scenario directory) the numbers were written to.
+    dicts of :func:`transfer_evidence` and :func:`quality_evidence`. ``robustness``:
+    ``{"attacks": [...], "by_size": size -> sampling method -> attack -> cell}`` of the
+    publishable detector on attacked machine test texts (``clean`` included), or None when
+    no gate of the stage asks. ``watermark``: the stage's watermark (``scheme``, ``gamma``,
+    ``delta``, ``z_threshold``, ``key_sha256``, ``human``: false positives on human text,
+    ``by_size`` as robustness, detection of its API texts), or None for a stage without one.
+    ``files``: evidence kind -> path (relative to the scenario directory) the numbers were
+    written to.
     """
 
     stage: Stage
@@ -170,6 +191,8 @@ class StageEvidence:
     detection: dict | None = None
     transfer: dict | None = None
     quality_gain: dict | None = None
+    robustness: dict | None = None
+    watermark: dict | None = None
     files: dict = field(default_factory=dict)
     plan: Plan | None = None
 
@@ -178,12 +201,23 @@ def stage_evidence(plan: Plan, stage: Stage, date: dt.date, state: PublicState, 
                    order: list[str]) -> StageEvidence:
     """The evidence of one stage: a pure function of the stage, the public state before it and
     the world's measurements."""
+    from gpt2guard.release.plan import CLEAN, plan_attacks
+
     pub = publishable_set(state.sizes, stage.sizes, order)
+    attacks = plan_attacks(plan)
+    robust = stage.watermark is not None or any(
+        plan.gates[g].kind == "robust_detectability" for g in stage.gates if g in plan.gates)
+    robustness = None
+    if robust and attacks:
+        robustness = {"attacks": [CLEAN] + attacks, "trained_on": list(pub),
+                      "by_size": {z: world.robustness(pub, z, attacks) for z in stage.sizes}}
     return StageEvidence(stage=stage, date=date, released=list(state.sizes), previous=state.previous,
                          previous_name=state.previous_name, publishable=list(pub),
                          detection={z: world.detection(pub, z) for z in stage.sizes},
                          transfer=transfer_evidence(plan, stage, state, world, order),
-                         quality_gain=quality_evidence(plan, stage, state, world), plan=plan)
+                         quality_gain=quality_evidence(plan, stage, state, world), robustness=robustness,
+                         watermark=None if stage.watermark is None else world.watermark(plan, stage, attacks),
+                         plan=plan)
 
 
 def judge_plan(plan: Plan, world: World, order: list[str] | None = None) -> list[dict]:

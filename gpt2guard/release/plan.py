@@ -24,8 +24,12 @@ from gpt2guard.release.schema import from_data, to_data
 
 TIERS = ("closed", "partners", "api", "download", "open")
 ARTIFACTS = ("weights", "model_card", "samples", "detector")
-GATE_KINDS = ("detectability", "transfer", "quality_gain", "min_time", "signoff", "misuse_reports")
-NEEDS_THRESHOLD = ("detectability", "transfer", "quality_gain", "min_time", "misuse_reports")
+GATE_KINDS = ("detectability", "transfer", "quality_gain", "min_time", "signoff", "misuse_reports",
+              "robust_detectability", "watermark_detectability")
+NEEDS_THRESHOLD = ("detectability", "transfer", "quality_gain", "min_time", "misuse_reports", "robust_detectability",
+                   "watermark_detectability")
+SAMPLED = ("detectability", "robust_detectability", "watermark_detectability")  # kinds judged per sampling method
+ATTACKED = ("robust_detectability", "watermark_detectability")  # kinds that declare attacks
 NEEDS_FILE = ("signoff", "misuse_reports")
 SEVERITIES = ("low", "medium", "high", "critical")
 
@@ -35,7 +39,8 @@ MAX_COUNT = 1_000_000  # the most documents, resamples or reports a plan may ask
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}")
 # the range of a threshold by gate kind: (low, high, whether high itself is allowed)
 THRESHOLD_RANGE = {"detectability": (0.0, 1.0, True), "transfer": (0.0, 1.0, True), "quality_gain": (0.0, 1.0, False),
-                   "min_time": (0.0, float(MAX_DAYS), True), "misuse_reports": (0.0, float(MAX_COUNT), True)}
+                   "min_time": (0.0, float(MAX_DAYS), True), "misuse_reports": (0.0, float(MAX_COUNT), True),
+                   "robust_detectability": (0.0, 1.0, True), "watermark_detectability": (0.0, 1.0, True)}
 
 
 def check_name(value: str, path: str) -> None:
@@ -51,7 +56,8 @@ def check_threshold(kind: str, value: float | None, path: str) -> None:
         return
     low, high, closed = THRESHOLD_RANGE[kind]
     if not math.isfinite(value) or value < low or value > high or (value == high and not closed):
-        what = {"detectability": "a rate: between 0 and 1", "transfer": "an AUROC drop: between 0 and 1",
+        what = {"detectability": "a rate: between 0 and 1", "robust_detectability": "a rate: between 0 and 1",
+                "watermark_detectability": "a rate: between 0 and 1", "transfer": "an AUROC drop: between 0 and 1",
                 "quality_gain": "a relative perplexity reduction: at least 0 and below 1",
                 "min_time": f"days: between 0 and {MAX_DAYS}",
                 "misuse_reports": f"a count: between 0 and {MAX_COUNT}"}[kind]
@@ -63,6 +69,21 @@ def check_file_pattern(value: str, path: str) -> None:
     parts = re.split(r"[\\/]", value)
     if value.startswith(("/", "\\", "~")) or re.match(r"[A-Za-z]:", value) or ".." in parts or not value.strip():
         raise GuardError(f"{path}: {value!r} must be a path relative to the plan file's folder, without '..'")
+
+
+CLEAN = "clean"
+"""The evidence key of the unattacked texts, judged with every attack gate's attacks."""
+
+
+def attack_key(name: str, rate: float) -> str:
+    """How evidence names an attack: ``homoglyph=1``, ``whitespace=0.2`` (the rate as ``%g``)."""
+    return f"{name.strip()}={float(rate):g}"
+
+
+def plan_attacks(plan: "Plan") -> list[str]:
+    """Every attack any gate of the plan declares (:func:`attack_key`), in first-declared order:
+    what a stage measures its detectors against, whichever of its gates asks."""
+    return list(dict.fromkeys(k for g in plan.gates.values() for k in g.attack_keys()))
 
 
 @dataclass
@@ -79,23 +100,42 @@ class GateSpec:
     relative to the plan file. With ``conservative`` the confidence bound (not the point
     estimate) must clear the threshold. A gate that is not ``required`` is recorded but
     does not hold a release.
+
+    ``robust_detectability`` is the least TPR of the publishable detector at the threshold
+    calibrated on clean human text, worst over clean and each of the ``attacks`` applied to
+    the stage's machine test texts; ``watermark_detectability`` the least share of the
+    stage's watermarked API texts detected at the stage's z threshold, worst over clean and
+    each of the ``attacks`` (a stage without a watermark fails it). Both are rates in [0, 1]
+    and look at ``sampling`` like a detectability gate. ``attacks`` are ``"name=rate"``
+    specs of :func:`gpt2guard.attacks.parse_attacks` (``"homoglyph=1.0"``).
     """
 
-    kind: Literal["detectability", "transfer", "quality_gain", "min_time", "signoff", "misuse_reports"]
+    kind: Literal["detectability", "transfer", "quality_gain", "min_time", "signoff", "misuse_reports",
+                  "robust_detectability", "watermark_detectability"]
     threshold: float | None = None
     required: bool = True
     conservative: bool = False
     file: str | None = None
     min_severity: Literal["low", "medium", "high", "critical"] = "high"
     sampling: list[str] | None = None
+    attacks: list[str] | None = None
     description: str = ""
 
     def check(self, path: str) -> None:
         check_threshold(self.kind, self.threshold, f"{path}.threshold")
         if self.file is not None:
             check_file_pattern(self.file, f"{path}.file")
-        if self.sampling is not None and self.kind != "detectability":
-            raise GuardError(f"{path}.sampling: only a detectability gate looks at sampling methods")
+        if self.sampling is not None and self.kind not in SAMPLED:
+            raise GuardError(f"{path}.sampling: only a detectability, robust_detectability or watermark_detectability "
+                             "gate looks at sampling methods")
+        if self.attacks is not None and self.kind not in ATTACKED:
+            raise GuardError(f"{path}.attacks: only a robust_detectability or watermark_detectability gate "
+                             "declares attacks")
+        if self.kind == "robust_detectability" and not self.attacks:
+            raise GuardError(f"{path}.attacks: a robust_detectability gate names at least one attack, "
+                             'e.g. attacks = ["homoglyph=1.0", "whitespace=0.2"]')
+        if self.attacks:
+            self.attack_specs(path)
         if self.sampling is not None:
             from gpt2guard.generator.sampling import parse_sampling
 
@@ -107,6 +147,77 @@ class GateSpec:
             raise GuardError(f"{path}.threshold: required for a {self.kind} gate")
         if self.kind in NEEDS_FILE and not self.file:
             raise GuardError(f"{path}.file: required for a {self.kind} gate")
+
+    def attack_keys(self) -> list[str]:
+        """The declared attacks as evidence keys (:func:`attack_key`), in order; ``clean`` not included."""
+        out = []
+        for text in self.attacks or []:
+            name, _, rate = str(text).partition("=")
+            out.append(attack_key(name, float(rate)))
+        return out
+
+    def attack_specs(self, path: str = "") -> list:
+        """The declared attacks as :class:`gpt2guard.attacks.AttackSpec` (one-line errors
+        naming ``path.attacks[i]``: an unknown attack, a rate outside [0, 1], a repeat)."""
+        from gpt2guard.attacks import parse_attacks
+
+        specs, seen = [], {}
+        for i, text in enumerate(self.attacks or []):
+            where = f"{path}.attacks[{i}]" if path else f"attacks[{i}]"
+            if not isinstance(text, str) or not text.strip() or "," in text:
+                raise GuardError(f"{where}: one attack per entry, as name=rate (e.g. \"homoglyph=1.0\"), got {text!r}")
+            try:
+                parsed = parse_attacks(text)
+            except GuardError as exc:
+                raise GuardError(f"{where}: {exc}") from None
+            for spec in parsed:
+                if str(spec) in seen:
+                    raise GuardError(f"{where}: {spec} is declared twice (also attacks[{seen[str(spec)]}])")
+                seen[str(spec)] = i
+                specs.append(spec)
+        return specs
+
+
+WATERMARK_SCHEMES = ("lefthash", "selfhash")
+"""Watermark schemes a plan may name (checked again by :class:`gpt2guard.watermark.WatermarkConfig`)."""
+
+
+@dataclass
+class Watermark:
+    """A stage's API watermark: its key file and parameters.
+
+    ``key`` is a file pattern like a gate's ``file`` (``{stage}``/``{size}`` filled, relative
+    to the plan's folder), naming a key written by ``gpt2guard.watermark.keygen``; only its
+    SHA-256 digest enters evidence and manifests. Every API text of the stage is generated
+    with the green-list ``scheme`` (fraction ``gamma`` of the vocabulary green, logits of
+    green tokens raised by ``delta``), and a text counts as watermarked when its z-score
+    reaches ``z_threshold``.
+
+    A key file the plan names must exist, unless ``create`` is true: then the first
+    simulation that finds none writes a fresh secret key there (mode 0600) for the plan's
+    family and records its digest. That is for simulated labs such as the default plan; a
+    real plan names the lab's own key and leaves ``create`` out.
+    """
+
+    key: str
+    gamma: float = 0.25
+    delta: float = 2.0
+    scheme: str = "lefthash"
+    z_threshold: float = 4.0
+    create: bool = False
+
+    def check(self, path: str) -> None:
+        check_file_pattern(self.key, f"{path}.key")
+        if not (math.isfinite(self.gamma) and 0 < self.gamma < 1):
+            raise GuardError(f"{path}.gamma: the green share of the vocabulary is between 0 and 1, got {self.gamma!r}")
+        if not (math.isfinite(self.delta) and 0 < self.delta <= 100):
+            raise GuardError(f"{path}.delta: the logit boost of green tokens is above 0 and at most 100, "
+                             f"got {self.delta!r}")
+        if self.scheme not in WATERMARK_SCHEMES:
+            raise GuardError(f"{path}.scheme: unknown watermark scheme {self.scheme!r} "
+                             f"(known: {', '.join(WATERMARK_SCHEMES)})")
+        if not (math.isfinite(self.z_threshold) and 0 < self.z_threshold <= 100):
+            raise GuardError(f"{path}.z_threshold: a z-score above 0 and at most 100, got {self.z_threshold!r}")
 
 
 @dataclass
@@ -120,6 +231,7 @@ class Stage:
     date: dt.date | None = None
     artifacts: list[str] = field(default_factory=lambda: list(ARTIFACTS))
     gates: list[str] = field(default_factory=list)
+    watermark: Watermark | None = None
 
     def check(self, path: str) -> None:
         check_name(self.name, f"{path}.name")
@@ -133,6 +245,9 @@ class Stage:
         if "weights" in self.artifacts and self.tier not in ("download", "open"):
             raise GuardError(f"{path}.artifacts: weights are only published at the download or open tier, "
                              f"not {self.tier!r}")
+        if self.watermark is not None and self.tier != "api":
+            raise GuardError(f"{path}.watermark: only a stage at the api tier is watermarked (the lab generates "
+                             f"every text it publishes there), not {self.tier!r}")
 
 
 @dataclass
@@ -500,3 +615,84 @@ def evidence_notes(plan: Plan) -> list[str]:
                 except GuardError as exc:
                     notes.append(f"gate {g!r} of stage {st.name!r} (scenario {name}) will fail: {exc}")
     return notes
+
+
+def key_files(plan: Plan) -> list[tuple[str, int, Stage, Path]]:
+    """``(scenario, stage index, stage, key path)`` of every watermarked stage of every scenario."""
+    out = []
+    for name, variant in scenarios(plan):
+        for i, st in enumerate(variant.stages):
+            if st.watermark is not None:
+                out.append((name, i, st, resolve_file(variant, st.watermark.key, st)))
+    return out
+
+
+def check_keys(plan: Plan, missing: list | None = None) -> dict[str, str]:
+    """Load every watermark key the plan names, in every scenario; nothing is written.
+
+    Parameters
+    ----------
+    plan : Plan
+    missing : list, optional
+        Receives the paths of absent key files whose stage has ``create = true`` (the first
+        simulation makes them: :func:`make_keys`).
+
+    Returns
+    -------
+    dict
+        Key file (relative to the plan's folder, POSIX) -> SHA-256 digest of its key.
+
+    Raises
+    ------
+    GuardError
+        One line naming the plan, the stage's ``watermark.key`` and the file, when a key file
+        is missing (without ``create``), is not a key, or is for another family's tokenizer.
+    """
+    files = key_files(plan)
+    if not files:
+        return {}
+    from gpt2guard.watermark import load_key
+
+    digests: dict[str, str] = {}
+    for scenario, i, st, path in files:
+        where = f"stages[{i}].watermark.key" + ("" if scenario == plan.baseline else f" (scenario {scenario!r})")
+        rel = key_name(plan, path)
+        if rel in digests or (missing is not None and path in missing):
+            continue
+        if not path.exists() and st.watermark.create and missing is not None:
+            missing.append(path)
+            continue
+        if not path.exists():
+            raise GuardError(_in_plan(plan, f"{where}: no key file {path} (make one with "
+                                            f"`gpt2guard watermark keygen --out {path} --family {plan.family}`)"))
+        try:
+            key = load_key(path)
+        except GuardError as exc:
+            msg = str(exc)
+            raise GuardError(_in_plan(plan, f"{where}: {msg if str(path) in msg else f'{path}: {msg}'}")) from None
+        if key.family != plan.family:
+            raise GuardError(_in_plan(plan, f"{where}: {path} is a key for the {key.family} tokenizer, "
+                                            f"not the plan's family {plan.family}"))
+        digests[rel] = key.digest
+    return digests
+
+
+def key_name(plan: Plan, path: Path) -> str:
+    """How records name a key file: its path relative to the plan's folder (POSIX)."""
+    base = Path(plan.source).parent if plan.source else Path.cwd()
+    try:
+        return path.resolve().relative_to(base.resolve()).as_posix()
+    except ValueError:
+        return path.name
+
+
+def make_keys(plan: Plan, paths: list[Path]) -> dict[str, str]:
+    """Write a fresh secret key for the plan's family at each of ``paths`` (``create = true``
+    stages whose key file is absent); returns their digests as :func:`check_keys` does."""
+    from gpt2guard.watermark import keygen
+
+    return {key_name(plan, p): keygen(p, family=plan.family).digest for p in paths}
+
+
+def _in_plan(plan: Plan, msg: str) -> str:
+    return f"{plan.source}: {msg}" if plan.source else msg

@@ -58,6 +58,8 @@ def build_evaluation(*, run: dict, stage: dict, model: dict, released: list[str]
     ``model`` is the stage's most capable size; ``models`` (size -> details) every size of
     the stage, which the per-size cards read. ``detection.by_size_sampling`` is the one
     source of every flagged rate (at the calibrated threshold, abstentions not flagged).
+    ``robustness`` (the publishable detector on attacked test texts) and ``watermark`` (the
+    stage's API watermark, its key's digest and detection) appear when the stage measured them.
     """
     detection = dict(measured.get("detection_summary") or {})
     detection["by_size_sampling"] = measured.get("detection")
@@ -66,6 +68,7 @@ def build_evaluation(*, run: dict, stage: dict, model: dict, released: list[str]
                     "detector": measured.get("detector"), "detection": detection,
                     "transfer": measured.get("transfer_matrix"), "transfer_gate": measured.get("transfer"),
                     "perplexity": measured.get("perplexity"), "quality_gain": measured.get("quality_gain"),
+                    **{k: measured[k] for k in ("robustness", "watermark") if measured.get(k) is not None},
                     "gates": gates, "data": measured.get("data")})
     record["evaluation_sha256"] = sha256_json(record)
     return record
@@ -88,6 +91,35 @@ def gate_table(gates: list[dict]) -> list[str]:
         result = ("pass" if g["passed"] else "FAIL") + ("" if g["required"] else " (advisory)")
         lines.append(f"| {g['name']} | {g['metric']} | {value} | {threshold} | {result} | {g.get('reference') or ''} "
                      f"| {g['note']} |")
+    return lines
+
+
+def _worst(block: dict | None, attack: str) -> tuple | None:
+    """The lowest rate under ``attack`` over every size and sampling method of ``block``."""
+    cells = [(c["tpr"], size, method) for size, by in ((block or {}).get("by_size") or {}).items()
+             for method, cs in by.items() for a, c in cs.items() if a == attack and c.get("tpr") is not None]
+    return min(cells) if cells else None
+
+
+def attack_report(evaluation: dict) -> list[str]:
+    """The attack table of a stage's report: per attack, the worst flagged rate of the
+    publishable detector and, for a watermarked stage, the worst detected rate of the watermark."""
+    rob, wm = evaluation.get("robustness"), evaluation.get("watermark")
+    if not rob and not wm:
+        return []
+    attacks = list(dict.fromkeys((rob or {}).get("attacks", []) + (wm or {}).get("attacks", [])))
+    lines = ["", "## Attacks", "",
+             "Worst rate over sizes and sampling methods: flagged by the publishable detector at its threshold from "
+             "clean human text" + (f"; detected by the {wm['scheme']} watermark at z >= {wm['z_threshold']:g} (key "
+                                   f"sha256 {wm['key_sha256'][:16]}; human test text detected: "
+                                   f"{wm['human']['n_detected']} of {wm['human']['n']})" if wm else "") + ".", "",
+             "| attack | post-hoc detector flagged | watermark detected |", "|---|---|---|"]
+    for a in attacks:
+        cells = []
+        for block in (rob, wm):
+            w = _worst(block, a) if block else None
+            cells.append("n/a" if w is None else f"{w[0]:.3f} ({w[1]} {w[2]})")
+        lines.append(f"| {a} | {cells[0]} | {cells[1]} |")
     return lines
 
 
@@ -116,6 +148,7 @@ def stage_report(evaluation: dict) -> str:
             lines.append(f"| {size} | {method} | {sets.get((size, method), '-')} | {n} | "
                          f"{_num(m.get('tpr'))}{_ci(m.get('tpr_ci'))} | {_num(m.get('auroc'))}{_ci(m.get('auroc_ci'))} "
                          f"| {m.get('n_abstain', 0)} |")
+    lines += attack_report(evaluation)
     lines += ["", "## Perplexity on held-out human text", "", "| size | perplexity | documents |", "|---|---|---|"]
     for size, p in evaluation["perplexity"].items():
         ci = p.get("ci")

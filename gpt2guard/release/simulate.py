@@ -17,6 +17,7 @@ Layout of ``OUT``::
     scenarios/<name>/stages/NN-<stage>/  evaluation.json report.md evidence/ detector/ card/ release/
                                          (card/<size>/ per size when the stage has several)
     scenarios/<name>/family-card/        the family's model card over the scenario's stages
+    watermarked/<tag>/                   a watermarked api stage's texts, one directory per key and parameters
 """
 
 from __future__ import annotations
@@ -46,23 +47,47 @@ def plan_sha256(plan: Plan) -> str:
     return sha256_json({k: v for k, v in plan.to_dict().items() if k != "source"})
 
 
-def _open_run(out: Path, plan: Plan, names: list[str]) -> dict:
+def _previous_run(out: Path, plan: Plan, missing: list | None = None) -> dict | None:
+    """The run.json of ``out`` when it holds this plan's run (None when there is none); refuses
+    another plan's, and a run whose watermark key has since gone (a new one would differ)."""
+    run_file = out / "run.json"
+    if not run_file.is_file():
+        return None
+    import json
+
+    from gpt2guard.release.plan import key_name
+
+    try:
+        old = json.loads(run_file.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise GuardError(f"{run_file} is not valid JSON ({exc}): use a new --out") from None
+    if not isinstance(old, dict) or old.get("plan_sha256") != plan_sha256(plan):
+        raise GuardError(f"{out} holds a simulation of another plan (or an edited one); use a new --out")
+    gone = [key_name(plan, p) for p in missing or [] if key_name(plan, p) in (old.get("watermark_keys") or {})]
+    if gone:
+        raise GuardError(f"{out} was simulated with the watermark key {gone[0]}, which no longer exists; restore it "
+                         "or use a new --out")
+    return old
+
+
+def _open_run(out: Path, plan: Plan, names: list[str], keys: dict | None = None) -> dict:
     from gpt2guard.family.build import library_versions
 
     digest = plan_sha256(plan)
+    keys = keys or {}
     run_file = out / "run.json"
-    if run_file.is_file():
-        import json
-
-        try:
-            old = json.loads(run_file.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise GuardError(f"{run_file} is not valid JSON ({exc}): use a new --out") from None
-        if not isinstance(old, dict) or old.get("plan_sha256") != digest:
-            raise GuardError(f"{out} holds a simulation of another plan (or an edited one); use a new --out")
+    old = _previous_run(out, plan)
+    if old is not None:
+        changed = [f for f in sorted(set(keys) | set(old.get("watermark_keys") or {}))
+                   if keys.get(f) != (old.get("watermark_keys") or {}).get(f)]
+        if changed:
+            raise GuardError(f"{out} holds a simulation made with another watermark key ({changed[0]}); "
+                             "use a new --out")
         names = list(dict.fromkeys(old.get("scenarios", []) + names))
     run = {"format": "gpt2guard.release.run/1", "plan": plan.name, "plan_sha256": digest, "seed": plan.seed,
            "family": plan.family, "scenarios": names, "plan_file": plan.source, "versions": library_versions()}
+    if keys:  # key file (relative to the plan) -> its key's SHA-256: a resume with another key is refused
+        run["watermark_keys"] = keys
     out.mkdir(parents=True, exist_ok=True)
     write_json(run_file, run)
     write_json(out / "plan.json", plan.to_dict())
@@ -141,6 +166,10 @@ class ScenarioRun:
         write_json(files["transfer"], clean({"gate": measured["transfer"], "matrix": measured["transfer_matrix"]}))
         write_json(files["perplexity"], clean({"perplexity": measured["perplexity"],
                                                "quality_gain": measured["quality_gain"]}))
+        for kind in ("robustness", "watermark"):  # attacked texts, and the API watermark (its key's digest only)
+            if measured.get(kind) is not None:
+                files[kind] = sdir / "evidence" / f"{kind}.json"
+                write_json(files[kind], clean(measured[kind]))
         ev.files = {k: str(v.relative_to(self.root)) for k, v in files.items()}
         judged = evaluate_gates(self.plan, ev)
         decision, reason = decide(judged)
@@ -151,7 +180,7 @@ class ScenarioRun:
         evaluation = self._write_evaluation(sdir, index, stage, date, decision, reason, state.sizes, measured, results)
         manifest = None
         if decision == "release":
-            manifest = self._publish(sdir, stage, evaluation)
+            manifest = self._publish(sdir, stage, evaluation, measured.get("watermark"))
         return self._log_decision(index, stage, date, decision, reason, results, sdir / "evaluation.json", manifest)
 
     def _write_evaluation(self, sdir, index, stage, date, decision, reason, released, measured, results) -> dict:
@@ -173,7 +202,7 @@ class ScenarioRun:
         self.say(f"{self.name}: stage {index} {stage.name}: {decision} ({reason})")
         return evaluation
 
-    def _publish(self, sdir: Path, stage, evaluation: dict) -> Path:
+    def _publish(self, sdir: Path, stage, evaluation: dict, watermark: dict | None = None) -> Path:
         from gpt2guard.family import get_family, load_model
         from gpt2guard.generator.run import gen_set_name
         from gpt2guard.generator.sampling import parse_sampling
@@ -181,13 +210,17 @@ class ScenarioRun:
 
         spec = get_family(self.plan.family)
         cfgs = parse_sampling(",".join(self.plan.evaluation.sampling))
+        meta = {"plan": self.run["plan"], "scenario": self.name, "stage": stage.name, "sizes": stage.sizes,
+                "tier": stage.tier, "evaluation_sha256": evaluation["evaluation_sha256"]}
+        samples_dir = self.data.out / "samples"
+        if watermark is not None:  # the API's texts are watermarked: publish those, and the key's digest
+            samples_dir = self.data.out / watermark["dir"]
+            meta["watermark"] = {k: watermark[k] for k in ("scheme", "gamma", "delta", "z_threshold", "key_sha256")}
         return publish_stage(
             sdir / "release", artifacts=stage.artifacts, card_dir=sdir / "card",
             weight_dirs={z: Path(load_model(self.plan.family, z).path) for z in stage.sizes},
-            samples_dir=self.data.out / "samples", set_names=[gen_set_name(spec, z, c) for z in stage.sizes for c in cfgs],
-            detector_dir=sdir / "detector",
-            meta={"plan": self.run["plan"], "scenario": self.name, "stage": stage.name, "sizes": stage.sizes,
-                  "tier": stage.tier, "evaluation_sha256": evaluation["evaluation_sha256"]})
+            samples_dir=samples_dir, set_names=[gen_set_name(spec, z, c) for z in stage.sizes for c in cfgs],
+            detector_dir=sdir / "detector", meta=meta)
 
     def _log_decision(self, index, stage, date, decision, reason, gates, evaluation: Path | None,
                       manifest: Path | None) -> dict:
@@ -247,16 +280,23 @@ def simulate(plan: Plan | str | Path, out: str | Path, *, only: list[str] | None
     Raises
     ------
     GuardError
-        When another simulation is running in ``out`` (it holds ``out/simulate.lock``).
+        When another simulation is running in ``out`` (it holds ``out/simulate.lock``), and,
+        before anything is written, when a watermark key the plan names is missing or is not a
+        key (:func:`~gpt2guard.release.plan.check_keys`).
     """
     from gpt2guard.release.lock import RunLock
 
+    from gpt2guard.release.plan import check_keys
+
     plan = load_plan(plan) if not isinstance(plan, Plan) else plan  # a bad plan never touches out
+    missing: list[Path] = []
+    keys = check_keys(plan, missing)  # neither does a missing or malformed watermark key
     with RunLock(out):  # held from the first write to the manifest: one simulation per directory
-        return _simulate(plan, Path(out), only=only, progress=progress, log=log)
+        return _simulate(plan, Path(out), only=only, progress=progress, log=log, keys=keys, missing=missing)
 
 
-def _simulate(plan: Plan, out: Path, *, only, progress, log) -> SimulationResult:
+def _simulate(plan: Plan, out: Path, *, only, progress, log, keys: dict | None = None,
+              missing: list | None = None) -> SimulationResult:
     from gpt2guard.release.data import RunData
     from gpt2guard.release.evidence import MeasuredWorld
     from gpt2guard.release.manifest import write_manifest
@@ -266,13 +306,21 @@ def _simulate(plan: Plan, out: Path, *, only, progress, log) -> SimulationResult
     say = log or (lambda msg: None)
     out = Path(out)
     chosen = scenarios(plan, only)
-    run = _open_run(out, plan, [n for n, _ in chosen])
+    _previous_run(out, plan, missing)  # refuse another plan's run before building or making keys
     from gpt2guard.family import get_family
 
     if get_family(plan.family).kind == "builtin":  # build (or finish building) the family, with progress
         from gpt2guard.family.build import build_family
 
         build_family(plan.family, progress=progress, log=say)
+    if missing:  # create = true: a simulated lab's first run makes its keys (they need the family's tokenizer)
+        from gpt2guard.release.plan import make_keys
+
+        made = make_keys(plan, missing)
+        for name, digest in made.items():
+            say(f"watermark key {name} made for {plan.family} (sha256 {digest[:16]}); keep it secret")
+        keys = {**(keys or {}), **made}
+    run = _open_run(out, plan, [n for n, _ in chosen], keys)
     world = MeasuredWorld(RunData(out, plan, progress=progress), plan)
     result = SimulationResult(out)
     for name, variant in chosen:

@@ -372,7 +372,15 @@ def release_plan_init(data, ws, tmp):
 
 def damaged_plan(data, ws, tmp) -> Path:
     plan_dir = damaged_copy(data, ws.plan_dir, tmp / "plan", pick(data, "*.toml", "release-plan.toml"))
+    if data.draw(st.booleans()):  # the watermarked stage's key file, damaged (the default plan names keys/medium.key)
+        (plan_dir / "keys").mkdir(exist_ok=True)
+        (plan_dir / "keys" / "medium.key").write_bytes(mutate(data, WATERMARK_KEY))
     return plan_dir / "release-plan.toml"
+
+
+#: A key file's shape (its secret all zeros), for damaged_plan to damage.
+WATERMARK_KEY = (b'{"format": "gpt2guard.watermark-key", "version": 1, "key": "' + b"00" * 32 + b'", "family": "micro", '
+                 b'"tokenizer": "' + b"ab" * 32 + b'", "vocab_size": 4096}\n')
 
 
 def release_plan_check(data, ws, tmp):

@@ -132,7 +132,16 @@ def test_default_plan_validates_for_every_family(family):
     assert plan.family == family
     assert plan.stages[0].after_days == 0 and len(plan.stages) >= 2
     assert {g.kind for g in plan.gates.values()} == {"detectability", "transfer", "quality_gain", "min_time",
-                                                       "signoff", "misuse_reports"}
+                                                       "signoff", "misuse_reports", "robust_detectability",
+                                                       "watermark_detectability"}
+    # the largest size is served through a watermarked API, gated on the watermark (required) and
+    # tracking the post-hoc detector's robustness (advisory) with the same attacks
+    last = plan.stages[-1]
+    assert last.tier == "api" and last.watermark is not None and "weights" not in last.artifacts
+    robust, wm = plan.gates["robust-detectability"], plan.gates["watermark"]
+    assert not robust.required and wm.required and robust.attacks == wm.attacks and len(wm.attacks) >= 3
+    assert "watermark" in last.gates and all("watermark" not in st.gates for st in plan.stages[:-1])
+    assert all("robust-detectability" in st.gates for st in plan.stages)
 
 
 def test_init_writes_plan_and_evidence_and_refuses_overwrite(tmp_path):

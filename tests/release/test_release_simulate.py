@@ -223,6 +223,14 @@ def test_plan_init_writes_a_plan_that_checks_and_runs(family, micro_family, tmp_
         row = json.loads((tmp_path / "run" / "summary.json").read_text())[0]
         assert row["sizes"] == ["small", "medium"] and row["decision"] == "hold"  # third parties at chance
         assert "transfer" in row["reason"] and row["transfer_vs"] == "chance"
+        # the all-at-once stage is not watermarked, and its inherited watermark gate says so
+        assert "watermark (stage 'all' (download tier) has no watermark" in row["reason"]
+        # create = true: the first simulation made the api stage's key next to the plan, for micro
+        from gpt2guard.watermark import load_key
+
+        assert load_key(tmp_path / "keys" / "medium.key").family == "micro"
+        r = runner.invoke(main, ["release", "plan", "check", str(plan)])
+        assert "watermark key keys/medium.key: sha256 " in r.output
     # what simulate would refuse, check refuses: a length past the context window
     text = plan.read_text()
     window = 128 if family == "micro" else 256
