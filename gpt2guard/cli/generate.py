@@ -7,7 +7,7 @@ import json
 import click
 
 from gpt2guard.cli.params import DEVICE, POSITIVE, SEED
-from gpt2guard.cli.options import PROGRESS
+from gpt2guard.cli.options import PROGRESS, engine_options, make_engine
 
 
 @click.command("generate")
@@ -36,9 +36,11 @@ from gpt2guard.cli.options import PROGRESS
                    "per record, and a resumed set keeps its own.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output directory.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@engine_options
 @PROGRESS
 def generate(family, sizes, sampling, n, length, prompts, no_match_length, split, seed, continue_past_eos, logprobs,
-             batch_size, shard_size, device, linear, out, as_json, progress):
+             batch_size, shard_size, device, linear, out, as_json, engine, ray_address, ray_workers,
+             ray_gpus_per_worker, progress):
     """Generate N documents per size and sampling method into dataset sets.
 
     Writes <family>-<size>[-<method>].<split>.jsonl (for the real GPT-2 family, OpenAI's
@@ -46,6 +48,10 @@ def generate(family, sizes, sampling, n, length, prompts, no_match_length, split
     record carries its provenance and regenerates from it. Run the same command again to
     resume a killed run: finished records are kept, none is written twice; a run with
     other settings (seed, length, sampling, flags) on the same --out is refused.
+
+    With --engine ray the records are made on Ray Data actors (a local Ray, or the cluster
+    at --ray-address) and written here in record order: the same records as a local run on
+    the same kind of device, resumed the same way.
 
     Example: gpt2guard generate --family nano --sizes all --sampling pure,top-k=40,nucleus=0.8-1.0
     --n 1000 --length 200 --seed 0 --out data/gen
@@ -59,7 +65,8 @@ def generate(family, sizes, sampling, n, length, prompts, no_match_length, split
                         match_length=not no_match_length, split=split, seed=seed,
                         stop_at_eos=not continue_past_eos, logprobs=logprobs, batch_size=batch_size,
                         shard_size=shard_size, device=device, linear=linear)
-    summary = run_generation(job, progress=progress, log=lambda m: click.echo(m, err=True))
+    engine = make_engine(engine, ray_address, ray_workers, ray_gpus_per_worker)
+    summary = run_generation(job, progress=progress, log=lambda m: click.echo(m, err=True), engine=engine)
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return

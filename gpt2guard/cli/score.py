@@ -11,7 +11,7 @@ import click
 
 from gpt2guard.cli.direction import direction_option_group
 from gpt2guard.cli.params import COUNT, METHOD, RATE, SEED, THRESHOLD, refuse_together
-from gpt2guard.cli.options import PROGRESS
+from gpt2guard.cli.options import PROGRESS, engine_options, engine_session, make_engine
 
 # Tokens of each document the HTML report shows by default (a page of a few MB).
 DEFAULT_HTML_TOKENS = 20_000
@@ -84,11 +84,11 @@ def format_verdicts(rows: list[dict], fmt: str) -> str:
 
 
 def build_detector(detector, method, family, size, reference_size, threshold, fpr, min_tokens, seed, log,
-                   progress=False, max_tokens=None):
+                   progress=False, max_tokens=None, engine=None):
     """A saved detector (``--detector``) or a zero-shot one, threshold and direction set
     (:func:`~gpt2guard.detector.build.build_detector`, shared with ``serve``); ``max_tokens``
     cuts each document's scoring at that many tokens. The direction options come from the
-    running command (:mod:`gpt2guard.cli.direction`)."""
+    running command (:mod:`gpt2guard.cli.direction`); ``engine`` is where it scores."""
     from gpt2guard.cli.direction import direction_options, refuse_with_detector
     from gpt2guard.detector.build import build_detector as build
 
@@ -98,7 +98,8 @@ def build_detector(detector, method, family, size, reference_size, threshold, fp
         refuse_with_detector(ctx)
         options = direction_options(ctx)
     return build(detector, method, family, size, reference_size, threshold=threshold, fpr=fpr,
-                 min_tokens=min_tokens, seed=seed, log=log, scorer_kwargs={"progress": progress},
+                 min_tokens=min_tokens, seed=seed, log=log,
+                 scorer_kwargs={"progress": progress, **({"engine": engine} if engine is not None else {})},
                  max_tokens=max_tokens, **options)
 
 
@@ -141,9 +142,10 @@ def html_scorer(det, family, size, max_tokens: int):
 @click.option("--html-max-tokens", type=click.IntRange(min=1), default=DEFAULT_HTML_TOKENS, show_default=True,
               help="The HTML report shows at most this many tokens of each document (and says so); verdicts "
                    "judge every token.")
+@engine_options
 @PROGRESS
 def score(files, detector, method, family, size, reference_size, threshold, fpr, min_tokens, seed, fmt, skip_bad,
-          max_tokens, html_out, html_max_tokens, progress):
+          max_tokens, html_out, html_max_tokens, engine, ray_address, ray_workers, ray_gpus_per_worker, progress):
     """Judge each document in FILES (text files, JSONL sets, or - for stdin): machine, human or abstain.
 
     Prints per document the decision with its reason, the machine probability (trained and
@@ -159,12 +161,13 @@ def score(files, detector, method, family, size, reference_size, threshold, fpr,
     gpt2). Without GPT-2's weights: give labelled documents or train a detector
     (docs/detector.md, "Without the generator's weights").
 
+    With --engine ray the documents are scored on Ray Data actors (a local Ray, or the
+    cluster at --ray-address), with statistics equal to a local run's to float rounding.
+
     Examples: gpt2guard score essay.txt --method fast-detectgpt --family nano;
     gpt2guard score data/test.jsonl --detector det/ --format json --html report.html
     """
-    from dataclasses import replace
-
-    from gpt2guard.detector.inputs import batched, check_paths, iter_documents
+    from gpt2guard.detector.inputs import check_paths
 
     ctx = click.get_current_context()
     refuse_together(ctx, "detector", ["method", "reference_size", "fpr"], "a saved detector has its own scorer and "
@@ -173,12 +176,26 @@ def score(files, detector, method, family, size, reference_size, threshold, fpr,
 
     log = lambda m: click.echo(m, err=True)  # noqa: E731
     check_paths(files)
+    engine = make_engine(engine, ray_address, ray_workers, ray_gpus_per_worker)
+    with engine_session(engine):
+        _score(files, detector, method, family, size, reference_size, threshold, fpr, min_tokens, seed, fmt,
+               skip_bad, max_tokens, html_out, html_max_tokens, progress, engine, log)
+
+
+def _score(files, detector, method, family, size, reference_size, threshold, fpr, min_tokens, seed, fmt, skip_bad,
+           max_tokens, html_out, html_max_tokens, progress, engine, log):
+    from dataclasses import replace
+
+    from gpt2guard.detector.inputs import BATCH_CHARS, batched, iter_documents
+
     det = build_detector(detector, method, family, size, reference_size, threshold, fpr, min_tokens, seed, log,
-                         progress, max_tokens)
+                         progress, max_tokens, engine if engine.is_ray else None)
     report = html_scorer(det, family, size, html_max_tokens) if html_out else None
     verdicts, sections, shown = [], [], 0
     # documents are read and scored a group at a time: only the group being scored is held
-    for names, docs in batched(iter_documents(files, skip_bad=skip_bad, log=log)):
+    # on Ray, larger groups: each group is one pipeline, whose actors start and load models once
+    group = {"max_docs": 1 << 16, "max_chars": 8 * BATCH_CHARS} if engine.is_ray else {}
+    for names, docs in batched(iter_documents(files, skip_bad=skip_bad, log=log), **group):
         offset = len(verdicts)
         verdicts += [replace(v, index=v.index + offset) for v in det.verdicts(docs, names)]
         if report is not None:

@@ -130,7 +130,8 @@ class ScenarioRun:
             shutil.rmtree(sdir)
         (sdir / "evidence").mkdir(parents=True)
         self.say(f"{self.name}: stage {index} {stage.name} ({', '.join(stage.sizes)}, {date}): measuring")
-        generate_samples(self.data.out / "samples", self.plan, stage.sizes, progress=self.data.progress)
+        generate_samples(self.data.out / "samples", self.plan, stage.sizes, progress=self.data.progress,
+                         engine=self.data.engine)
         ev = stage_evidence(self.plan, stage, date, state, self.world, self.world.order)
         measured, sd = measure_stage(self.world, ev)
         files = {"detection": sdir / "evidence" / "detection.json", "transfer": sdir / "evidence" / "transfer.json",
@@ -224,7 +225,7 @@ def _now() -> str:
 
 
 def simulate(plan: Plan | str | Path, out: str | Path, *, only: list[str] | None = None, progress: bool = True,
-             log=None) -> SimulationResult:
+             log=None, engine=None) -> SimulationResult:
     """Run a release plan's baseline and scenarios into ``out``; resume whatever is unfinished.
 
     Parameters
@@ -239,6 +240,9 @@ def simulate(plan: Plan | str | Path, out: str | Path, *, only: list[str] | None
         Progress bars on a terminal.
     log : callable, optional
         Receives one line per step.
+    engine : Engine or str, optional
+        Where the stages' generation and scoring run (:class:`~gpt2guard.engine.Engine`):
+        this process (default) or Ray Data actors, with the same samples and statistics.
 
     Returns
     -------
@@ -251,12 +255,23 @@ def simulate(plan: Plan | str | Path, out: str | Path, *, only: list[str] | None
     """
     from gpt2guard.release.lock import RunLock
 
+    import contextlib
+
+    from gpt2guard.engine import as_engine
+
+    engine = as_engine(engine)
     plan = load_plan(plan) if not isinstance(plan, Plan) else plan  # a bad plan never touches out
-    with RunLock(out):  # held from the first write to the manifest: one simulation per directory
-        return _simulate(plan, Path(out), only=only, progress=progress, log=log)
+    session = contextlib.nullcontext()
+    if engine.is_ray:
+        from gpt2guard.engine.ray_session import ray_session
+
+        session = ray_session(engine)  # one connection for every stage; a bad cluster never touches out
+    with session, RunLock(out):  # held from the first write to the manifest: one simulation per directory
+        return _simulate(plan, Path(out), only=only, progress=progress, log=log,
+                         engine=engine if engine.is_ray else None)
 
 
-def _simulate(plan: Plan, out: Path, *, only, progress, log) -> SimulationResult:
+def _simulate(plan: Plan, out: Path, *, only, progress, log, engine=None) -> SimulationResult:
     from gpt2guard.release.data import RunData
     from gpt2guard.release.evidence import MeasuredWorld
     from gpt2guard.release.manifest import write_manifest
@@ -273,7 +288,7 @@ def _simulate(plan: Plan, out: Path, *, only, progress, log) -> SimulationResult
         from gpt2guard.family.build import build_family
 
         build_family(plan.family, progress=progress, log=say)
-    world = MeasuredWorld(RunData(out, plan, progress=progress), plan)
+    world = MeasuredWorld(RunData(out, plan, progress=progress, engine=engine), plan)
     result = SimulationResult(out)
     for name, variant in chosen:
         sc = ScenarioRun(name, variant, world, out / "scenarios" / name, run, say)
