@@ -46,9 +46,33 @@ def _quiet_ray() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
+def _route_raylet_messages() -> None:
+    """Ray's driver prints the errors its raylet reports (a task retried, an actor that could
+    not start) to standard output, where they would mix with a command's output; they go to
+    the ``ray`` logger instead (debug level). What failed for good still reaches the user as
+    the one line of :func:`ray_failure`."""
+    try:
+        from ray._private import worker
+    except ImportError:
+        return
+    original = getattr(worker, "print_to_stdstream", None)
+    if original is None or getattr(original, "gpt2guard_quiet", False):
+        return
+
+    def routed(data, ignore_prefix):
+        if data.get("pid") == "raylet":
+            logging.getLogger("ray").debug("%s", "\n".join(str(x) for x in data.get("lines", [])))
+            return
+        original(data, ignore_prefix)
+
+    routed.gpt2guard_quiet = True
+    worker.print_to_stdstream = routed
+
+
 def _quiet_data() -> None:
     import ray.data
 
+    _route_raylet_messages()
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
