@@ -44,9 +44,11 @@ def make_engine(engine: str, ray_address, ray_workers, ray_gpus_per_worker):
         if given:
             raise click.UsageError(f"{given[0]} goes with --engine ray")
         return Engine()
-    from gpt2guard.engine.ray_session import require_ray
+    from gpt2guard.engine.ray_session import check_reachable, require_ray
 
     require_ray()
+    if ray_address:
+        check_reachable(ray_address)  # before any work: Ray itself retries an unreachable head for minutes
     return Engine("ray", address=ray_address, workers=ray_workers, gpus_per_worker=float(ray_gpus_per_worker or 0))
 
 
