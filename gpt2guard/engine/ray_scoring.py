@@ -5,8 +5,9 @@ come back in input order.
 :class:`RayScorer` is a ``Scorer`` whose :meth:`~RayScorer.score` and
 :meth:`~RayScorer.score_sums` run there, so every user of a scorer (``gpt2guard score``,
 the features of ``detector train|eval``, ``release simulate``) runs on Ray unchanged.
-Records cross the cluster as the ``.npz`` archives of plain arrays the stats cache writes
-(:meth:`~gpt2guard.detector.stats.TokenStats.to_arrays`), read without pickles. Window
+Records cross the cluster as data, never pickles: per-document sums as JSON, full records
+as the ``.npz`` archives of plain arrays the stats cache writes
+(:meth:`~gpt2guard.detector.stats.TokenStats.to_arrays`). Window
 batches differ from a local run's (each actor sees its share of the documents), so the
 statistics equal local ones to float rounding, not bit for bit.
 """
@@ -14,6 +15,7 @@ statistics equal local ones to float rounding, not bit for bit.
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 
@@ -25,16 +27,32 @@ DOCS_PER_BATCH = 128
 
 
 def _pack(record) -> bytes:
+    """A record as bytes: a :class:`~gpt2guard.detector.stats.TokenSums` as JSON (floats
+    round-trip exactly; a few hundred bytes), a
+    :class:`~gpt2guard.detector.stats.TokenStats` as the stats cache's ``.npz`` of arrays."""
+    from gpt2guard.detector.stats import TokenSums
+
+    if isinstance(record, TokenSums):
+        return json.dumps({"n_tokens": record.n_tokens, "sums": record.sums, "n_windows": record.n_windows,
+                           "model_hash": record.model_hash, "reference_hash": record.reference_hash,
+                           "flags": list(record.flags), "text_hash": record.text_hash,
+                           "repairs": record.repairs}).encode("utf-8")
     buf = io.BytesIO()
     np.savez(buf, **record.to_arrays())
     return buf.getvalue()
 
 
 def _unpack(data: bytes, sums: bool):
+    """Inverse of :func:`_pack` (never unpickles)."""
     from gpt2guard.detector.stats import TokenStats, TokenSums
 
+    if sums:
+        obj = json.loads(data)
+        return TokenSums(obj["n_tokens"], obj["sums"], obj["n_windows"], obj["model_hash"],
+                         reference_hash=obj["reference_hash"], flags=tuple(obj["flags"]),
+                         text_hash=obj["text_hash"], repairs=obj["repairs"])
     with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
-        return (TokenSums if sums else TokenStats).from_arrays(arrays)
+        return TokenStats.from_arrays(arrays)
 
 
 class ScoreActor:

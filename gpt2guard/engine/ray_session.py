@@ -125,6 +125,8 @@ def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
 
 
 def _runtime_env(local: bool) -> dict:
+    """The job's runtime environment: the forwarded variables (and, for a Ray started here,
+    this checkout on the workers' path)."""
     env = {k: os.environ[k] for k in FORWARDED_ENV if os.environ.get(k)}
     if local:
         # a Ray started here runs this checkout of gpt2guard, however the driver found it

@@ -475,7 +475,10 @@ def _run_sets(job: GenerationJob, plan: dict, progress: bool, log, engine) -> li
         prompt_ids, limits, prompt_recs = _prompt_ids(job, plan, loaded.tokenizer, loaded.n_positions)
         for _, cfg, name in (t for t in plan["sets"] if t[0] == size):
             where = f"{name}.{job.split} in {out}"
-            backend = _set_backend(out, name, job.split, loaded, job.linear, job.batch_size)
+            requested = job.linear
+            if engine.is_ray and engine.gpus_per_worker > 0 and requested == "auto":
+                requested = "aten"  # what "auto" gives the GPU actors (oneDNN runs on CPUs only)
+            backend = _set_backend(out, name, job.split, loaded, requested, job.batch_size)
             min_rows = _min_rows(job.batch_size)
             settings = {**job_settings(job, name, cfg, plan["prompts_digest"]), "min_rows": min_rows,
                         "model_hash": loaded.model_hash, "tokenizer_hash": loaded.tokenizer_hash}
