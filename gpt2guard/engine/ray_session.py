@@ -182,7 +182,8 @@ def cluster_workers(engine) -> int:
         return want
     if engine.workers:
         return engine.workers
-    return _cpu_workers(os.cpu_count() or 1 if not engine.address else float(resources.get("CPU", 1)), engine)
+    cpus = float(resources.get("CPU", 1)) if engine.address else (os.cpu_count() or 1)  # a local Ray's CPUs are padded
+    return _cpu_workers(cpus, engine)
 
 
 def _cpu_workers(cpus: float, engine) -> int:
