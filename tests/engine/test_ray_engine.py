@@ -229,3 +229,33 @@ def test_a_failing_worker_is_one_line_and_the_written_records_stay(ray_engine, l
     result = CliRunner().invoke(main, GEN + N + ["--out", str(tmp_path)] + RAY)
     assert result.exit_code == 0, result.output
     assert set_files(tmp_path) == set_files(local_sets)
+
+
+def test_release_simulate_on_ray_decides_as_locally(ray_engine, tmp_path):
+    """A staged release run with --engine ray: the same samples, the same decisions, the same
+    measured evidence to float rounding, as the local engine's run."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "release"))
+    try:
+        from release_helpers import MICRO_PLAN
+    finally:
+        sys.path.pop(0)
+    (tmp_path / "evidence").mkdir()
+    for size in ("small", "medium"):
+        (tmp_path / "evidence" / f"signoff-{size}.toml").write_text('approved = true\nby = "test board"\n')
+    plan = tmp_path / "plan.toml"
+    plan.write_text(MICRO_PLAN)
+    runs = {}
+    for name, engine in (("local", []), ("ray", RAY)):
+        result = CliRunner().invoke(main, ["release", "simulate", str(plan), "--out", str(tmp_path / name),
+                                           "--scenario", "staged", "--json", *engine])
+        assert result.exit_code == 0, result.output
+        runs[name] = json.loads(result.output[result.output.index("["):])
+    assert set_files(tmp_path / "local" / "samples") == set_files(tmp_path / "ray" / "samples")
+    assert len(runs["local"]) == len(runs["ray"]) == 2
+    for a, b in zip(runs["local"], runs["ray"]):
+        assert a.keys() == b.keys() and a["decision"] == b["decision"]
+        for key, value in a.items():
+            if isinstance(value, float):
+                assert b[key] == pytest.approx(value, rel=1e-3, abs=1e-3), key
+            elif not isinstance(value, (dict, list)):
+                assert b[key] == value, key
