@@ -7,7 +7,7 @@ import json
 import click
 
 from gpt2guard.cli.params import ATTACK_SPECS, BOOT, COUNT, RATE, SEED as SEED_TYPE, given, refuse_together
-from gpt2guard.cli.options import PROGRESS
+from gpt2guard.cli.options import PROGRESS, engine_options, engine_session, make_engine
 
 DATA = click.option("--data", "data", multiple=True, required=True, type=click.Path(file_okay=False, exists=True),
                     help="Directory of sets (repeatable): the human set and the machine sets.")
@@ -25,6 +25,15 @@ def detector():
 
 def _log(msg):
     click.echo(msg, err=True)
+
+
+def _use_engine(engine, ray_address, ray_workers, ray_gpus_per_worker) -> dict:
+    """The scorer settings of a command's engine, connected for the rest of the command."""
+    engine = make_engine(engine, ray_address, ray_workers, ray_gpus_per_worker)
+    if not engine.is_ray:
+        return {}
+    click.get_current_context().with_resource(engine_session(engine))
+    return {"engine": engine}
 
 
 def _verdict_scores(det, data):
@@ -87,13 +96,17 @@ def _calibrate(det, directory, data, fpr, seed, n_boot):
 @SEED
 @LIMIT
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Detector directory to write.")
+@engine_options
 @PROGRESS
 def train_cmd(data, human, machine, kind, base, epochs, lr, batch_size, family, sizes, references, lexical, cv, split,
-              valid_split, fpr, min_tokens, seed, limit, out, progress):
+              valid_split, fpr, min_tokens, seed, limit, out, engine, ray_address, ray_workers, ray_gpus_per_worker,
+              progress):
     """Train a detector on human and machine sets and save it (no pickles) to OUT.
 
     Example: gpt2guard detector train --data data/human --data data/gen --family nano --sizes small,medium
     --kind logistic --out det/
+
+    With --engine ray (logistic, boosting) the scorer features are computed on Ray Data actors.
 
     --kind finetune reads the first tokens of each document up to the base's context, stops
     early on the valid split's loss and saves the weights as safetensors:
@@ -118,6 +131,10 @@ def train_cmd(data, human, machine, kind, base, epochs, lr, batch_size, family, 
             raise click.UsageError(f"--{clash[0].replace('_', '-')} is for --kind finetune")
     if kind != "logistic" and given(ctx, "cv"):
         raise click.UsageError(f"--cv chooses the logistic regularisation; --kind {kind} has none")
+    if kind in ("tfidf", "finetune") and engine == "ray":
+        raise click.UsageError(f"--engine ray scores the token-statistic features of logistic and boosting "
+                               f"detectors; --kind {kind} runs here")
+    on_engine = _use_engine(engine, ray_address, ray_workers, ray_gpus_per_worker)
     train = load_labelled(data, human, list(machine), split, limit=limit)
     _log(f"training on {train.labels.count('human')} human and {train.labels.count('machine')} machine documents")
     held = load_labelled(data, human, list(machine), valid_split, limit=limit, require=False)
@@ -146,7 +163,7 @@ def train_cmd(data, human, machine, kind, base, epochs, lr, batch_size, family, 
         refs = {s: reference_size(family, s) for s in names} if references else None
         est = FeatureDetector(kind, random_state=seed, cv=(cv or None) if kind == "logistic" else None)
         det = TrainedDetector(est, family, names, references=refs, min_tokens=min_tokens, lexical=lexical,
-                              scorer_kwargs={"progress": progress})
+                              scorer_kwargs={"progress": progress, **on_engine})
         det.fit(train.texts, train.labels)
     det.save(out)
     on = valid_split if has_valid else split
@@ -227,9 +244,10 @@ def calibrate_cmd(directory, data, human, split, fpr, n_boot, probability, machi
 @SEED
 @LIMIT
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Writes eval.json, eval.txt, roc.png.")
+@engine_options
 @PROGRESS
 def eval_cmd(directory, data, human, machine, split, n_boot, transfer, train_split, attacks, attack_seed, attack_fpr,
-             seed, limit, out, progress):
+             seed, limit, out, engine, ray_address, ray_workers, ray_gpus_per_worker, progress):
     """Evaluate DIRECTORY on a split: AUROC, TPR at 5/1/0.1% FPR with bootstrap intervals, accuracy at
     the threshold, by generator size, sampling method and length; JSON, a table and a ROC plot.
 
@@ -237,6 +255,8 @@ def eval_cmd(directory, data, human, machine, split, n_boot, transfer, train_spl
     attacked machine documents and FPR on its attacked human documents, at the threshold
     calibrated for --attack-fpr on the clean human documents, each with input hygiene and
     without (what hygiene buys).
+
+    With --engine ray the scorer features are computed on Ray Data actors.
 
     Example: gpt2guard detector eval det/ --data data/human --data data/gen --split test --out eval/
     """
@@ -252,7 +272,8 @@ def eval_cmd(directory, data, human, machine, split, n_boot, transfer, train_spl
     for name in ("attack_seed", "attack_fpr"):
         if attacks is None and given(click.get_current_context(), name):
             raise click.UsageError(f"--{name.replace('_', '-')} is for --attacks")
-    det = load_detector(directory, scorer_kwargs={"progress": progress})
+    on_engine = _use_engine(engine, ray_address, ray_workers, ray_gpus_per_worker)
+    det = load_detector(directory, scorer_kwargs={"progress": progress, **on_engine})
     test = load_labelled(data, human, list(machine), split, limit=limit)
     scores, n_tokens = _verdict_scores(det, test)
     y = test.y

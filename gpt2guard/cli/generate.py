@@ -7,7 +7,7 @@ import json
 import click
 
 from gpt2guard.cli.params import DEVICE, POSITIVE, SEED
-from gpt2guard.cli.options import PROGRESS
+from gpt2guard.cli.options import PROGRESS, engine_options, make_engine
 from gpt2guard.cli.watermark import generate_options as watermark_options
 
 
@@ -38,10 +38,11 @@ from gpt2guard.cli.watermark import generate_options as watermark_options
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output directory.")
 @watermark_options
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@engine_options
 @PROGRESS
 def generate(family, sizes, sampling, n, length, prompts, no_match_length, split, seed, continue_past_eos, logprobs,
              batch_size, shard_size, device, linear, out, watermark, watermark_gamma, watermark_delta,
-             watermark_scheme, as_json, progress):
+             watermark_scheme, as_json, engine, ray_address, ray_workers, ray_gpus_per_worker, progress):
     """Generate N documents per size and sampling method into dataset sets.
 
     Writes <family>-<size>[-<method>].<split>.jsonl (for the real GPT-2 family, OpenAI's
@@ -52,6 +53,10 @@ def generate(family, sizes, sampling, n, length, prompts, no_match_length, split
 
     With --watermark KEYFILE, Kirchenbauer et al.'s green-list watermark is applied inside
     the sampling loop (docs/watermark.md); `gpt2guard score --watermark KEYFILE` detects it.
+
+    With --engine ray the records are made on Ray Data actors (a local Ray, or the cluster
+    at --ray-address) and written here in record order: the same records as a local run on
+    the same kind of device, resumed the same way.
 
     Example: gpt2guard generate --family nano --sizes all --sampling pure,top-k=40,nucleus=0.8-1.0
     --n 1000 --length 200 --seed 0 --out data/gen
@@ -72,7 +77,8 @@ def generate(family, sizes, sampling, n, length, prompts, no_match_length, split
                         match_length=not no_match_length, split=split, seed=seed,
                         stop_at_eos=not continue_past_eos, logprobs=logprobs, batch_size=batch_size,
                         shard_size=shard_size, device=device, linear=linear, watermark=marker)
-    summary = run_generation(job, progress=progress, log=lambda m: click.echo(m, err=True))
+    engine = make_engine(engine, ray_address, ray_workers, ray_gpus_per_worker)
+    summary = run_generation(job, progress=progress, log=lambda m: click.echo(m, err=True), engine=engine)
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return

@@ -75,6 +75,8 @@ SEED = click.IntRange(0, MAX_SEED)
 POSITIVE = click.IntRange(min=1)
 #: Counts that may be zero.
 COUNT = click.IntRange(min=0)
+#: Amounts that may be zero or fractional (GPUs per worker).
+COUNT_FLOAT = FiniteFloat(0.0, what="an amount")
 #: Bootstrap resamples.
 BOOT = click.IntRange(min=MIN_BOOT)
 

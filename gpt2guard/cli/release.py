@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from gpt2guard.cli.options import PROGRESS
+from gpt2guard.cli.options import PROGRESS, engine_options, make_engine
 from gpt2guard.cli.release_card import card
 
 
@@ -93,8 +93,9 @@ def check_cmd(path):
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory (resumed if it exists).")
 @click.option("--scenario", "only", multiple=True, help="Run only this scenario (repeatable; default all).")
 @click.option("--json", "as_json", is_flag=True, help="Print the decision rows as JSON.")
+@engine_options
 @PROGRESS
-def simulate_cmd(plan, out, only, as_json, progress):
+def simulate_cmd(plan, out, only, as_json, engine, ray_address, ray_workers, ray_gpus_per_worker, progress):
     """Simulate the staged release PLAN: per stage generate samples, measure what is public
     after the stage against what was public before it (the detector publishable with the
     stage, the detectors third parties already hold, the quality step over the most capable
@@ -105,6 +106,9 @@ def simulate_cmd(plan, out, only, as_json, progress):
     resume a killed simulation from its last finished stage. Ends with the decision table
     of every scenario and where the summary, cards and reports are.
 
+    With --engine ray each stage's generation and scoring run on Ray Data actors (a local
+    Ray, or the cluster at --ray-address), with the same samples and statistics.
+
     Example: gpt2guard release simulate release-plan.toml --out runs/nano
     """
     import json
@@ -113,7 +117,9 @@ def simulate_cmd(plan, out, only, as_json, progress):
     from gpt2guard.release.simulate import simulate
     from gpt2guard.release.summary import format_table, scenario_table
 
-    result = simulate(plan, out, only=list(only) or None, progress=progress, log=lambda m: click.echo(m, err=True))
+    engine = make_engine(engine, ray_address, ray_workers, ray_gpus_per_worker)
+    result = simulate(plan, out, only=list(only) or None, progress=progress, log=lambda m: click.echo(m, err=True),
+                      engine=engine)
     if as_json:
         click.echo(json.dumps(result.rows, indent=2))
         return

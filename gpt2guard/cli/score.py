@@ -11,7 +11,7 @@ import click
 
 from gpt2guard.cli.direction import direction_option_group
 from gpt2guard.cli.params import COUNT, METHOD, RATE, SEED, THRESHOLD, refuse_together
-from gpt2guard.cli.options import PROGRESS
+from gpt2guard.cli.options import PROGRESS, engine_options, engine_session, make_engine
 from gpt2guard.cli.watermark import score_options as watermark_options
 
 # Tokens of each document the HTML report shows by default (a page of a few MB).
@@ -89,11 +89,11 @@ def format_verdicts(rows: list[dict], fmt: str) -> str:
 
 
 def build_detector(detector, method, family, size, reference_size, threshold, fpr, min_tokens, seed, log,
-                   progress=False, max_tokens=None):
+                   progress=False, max_tokens=None, engine=None):
     """A saved detector (``--detector``) or a zero-shot one, threshold and direction set
     (:func:`~gpt2guard.detector.build.build_detector`, shared with ``serve``); ``max_tokens``
     cuts each document's scoring at that many tokens. The direction options come from the
-    running command (:mod:`gpt2guard.cli.direction`)."""
+    running command (:mod:`gpt2guard.cli.direction`); ``engine`` is where it scores."""
     from gpt2guard.cli.direction import direction_options, refuse_with_detector
     from gpt2guard.detector.build import build_detector as build
 
@@ -103,7 +103,8 @@ def build_detector(detector, method, family, size, reference_size, threshold, fp
         refuse_with_detector(ctx)
         options = direction_options(ctx)
     return build(detector, method, family, size, reference_size, threshold=threshold, fpr=fpr,
-                 min_tokens=min_tokens, seed=seed, log=log, scorer_kwargs={"progress": progress},
+                 min_tokens=min_tokens, seed=seed, log=log,
+                 scorer_kwargs={"progress": progress, **({"engine": engine} if engine is not None else {})},
                  max_tokens=max_tokens, **options)
 
 
@@ -147,9 +148,11 @@ def html_scorer(det, family, size, max_tokens: int):
               help="The HTML report shows at most this many tokens of each document (and says so); verdicts "
                    "judge every token.")
 @watermark_options
+@engine_options
 @PROGRESS
 def score(files, detector, method, family, size, reference_size, threshold, fpr, min_tokens, seed, fmt, skip_bad,
-          max_tokens, html_out, html_max_tokens, watermark, watermark_gamma, watermark_scheme, watermark_z, progress):
+          max_tokens, html_out, html_max_tokens, watermark, watermark_gamma, watermark_scheme, watermark_z, engine,
+          ray_address, ray_workers, ray_gpus_per_worker, progress):
     """Judge each document in FILES (text files, JSONL sets, or - for stdin): machine, human or abstain.
 
     Prints per document the decision with its reason, the machine probability (trained and
@@ -171,13 +174,14 @@ def score(files, detector, method, family, size, reference_size, threshold, fpr,
     human text beside the theoretical one. --watermark alone runs no detector (the
     tokenizer is the key's family's, or --family's); with --detector or --method both run.
 
+    With --engine ray the documents are scored on Ray Data actors (a local Ray, or the
+    cluster at --ray-address), with statistics equal to a local run's to float rounding.
+
     Examples: gpt2guard score essay.txt --method fast-detectgpt --family nano;
     gpt2guard score data/test.jsonl --detector det/ --format json --html report.html;
     gpt2guard score data/gen/nano-small.test.jsonl --watermark keys/nano.key
     """
-    from dataclasses import replace
-
-    from gpt2guard.detector.inputs import batched, check_paths, iter_documents
+    from gpt2guard.detector.inputs import check_paths
 
     ctx = click.get_current_context()
     refuse_together(ctx, "detector", ["method", "reference_size", "fpr"], "a saved detector has its own scorer and "
@@ -186,7 +190,7 @@ def score(files, detector, method, family, size, reference_size, threshold, fpr,
 
     log = lambda m: click.echo(m, err=True)  # noqa: E731
     check_paths(files)
-    from gpt2guard.cli.watermark import WatermarkTest, format_watermark, refuse_stray, watermark_only
+    from gpt2guard.cli.watermark import WatermarkTest, refuse_stray, watermark_only
 
     refuse_stray(ctx, ["watermark_gamma", "watermark_scheme", "watermark_z"])
     test = None
@@ -195,12 +199,27 @@ def score(files, detector, method, family, size, reference_size, threshold, fpr,
         if watermark_only(ctx, test, files, fmt, skip_bad, log):
             return
         test.calibrate()
+    engine = make_engine(engine, ray_address, ray_workers, ray_gpus_per_worker)
+    with engine_session(engine):
+        _score(files, detector, method, family, size, reference_size, threshold, fpr, min_tokens, seed, fmt,
+               skip_bad, max_tokens, html_out, html_max_tokens, progress, engine, log, test)
+
+
+def _score(files, detector, method, family, size, reference_size, threshold, fpr, min_tokens, seed, fmt, skip_bad,
+           max_tokens, html_out, html_max_tokens, progress, engine, log, test):
+    from dataclasses import replace
+
+    from gpt2guard.cli.watermark import format_watermark
+    from gpt2guard.detector.inputs import BATCH_CHARS, batched, iter_documents
+
     det = build_detector(detector, method, family, size, reference_size, threshold, fpr, min_tokens, seed, log,
-                         progress, max_tokens)
+                         progress, max_tokens, engine if engine.is_ray else None)
     report = html_scorer(det, family, size, html_max_tokens) if html_out else None
     verdicts, sections, shown, marks = [], [], 0, []
     # documents are read and scored a group at a time: only the group being scored is held
-    for names, docs in batched(iter_documents(files, skip_bad=skip_bad, log=log)):
+    # on Ray, larger groups: each group is one pipeline, whose actors start and load models once
+    group = {"max_docs": 1 << 16, "max_chars": 8 * BATCH_CHARS} if engine.is_ray else {}
+    for names, docs in batched(iter_documents(files, skip_bad=skip_bad, log=log), **group):
         offset = len(verdicts)
         verdicts += [replace(v, index=v.index + offset) for v in det.verdicts(docs, names)]
         if test is not None:

@@ -202,7 +202,8 @@ def format_watermark(names, rows, fmt: str, test: WatermarkTest) -> str:
 
 #: ``score`` options that only set up a detector: refused with ``--watermark`` alone.
 DETECTOR_ONLY = ("size", "reference_size", "threshold", "fpr", "min_tokens", "html_out", "direction", "suspect",
-                 "labelled_dirs", "labelled_human", "labelled_machine", "labelled_split")
+                 "labelled_dirs", "labelled_human", "labelled_machine", "labelled_split",
+                 "engine", "ray_address", "ray_workers", "ray_gpus_per_worker")
 
 
 def watermark_only(ctx: click.Context, test: WatermarkTest, files, fmt: str, skip_bad: bool, log) -> bool:

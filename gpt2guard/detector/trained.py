@@ -72,7 +72,7 @@ class TrainedDetector(TextDetector):
         false-positive rate unreachable.
     scorer_kwargs : dict, optional
         Passed to :class:`~gpt2guard.detector.scoring.Scorer` (``cache``, ``max_tokens``,
-        ``progress``...).
+        ``progress``...); ``engine`` picks where it scores (:func:`~gpt2guard.engine.make_scorer`).
     device : str, optional
         Device to load scorers on.
     lexical : bool
@@ -225,10 +225,11 @@ class TrainedDetector(TextDetector):
         first use (model hashes are checked against the saved ones)."""
         scorers = self._state("_scorers", {})
         if size not in scorers:
-            from gpt2guard.detector.scoring import Scorer
+            from gpt2guard.engine import make_scorer
 
             ref = self.reference_map.get(size)
-            scorers[size] = Scorer(self._load(size), self._load(ref) if ref else None, **(self.scorer_kwargs or {}))
+            scorers[size] = make_scorer(self._load(size), self._load(ref) if ref else None,
+                                        **(self.scorer_kwargs or {}))
         return scorers[size]
 
     def token_stats(self, texts) -> dict[str, list]:

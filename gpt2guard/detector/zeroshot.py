@@ -35,7 +35,8 @@ class ZeroShotDetector:
     min_tokens : int
         Shorter documents get an ``abstain`` verdict.
     scorer_kwargs : dict, optional
-        Passed to :class:`~gpt2guard.detector.scoring.Scorer`.
+        Passed to :class:`~gpt2guard.detector.scoring.Scorer`; ``engine`` (an
+        :class:`~gpt2guard.engine.Engine`) picks where it scores (:func:`~gpt2guard.engine.make_scorer`).
     """
 
     kind = "zero-shot"
@@ -58,7 +59,7 @@ class ZeroShotDetector:
     def scorer(self):
         """The :class:`~gpt2guard.detector.scoring.Scorer`, loaded on first use."""
         if self._scorer is None:
-            from gpt2guard.detector.scoring import Scorer
+            from gpt2guard.engine import make_scorer
             from gpt2guard.family import load_model
 
             loaded = load_model(self.family, self.size, device=self.device)
@@ -66,7 +67,7 @@ class ZeroShotDetector:
             if self.method.needs_reference and ref is None:
                 raise GuardError(f"method {self.method.name} needs a reference model: give a reference size")
             self.size = loaded.size
-            self._scorer = Scorer(loaded, ref, **self.scorer_kwargs)
+            self._scorer = make_scorer(loaded, ref, **self.scorer_kwargs)
         return self._scorer
 
     def scores_from_stats(self, stats) -> np.ndarray:

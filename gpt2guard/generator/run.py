@@ -399,8 +399,70 @@ def _record(i: int, result, length: int, loaded, set_name: str, prompt: Record |
                   flags=degeneracy_flags(result.token_ids), token_logprobs=result.logprobs)
 
 
-def run_generation(job: GenerationJob, progress: bool = True, log=None) -> list[dict]:
+@dataclass(frozen=True)
+class SetTask:
+    """What every record of one set's split shares: the job, the set, its sampling method,
+    linear backend, rows per product and job id, and the library versions of the run."""
+
+    job: GenerationJob
+    name: str
+    cfg: object
+    backend: str
+    min_rows: int | None
+    jid: str
+    versions: dict
+
+
+def make_records(loaded, task: SetTask, items) -> list[Record]:
+    """The records of ``items`` (``(index, prompt ids, max new tokens, prompt record or
+    None)``, any subset of a set in any grouping: a record's bits depend on its seed, never
+    on its batch-mates), made with ``loaded``; the one record maker of every engine."""
+    from gpt2guard.datasets.tokens import count_tokens
+    from gpt2guard.generator.sample import generate_tokens
+
+    job, name = task.job, task.name
+    idx = [it[0] for it in items]
+    results = generate_tokens(loaded, [it[1] for it in items], [it[2] for it in items], task.cfg,
+                              [record_seed(job.seed, name, job.split, i) for i in idx],
+                              stop_at_eos=job.stop_at_eos, return_logprobs=job.logprobs,
+                              batch_size=job.batch_size, min_rows=task.min_rows, linear=task.backend,
+                              watermark=job.watermark)
+    lengths = count_tokens([res.text for res in results], loaded.tokenizer)
+    return [_record(it[0], res, length, loaded, name, it[3], job, task.versions, task.jid)
+            for it, res, length in zip(items, results, lengths)]
+
+
+def record_stream(loaded, task: SetTask, items: list, engine=None):
+    """Lists of records of ``items``, in their order: made here a chunk (four batches) at
+    a time, or on Ray Data actors (:func:`~gpt2guard.engine.ray_generate.ray_records`)."""
+    from gpt2guard.engine import as_engine
+
+    chunk = max(task.job.batch_size * 4, 1)
+    if as_engine(engine).is_ray:
+        from gpt2guard.engine.ray_generate import ray_records
+
+        yield from ray_records(loaded, task, items, engine, chunk)
+        return
+    for c in range(0, len(items), chunk):
+        yield make_records(loaded, task, items[c:c + chunk])
+
+
+def run_generation(job: GenerationJob, progress: bool = True, log=None, engine=None) -> list[dict]:
     """Generate every set of ``job``; resume any set a killed run left unfinished.
+
+    Parameters
+    ----------
+    job : GenerationJob
+        What to generate.
+    progress : bool
+        One bar per set on a terminal.
+    log : callable, optional
+        Receives one line per finished set.
+    engine : Engine or str, optional
+        Where the records are made (:class:`~gpt2guard.engine.Engine`): here (default), or on
+        Ray Data actors. Either way this process plans the records and writes them in record
+        order through the same writer, so a set made on Ray is the set made here on the
+        same kind of device, and resumes the same way.
 
     Returns
     -------
@@ -408,18 +470,29 @@ def run_generation(job: GenerationJob, progress: bool = True, log=None) -> list[
         Per set: name, size, sampling, records written now and in all, tokens, seconds,
         tokens per second, flagged records, and the card's path.
     """
+    from gpt2guard.engine import as_engine
+
+    engine = as_engine(engine)
+    plan = plan_job(job)
+    if engine.is_ray:
+        from gpt2guard.engine.ray_session import ray_session
+
+        with ray_session(engine):
+            return _run_sets(job, plan, progress, log, engine)
+    return _run_sets(job, plan, progress, log, engine)
+
+
+def _run_sets(job: GenerationJob, plan: dict, progress: bool, log, engine) -> list[dict]:
     import torch
     from gpt2guard.datasets.card import write_card
     from gpt2guard.datasets.runs import finish_run, start_run, utc_now
     from gpt2guard.datasets.sets import read_manifest
-    from gpt2guard.datasets.tokens import count_tokens, tokenizer_info
+    from gpt2guard.datasets.tokens import tokenizer_info
     from gpt2guard.datasets.writer import SetWriter
     from gpt2guard.family import load_model
     from gpt2guard.family.build import library_versions
-    from gpt2guard.generator.sample import generate_tokens
     from gpt2guard.progress import progress_bar
 
-    plan = plan_job(job)
     say = log or (lambda msg: None)
     out = Path(job.out)
     versions = library_versions()
@@ -430,7 +503,10 @@ def run_generation(job: GenerationJob, progress: bool = True, log=None) -> list[
         prompt_ids, limits, prompt_recs = _prompt_ids(job, plan, loaded.tokenizer, loaded.n_positions)
         for _, cfg, name in (t for t in plan["sets"] if t[0] == size):
             where = f"{name}.{job.split} in {out}"
-            backend = _set_backend(out, name, job.split, loaded, job.linear, job.batch_size)
+            requested = job.linear
+            if engine.is_ray and engine.gpus_per_worker > 0 and requested == "auto":
+                requested = "aten"  # what "auto" gives the GPU actors (oneDNN runs on CPUs only)
+            backend = _set_backend(out, name, job.split, loaded, requested, job.batch_size)
             min_rows = _min_rows(job.batch_size)
             settings = {**job_settings(job, name, cfg, plan["prompts_digest"]), "min_rows": min_rows,
                         "model_hash": loaded.model_hash, "tokenizer_hash": loaded.tokenizer_hash}
@@ -464,23 +540,17 @@ def run_generation(job: GenerationJob, progress: bool = True, log=None) -> list[
                 writer.save_meta()
                 todo = [i for i in range(job.n) if i not in writer.existing_ids]
                 bar = progress_bar(total=job.n, initial=job.n - len(todo), desc=name, unit="doc", progress=progress)
-                chunk = max(job.batch_size * 4, 1)
+                task = SetTask(job, name, cfg, backend, min_rows, jid, versions)
+                items = [(i, prompt_ids[i], limits[i], prompt_recs[i]) for i in todo]
                 try:
-                    for c in range(0, len(todo), chunk):
-                        idx = todo[c:c + chunk]
-                        results = generate_tokens(loaded, [prompt_ids[i] for i in idx], [limits[i] for i in idx],
-                                                  cfg, [record_seed(job.seed, name, job.split, i) for i in idx],
-                                                  stop_at_eos=job.stop_at_eos, return_logprobs=job.logprobs,
-                                                  batch_size=job.batch_size, min_rows=min_rows, linear=backend,
-                                                  watermark=job.watermark)
-                        lengths = count_tokens([res.text for res in results], loaded.tokenizer)
-                        for i, res, length in zip(idx, results, lengths):
-                            rec = _record(i, res, length, loaded, name, prompt_recs[i], job, versions, jid)
+                    for records in record_stream(loaded, task, items, engine):
+                        for rec in records:
                             writer.write(rec)
                             run["written"] += 1
-                            written, tokens, flagged = written + 1, tokens + res.length, flagged + bool(rec.flags)
+                            written, flagged = written + 1, flagged + bool(rec.flags)
+                            tokens += rec.provenance["new_tokens"]
                         elapsed = time.perf_counter() - start
-                        bar.update(len(idx))
+                        bar.update(len(records))
                         bar.set_postfix(tok_s=f"{tokens / elapsed:.0f}", doc_s=f"{written / elapsed:.1f}")
                 finally:
                     bar.close()

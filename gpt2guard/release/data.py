@@ -44,15 +44,16 @@ def reference_size(plan) -> str:
     return min(plan.sizes, key=order.index)
 
 
-def generate_samples(out: Path, plan, sizes: list[str], progress: bool = False, log=None) -> None:
-    """Generate (or finish) the train and test sample sets of ``sizes``."""
+def generate_samples(out: Path, plan, sizes: list[str], progress: bool = False, log=None, engine=None) -> None:
+    """Generate (or finish) the train and test sample sets of ``sizes`` on ``engine``
+    (:class:`~gpt2guard.engine.Engine`; default this process)."""
     from gpt2guard.generator.run import GenerationJob, run_generation
 
     ev = plan.evaluation
     for split, n, seed in (("train", ev.samples, plan.seed), ("test", ev.test_samples, plan.seed + 1)):
         job = GenerationJob(out=str(out), family=plan.family, sizes=",".join(sizes), sampling=",".join(ev.sampling),
                             n=n, length=ev.length, split=split, seed=seed, batch_size=ev.batch_size)
-        run_generation(job, progress=progress, log=log)
+        run_generation(job, progress=progress, log=log, engine=engine)
 
 
 def read_samples(out: Path, plan, size: str, split: str) -> dict[str, list[str]]:
@@ -157,6 +158,7 @@ class RunData:
     out: Path
     plan: object
     progress: bool = False
+    engine: object = None  # where generation and scoring run (gpt2guard.engine.Engine; None: here)
     machine: dict = field(default_factory=dict)  # (size, split) -> {sampling: [text]}
     human: dict = field(default_factory=dict)  # split -> [text]
     _stats: dict = field(default_factory=dict)  # (size, text) -> TokenStats
@@ -183,7 +185,7 @@ class RunData:
 
             tok = load_tokenizer(self.plan.family)
             ref = reference_size(self.plan)
-            generate_samples(self.out / "samples", self.plan, [ref], progress=self.progress)
+            generate_samples(self.out / "samples", self.plan, [ref], progress=self.progress, engine=self.engine)
             texts = [t for by in self.samples(ref, "train").values() for t in by]
             lengths = [n for n in count_tokens(texts, tok) if n > 0]
             n = getattr(self.plan.evaluation, f"human_{split}")
@@ -195,10 +197,11 @@ class RunData:
 
     def scorer(self, size: str):
         if size not in self._scorers:
-            from gpt2guard.detector.scoring import Scorer
+            from gpt2guard.engine import make_scorer
             from gpt2guard.family import load_model
 
-            self._scorers[size] = Scorer(load_model(self.plan.family, size), progress=self.progress)
+            self._scorers[size] = make_scorer(load_model(self.plan.family, size), progress=self.progress,
+                                              engine=self.engine)
         return self._scorers[size]
 
     def stats(self, size: str, texts: list[str]) -> list:

@@ -155,7 +155,8 @@ class ScenarioRun:
             shutil.rmtree(sdir)
         (sdir / "evidence").mkdir(parents=True)
         self.say(f"{self.name}: stage {index} {stage.name} ({', '.join(stage.sizes)}, {date}): measuring")
-        generate_samples(self.data.out / "samples", self.plan, stage.sizes, progress=self.data.progress)
+        generate_samples(self.data.out / "samples", self.plan, stage.sizes, progress=self.data.progress,
+                         engine=self.data.engine)
         ev = stage_evidence(self.plan, stage, date, state, self.world, self.world.order)
         measured, sd = measure_stage(self.world, ev)
         files = {"detection": sdir / "evidence" / "detection.json", "transfer": sdir / "evidence" / "transfer.json",
@@ -257,7 +258,7 @@ def _now() -> str:
 
 
 def simulate(plan: Plan | str | Path, out: str | Path, *, only: list[str] | None = None, progress: bool = True,
-             log=None) -> SimulationResult:
+             log=None, engine=None) -> SimulationResult:
     """Run a release plan's baseline and scenarios into ``out``; resume whatever is unfinished.
 
     Parameters
@@ -272,6 +273,9 @@ def simulate(plan: Plan | str | Path, out: str | Path, *, only: list[str] | None
         Progress bars on a terminal.
     log : callable, optional
         Receives one line per step.
+    engine : Engine or str, optional
+        Where the stages' generation and scoring run (:class:`~gpt2guard.engine.Engine`):
+        this process (default) or Ray Data actors, with the same samples and statistics.
 
     Returns
     -------
@@ -284,19 +288,28 @@ def simulate(plan: Plan | str | Path, out: str | Path, *, only: list[str] | None
         before anything is written, when a watermark key the plan names is missing or is not a
         key (:func:`~gpt2guard.release.plan.check_keys`).
     """
-    from gpt2guard.release.lock import RunLock
+    import contextlib
 
+    from gpt2guard.engine import as_engine
+    from gpt2guard.release.lock import RunLock
     from gpt2guard.release.plan import check_keys
 
+    engine = as_engine(engine)
     plan = load_plan(plan) if not isinstance(plan, Plan) else plan  # a bad plan never touches out
     missing: list[Path] = []
     keys = check_keys(plan, missing)  # neither does a missing or malformed watermark key
-    with RunLock(out):  # held from the first write to the manifest: one simulation per directory
-        return _simulate(plan, Path(out), only=only, progress=progress, log=log, keys=keys, missing=missing)
+    session = contextlib.nullcontext()
+    if engine.is_ray:
+        from gpt2guard.engine.ray_session import ray_session
+
+        session = ray_session(engine)  # one connection for every stage; a bad cluster never touches out
+    with session, RunLock(out):  # held from the first write to the manifest: one simulation per directory
+        return _simulate(plan, Path(out), only=only, progress=progress, log=log, keys=keys, missing=missing,
+                         engine=engine if engine.is_ray else None)
 
 
 def _simulate(plan: Plan, out: Path, *, only, progress, log, keys: dict | None = None,
-              missing: list | None = None) -> SimulationResult:
+              missing: list | None = None, engine=None) -> SimulationResult:
     from gpt2guard.release.data import RunData
     from gpt2guard.release.evidence import MeasuredWorld
     from gpt2guard.release.manifest import write_manifest
@@ -321,7 +334,7 @@ def _simulate(plan: Plan, out: Path, *, only, progress, log, keys: dict | None =
             say(f"watermark key {name} made for {plan.family} (sha256 {digest[:16]}); keep it secret")
         keys = {**(keys or {}), **made}
     run = _open_run(out, plan, [n for n, _ in chosen], keys)
-    world = MeasuredWorld(RunData(out, plan, progress=progress), plan)
+    world = MeasuredWorld(RunData(out, plan, progress=progress, engine=engine), plan)
     result = SimulationResult(out)
     for name, variant in chosen:
         sc = ScenarioRun(name, variant, world, out / "scenarios" / name, run, say)

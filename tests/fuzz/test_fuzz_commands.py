@@ -606,3 +606,24 @@ CASES[("generate",)] = (generate_watermarked, CASES[("generate",)][1])
 CASES[("score",)] = (score_watermarked, CASES[("score",)][1])
 CASES[("watermark", "keygen")] = (watermark_keygen, 12)
 CASES[("watermark", "info")] = (watermark_info, 12)
+
+
+# --- the engine options (--engine ray, --ray-*) of every command that has them ------------------
+
+ENGINE_ODD = [["--engine", "ray", "--ray-address", "bogus"], ["--engine", "ray", "--ray-address", "ray://"],
+              ["--engine", "ray", "--ray-address", "127.0.0.1:notaport"], ["--engine", "spark"],
+              ["--ray-workers", "0", "--engine", "ray"], ["--ray-gpus-per-worker", "-1", "--engine", "ray"],
+              ["--ray-gpus-per-worker", "nan", "--engine", "ray"], ["--ray-address", "localhost:6379"]]
+
+
+@pytest.mark.parametrize("odd", ENGINE_ODD, ids=lambda a: " ".join(a))
+@pytest.mark.parametrize("path", [("generate",), ("score",), ("release", "simulate"), ("detector", "eval")],
+                         ids=lambda p: "-".join(p))
+def test_engine_options(path, odd, ws, tmp_path):
+    args = {("generate",): ["generate", "--family", "micro", "--n", "1", "--length", "2", "--out", tmp_path / "o"],
+            ("score",): ["score", ws.doc, "--method", "logp", "--family", "micro"],
+            ("release", "simulate"): ["release", "simulate", tmp_path / "missing.toml", "--out", tmp_path / "o"],
+            ("detector", "eval"): ["detector", "eval", tmp_path, "--data", tmp_path, "--out", tmp_path / "o"]}[path]
+    result = CliRunner().invoke(main, [str(a) for a in args + odd], prog_name="gpt2guard")
+    check(result, path, args + odd)
+    assert result.exit_code != 0 and not (tmp_path / "o").exists()
