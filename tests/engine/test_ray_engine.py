@@ -67,6 +67,25 @@ def test_a_set_made_on_ray_is_the_local_set_record_for_record(ray_engine, local_
     assert [r["id"] for r in records(tmp_path)] == list(range(96))
 
 
+def test_a_watermarked_set_made_on_ray_is_the_local_one(ray_engine, tmp_path):
+    """The watermark is applied on the workers, from the same key file (checked by digest),
+    and the records equal a local run's; the key's secret is nowhere in the output."""
+    from gpt2guard.watermark import keygen, load_key
+
+    key = tmp_path / "api.key"
+    keygen(key, seed=5, family="micro")
+    marked = GEN + ["--n", "8", "--watermark", str(key)]
+    local, on_ray = tmp_path / "local", tmp_path / "ray"
+    for out, extra in ((local, []), (on_ray, RAY)):
+        result = CliRunner().invoke(main, marked + ["--out", str(out)] + extra)
+        assert result.exit_code == 0, result.output
+    assert set_files(on_ray) == set_files(local) and len(records(on_ray)) == 8
+    digest = load_key(key).digest
+    assert all(r["provenance"]["watermark"]["key_digest"] == digest for r in records(on_ray))
+    secret = load_key(key).secret.hex()
+    assert not any(secret in p.read_text(errors="replace") for p in on_ray.rglob("*") if p.is_file())
+
+
 def children(pid: int) -> list[int]:
     """Every descendant of ``pid`` (from /proc)."""
     kids: dict[int, list[int]] = {}
