@@ -75,13 +75,8 @@ CLEAN = "clean"
 """The evidence key of the unattacked texts, judged with every attack gate's attacks."""
 
 
-def attack_key(name: str, rate: float) -> str:
-    """How evidence names an attack: ``homoglyph=1``, ``whitespace=0.2`` (the rate as ``%g``)."""
-    return f"{name.strip()}={float(rate):g}"
-
-
 def plan_attacks(plan: "Plan") -> list[str]:
-    """Every attack any gate of the plan declares (:func:`attack_key`), in first-declared order:
+    """Every attack any gate of the plan declares (``str`` of its AttackSpec), in first-declared order:
     what a stage measures its detectors against, whichever of its gates asks."""
     return list(dict.fromkeys(k for g in plan.gates.values() for k in g.attack_keys()))
 
@@ -149,12 +144,9 @@ class GateSpec:
             raise GuardError(f"{path}.file: required for a {self.kind} gate")
 
     def attack_keys(self) -> list[str]:
-        """The declared attacks as evidence keys (:func:`attack_key`), in order; ``clean`` not included."""
-        out = []
-        for text in self.attacks or []:
-            name, _, rate = str(text).partition("=")
-            out.append(attack_key(name, float(rate)))
-        return out
+        """The declared attacks as evidence keys (``homoglyph=1``, ``whitespace=0.2``: ``str`` of
+        each :class:`gpt2guard.attacks.AttackSpec`), in order; ``clean`` not included."""
+        return [str(spec) for spec in self.attack_specs()]
 
     def attack_specs(self, path: str = "") -> list:
         """The declared attacks as :class:`gpt2guard.attacks.AttackSpec` (one-line errors

@@ -37,19 +37,13 @@ def attack_seed(seed: int, attack: str, text: str) -> int:
     return int.from_bytes(digest[:8], "big") >> 1
 
 
-def split_key(key: str) -> tuple[str, float]:
-    """``"homoglyph=1"`` -> ``("homoglyph", 1.0)``."""
-    name, _, rate = key.partition("=")
-    return name, float(rate)
-
-
 def attack_texts(texts: list[str], key: str, seed: int) -> list:
-    """Every text attacked by ``key`` (an :func:`~gpt2guard.release.plan.attack_key`): a list of
-    :class:`gpt2guard.attacks.Attacked`."""
-    from gpt2guard.attacks import attack
+    """Every text attacked by ``key`` (``homoglyph=1``: a gate's
+    :meth:`~gpt2guard.release.plan.GateSpec.attack_keys`): a list of :class:`gpt2guard.attacks.Attacked`."""
+    from gpt2guard.attacks import attack, parse_attacks
 
-    name, rate = split_key(key)
-    return [attack(t, name, rate, attack_seed(seed, key, t)) for t in texts]
+    (spec,) = parse_attacks(key)
+    return [attack(t, spec.name, spec.rate, attack_seed(seed, key, t)) for t in texts]
 
 
 def _quantiles(values) -> list | None:

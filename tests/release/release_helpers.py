@@ -1,11 +1,7 @@
 """Shared by the release tests: a two-stage micro plan that simulates in seconds."""
 
-MICRO_PLAN = """
-name = "micro-test"
-family = "micro"
-seed = 3
-on_hold = "stop"
-[evaluation]
+# How much evidence a micro stage measures: enough for every gate, little enough for seconds.
+MICRO_EVALUATION = """[evaluation]
 samples = 24
 test_samples = 24
 length = 32
@@ -14,7 +10,14 @@ human_calibration = 60
 human_test = 40
 n_boot = 20
 batch_size = 8
-[gates.detect]
+"""
+
+MICRO_PLAN = """
+name = "micro-test"
+family = "micro"
+seed = 3
+on_hold = "stop"
+""" + MICRO_EVALUATION + """[gates.detect]
 kind = "detectability"
 threshold = 0.0
 [gates.wait]

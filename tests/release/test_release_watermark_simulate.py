@@ -8,6 +8,7 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from release_helpers import MICRO_EVALUATION
 
 from gpt2guard.cli import main
 from gpt2guard.release.card_check import check_card
@@ -20,16 +21,7 @@ name = "micro-wm"
 family = "micro"
 seed = 3
 on_hold = "continue"
-[evaluation]
-samples = 24
-test_samples = 24
-length = 32
-human_train = 40
-human_calibration = 60
-human_test = 40
-n_boot = 20
-batch_size = 8
-[gates.detect]
+{MICRO_EVALUATION}[gates.detect]
 kind = "detectability"
 threshold = 0.0
 [gates.robust]
